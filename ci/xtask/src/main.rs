@@ -1,0 +1,61 @@
+//! `cargo xtask`: build, test and run orchestration for netmap-rs.
+//!
+//! Every task that is more than one cargo command lives here (the Hubris /
+//! rust-analyzer pattern), so that `.ci/run`, the README and developers run
+//! exactly the same steps.
+
+mod bench;
+mod demo;
+mod module;
+mod setup;
+mod test;
+mod util;
+mod vm;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "netmap-rs build and test tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install every Debian package a fresh machine needs (idempotent).
+    Setup,
+    /// Run all tests: host tests, kernel-toolchain checks, guest tests.
+    Test,
+    /// Boot the guest, load the module and run pkt-gen tx -> rx over VALE.
+    Demo,
+    /// Build the Linux kernel module (os/linux) with the kernel toolchain.
+    Module,
+    /// Build the module and guest programs, boot QEMU and run the guest tests.
+    VmTest,
+    /// Run a benchmark and print its figures (`cargo xtask bench core`).
+    Bench {
+        /// Which benchmark: `core`.
+        what: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Setup => setup::run(),
+        Cmd::Test => test::run(),
+        Cmd::Demo => demo::run(),
+        Cmd::Module => module::run().map(|_| ()),
+        Cmd::VmTest => vm::run(),
+        Cmd::Bench { what } => bench::run(&what),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! `cargo xtask vm` (not written yet).
+use crate::util::Result;
+
+pub fn run() -> Result {
+    Err("not implemented yet".into())
+}
