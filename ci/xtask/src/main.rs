@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "netmap-rs build and test tasks")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "netmap-rs build and test tasks"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -26,8 +30,8 @@ struct Cli {
 enum Cmd {
     /// Install every Debian package a fresh machine needs (idempotent).
     Setup,
-    /// Run all tests: host tests, kernel-toolchain checks, guest tests.
-    Test,
+    /// Run all tests: setup, fmt, clippy, host tests, kernel-toolchain checks, guest tests.
+    Test(test::Args),
     /// Boot the guest, load the module and run pkt-gen tx -> rx over VALE.
     Demo,
     /// Build the Linux kernel module (os/linux) with the kernel toolchain.
@@ -38,6 +42,9 @@ enum Cmd {
     Bench {
         /// Which benchmark: `core`.
         what: String,
+        /// Passed to the benchmark binary (after `--`), e.g. a filter.
+        #[arg(last = true)]
+        args: Vec<String>,
     },
 }
 
@@ -45,11 +52,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Setup => setup::run(),
-        Cmd::Test => test::run(),
+        Cmd::Test(args) => test::run(&args),
         Cmd::Demo => demo::run(),
-        Cmd::Module => module::run().map(|_| ()),
+        Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
         Cmd::VmTest => vm::run(),
-        Cmd::Bench { what } => bench::run(&what),
+        Cmd::Bench { what, args } => bench::run(&what, &args),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

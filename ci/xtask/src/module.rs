@@ -1,8 +1,436 @@
-//! `cargo xtask module` (not written yet).
-use crate::util::Result;
-use std::path::PathBuf;
+//! `cargo xtask module`: build the Linux kernel module `netmap.ko`.
+//!
+//! Steps (see /work/shared/KERNEL-BUILD.md for why each is needed):
+//! 1. find the kernel version from what `linux-headers-amd64` depends on;
+//! 2. vendor the Rust dependencies of `os/linux/rust` (host cargo) and merge
+//!    them with the kernel toolchain's vendored library sources, so the
+//!    kernel build runs offline from a private CARGO_HOME;
+//! 3. build the staticlib with the kernel toolchain (`/usr/bin/cargo`,
+//!    `/usr/bin/rustc` from rustc-web, `RUSTC_BOOTSTRAP=1`,
+//!    `-Zbuild-std=core,alloc`, target `x86_64-unknown-none`);
+//! 4. extract the crate's own object (dropping `compiler_builtins`) and
+//!    check it: no SIMD registers, only relocations the module loader
+//!    accepts, no stack frame above CONFIG_FRAME_WARN, every undefined
+//!    symbol provided by glue.c or exported by the kernel;
+//! 5. run Kbuild in `target/kernel/module` (a copy of `os/linux` plus the
+//!    shipped object) and return the path of `netmap.ko`.
+
+use crate::util::{Result, output, root, run_cmd};
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The kernel toolchain (Debian rustc-web / cargo-web / rust-web-src).
+const KRUSTC: &str = "/usr/bin/rustc";
+const KCARGO: &str = "/usr/bin/cargo";
+const KLIBSRC: &str = "/usr/lib/rustlib/src/rust/library";
+const KTARGET: &str = "x86_64-unknown-none";
+
+/// Flags for code the 6.1 module loader accepts (no GOTPCREL) and that
+/// matches the kernel's retpoline / return-thunk build.
+const KRUSTFLAGS: &str = "-Crelocation-model=static -Zplt=yes \
+    -Zretpoline-external-thunk -Zfunction-return=thunk-extern";
+
+/// Relocation types the x86_64 module loader handles.
+const ALLOWED_RELOCS: &[&str] = &[
+    "R_X86_64_64",
+    "R_X86_64_32",
+    "R_X86_64_32S",
+    "R_X86_64_PC32",
+    "R_X86_64_PLT32",
+];
+
+/// CONFIG_FRAME_WARN of the Debian kernel: the biggest stack frame allowed.
+const MAX_FRAME: u64 = 2048;
 
 /// Builds the module and returns the path of `netmap.ko`.
 pub fn run() -> Result<PathBuf> {
-    Err("not implemented yet".into())
+    let t0 = Instant::now();
+    let k = Kernel::discover()?;
+    let obj = build_rust_object(false)?;
+    let t_rust = t0.elapsed();
+    check_object(&obj, &k)?;
+    let ko = kbuild(&k, &obj)?;
+    eprintln!(
+        "module: {} (kernel {}; rust {:.1} s, total {:.1} s)",
+        ko.display(),
+        k.version,
+        t_rust.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(ko)
+}
+
+/// True if the kernel toolchain (rustc-web + rust-web-src) is installed.
+pub fn kernel_toolchain_present() -> bool {
+    Path::new(KRUSTC).exists()
+        && Path::new(KCARGO).exists()
+        && Path::new(KLIBSRC).join("vendor").is_dir()
+}
+
+/// `cargo check` of netmap-core and netmap-uapi as `no_std` for the kernel
+/// target with the kernel toolchain (through the kernel crate, which
+/// depends on both with `default-features = false`).
+#[allow(dead_code)] // API for test.rs (no_std stage)
+pub fn check_core_no_std() -> Result {
+    if !kernel_toolchain_present() {
+        return Err("kernel toolchain (rustc-web, cargo-web, rust-web-src) not installed".into());
+    }
+    build_rust_object(true).map(|_| ())
+}
+
+/// Lints of the kernel crate (`os/linux/rust`, outside the workspace):
+/// `cargo fmt --check` and `cargo clippy -D warnings` with the host
+/// toolchain, checking for x86_64-unknown-linux-gnu (the kernel toolchain has
+/// no clippy; the crate is `no_std`, so the check is the same code).
+#[allow(dead_code)] // API for test.rs (fmt / clippy stages)
+pub fn lint_kernel_crate() -> Result {
+    let manifest = root().join("os/linux/rust/Cargo.toml");
+    run_cmd(
+        crate::util::cargo()
+            .args(["fmt", "--check", "--manifest-path"])
+            .arg(&manifest),
+    )?;
+    run_cmd(
+        crate::util::cargo()
+            .args([
+                "clippy",
+                "--quiet",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .args(["--", "-D", "warnings"])
+            .env("CARGO_TARGET_DIR", kdir().join("clippy")),
+    )
+}
+
+/// The kernel the module is built for.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    /// e.g. `6.1.0-56-amd64`.
+    pub version: String,
+    /// `/usr/src/linux-headers-$version`.
+    pub headers: PathBuf,
+}
+
+impl Kernel {
+    /// The version `linux-headers-amd64` depends on (never `uname -r`: the
+    /// machine's own kernel is unrelated to the guest's).
+    pub fn discover() -> Result<Kernel> {
+        let out = output(
+            Command::new("dpkg-query").args(["-W", "-f", "${Depends}", "linux-headers-amd64"]),
+        )
+        .or_else(|_| output(Command::new("apt-cache").args(["depends", "linux-headers-amd64"])))
+        .map_err(|e| format!("cannot find the kernel version (is linux-headers-amd64 installed? `cargo xtask setup`): {e}"))?;
+        let version = out
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .find_map(|w| w.strip_prefix("linux-headers-"))
+            .filter(|v| !v.is_empty() && v.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .ok_or_else(|| format!("linux-headers-amd64 depends on no linux-headers-*: {out:?}"))?
+            .to_string();
+        let headers = PathBuf::from(format!("/usr/src/linux-headers-{version}"));
+        if !headers.join("Makefile").exists() {
+            return Err(format!(
+                "{} missing: install linux-headers-{version}",
+                headers.display()
+            ));
+        }
+        Ok(Kernel { version, headers })
+    }
+
+    /// The matching kernel image (for the guest).
+    pub fn image(&self) -> PathBuf {
+        PathBuf::from(format!("/boot/vmlinuz-{}", self.version))
+    }
+
+    /// The matching module tree (NIC modules for the guest).
+    pub fn modules_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/lib/modules/{}", self.version))
+    }
+}
+
+/// `target/kernel`: everything the kernel build writes.
+fn kdir() -> PathBuf {
+    root().join("target").join("kernel")
+}
+
+/// Builds (or with `check_only`, checks) the kernel staticlib and returns
+/// the extracted object `target/kernel/rust_lib.o`.
+fn build_rust_object(check_only: bool) -> Result<PathBuf> {
+    if !kernel_toolchain_present() {
+        return Err(format!(
+            "kernel toolchain missing ({KRUSTC}, {KCARGO}, {KLIBSRC}/vendor): `cargo xtask setup`"
+        ));
+    }
+    let kd = kdir();
+    fs::create_dir_all(&kd).map_err(|e| format!("{}: {e}", kd.display()))?;
+    let manifest = root().join("os/linux/rust/Cargo.toml");
+    let cargo_home = prepare_offline_sources(&kd, &manifest)?;
+
+    let mut cmd = Command::new(KCARGO);
+    cmd.arg(if check_only { "check" } else { "build" })
+        .args(["--release", "-Zbuild-std=core,alloc", "--target", KTARGET])
+        .arg("--manifest-path")
+        .arg(&manifest);
+    kernel_env(&mut cmd, &cargo_home, &kd.join("target"));
+    run_cmd(&mut cmd)?;
+    if check_only {
+        return Ok(PathBuf::new());
+    }
+
+    // The archive holds the crate's object plus compiler_builtins'; keep
+    // only ours (the kernel provides memcpy & co.).
+    let lib = kd
+        .join("target")
+        .join(KTARGET)
+        .join("release/libnetmap_linux.a");
+    let members = output(Command::new("ar").arg("t").arg(&lib))?;
+    let ours: Vec<&str> = members
+        .lines()
+        .filter(|m| m.starts_with("netmap_linux-") && m.ends_with(".o"))
+        .collect();
+    let [member] = ours.as_slice() else {
+        return Err(format!(
+            "expected one netmap_linux object in {}, found {ours:?}",
+            lib.display()
+        ));
+    };
+    let bytes = Command::new("ar")
+        .arg("p")
+        .arg(&lib)
+        .arg(member)
+        .output()
+        .map_err(|e| format!("ar: {e}"))?;
+    if !bytes.status.success() || bytes.stdout.is_empty() {
+        return Err(format!("ar p {} {member} failed", lib.display()));
+    }
+    let obj = kd.join("rust_lib.o");
+    write_if_changed(&obj, &bytes.stdout)?;
+    Ok(obj)
+}
+
+/// Environment for the kernel toolchain: private CARGO_HOME and target dir,
+/// nothing inherited from the host toolchain's cargo.
+fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path) {
+    for v in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTDOCFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("CARGO_HOME", cargo_home)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("RUSTC", KRUSTC)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTFLAGS", KRUSTFLAGS)
+        .env("CARGO_TERM_COLOR", "never");
+}
+
+/// Vendors the kernel crate's dependencies with the host cargo (network
+/// only if they are not cached yet) and merges them with the toolchain's
+/// vendored library sources into one directory source; writes a CARGO_HOME
+/// whose config replaces crates.io by it and forces offline mode.
+fn prepare_offline_sources(kd: &Path, manifest: &Path) -> Result<PathBuf> {
+    let deps = kd.join("vendor-deps");
+    let host_cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run_cmd(
+        Command::new(&host_cargo)
+            .args(["vendor", "--quiet", "--versioned-dirs", "--manifest-path"])
+            .arg(manifest)
+            .arg(&deps)
+            .stdout(std::process::Stdio::null()),
+    )?;
+
+    let merged = kd.join("vendor");
+    if merged.exists() {
+        fs::remove_dir_all(&merged).map_err(|e| format!("{}: {e}", merged.display()))?;
+    }
+    fs::create_dir_all(&merged).map_err(|e| format!("{}: {e}", merged.display()))?;
+    let mut seen = HashSet::new();
+    for dir in [Path::new(KLIBSRC).join("vendor"), deps] {
+        let rd = fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            if seen.insert(name.clone()) {
+                std::os::unix::fs::symlink(ent.path(), merged.join(&name))
+                    .map_err(|e| format!("symlink {}: {e}", ent.path().display()))?;
+            }
+        }
+    }
+
+    let home = kd.join("cargo-home");
+    fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+    let config = format!(
+        "# Written by `cargo xtask module`: offline kernel build.\n\
+         [source.crates-io]\nreplace-with = \"vendored\"\n\
+         [source.vendored]\ndirectory = \"{}\"\n\
+         [net]\noffline = true\n",
+        merged.display()
+    );
+    write_if_changed(&home.join("config.toml"), config.as_bytes())?;
+    Ok(home)
+}
+
+/// The object checks of KERNEL-BUILD.md, plus frame sizes and symbols.
+fn check_object(obj: &Path, k: &Kernel) -> Result {
+    let mut problems = Vec::new();
+
+    // 1. No SIMD registers: the kernel does not save FPU state for us.
+    let dis = output(
+        Command::new("objdump")
+            .args(["-d", "--no-show-raw-insn"])
+            .arg(obj),
+    )?;
+    let mut func = String::new();
+    let mut simd = 0;
+    let mut frames: Vec<(u64, String)> = Vec::new();
+    for line in dis.lines() {
+        if let Some(name) = line.strip_suffix(">:").and_then(|l| l.split_once(" <")) {
+            func = name.1.to_string();
+            continue;
+        }
+        if ["%xmm", "%ymm", "%zmm"].iter().any(|r| line.contains(r)) {
+            simd += 1;
+            if simd <= 5 {
+                problems.push(format!("SIMD register in {func}: {}", line.trim()));
+            }
+        }
+        // 3. Stack frames: `sub $0x...,%rsp`.
+        let frame = line
+            .split("sub    $0x")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix(",%rsp"))
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+        if let Some(n) = frame {
+            frames.push((n, func.clone()));
+        }
+    }
+    if simd > 5 {
+        problems.push(format!(
+            "... {simd} instructions using SIMD registers in total"
+        ));
+    }
+    frames.sort();
+    for (n, f) in frames.iter().rev().take_while(|(n, _)| *n > MAX_FRAME) {
+        problems.push(format!("stack frame of {n} bytes (> {MAX_FRAME}) in {f}"));
+    }
+
+    // 2. Relocations the module loader accepts.
+    let relocs = output(Command::new("readelf").args(["-r", "-W"]).arg(obj))?;
+    let mut bad: Vec<String> = relocs
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|t| t.starts_with("R_X86_64_") && !ALLOWED_RELOCS.contains(t))
+        .map(str::to_string)
+        .collect();
+    bad.sort();
+    bad.dedup();
+    for t in bad {
+        problems.push(format!(
+            "relocation {t} (the module loader accepts only {ALLOWED_RELOCS:?})"
+        ));
+    }
+
+    // 4. Undefined symbols: glue.c's or exported by the kernel.
+    let undef = output(Command::new("nm").args(["-u", "--format=posix"]).arg(obj))?;
+    let symvers = fs::read_to_string(k.headers.join("Module.symvers")).unwrap_or_default();
+    let exported: HashSet<&str> = symvers
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1))
+        .collect();
+    let glue = fs::read_to_string(root().join("os/linux/glue.c")).unwrap_or_default();
+    for sym in undef.lines().filter_map(|l| l.split_whitespace().next()) {
+        let ok = if sym.starts_with("nm_glue_") {
+            glue.contains(&format!("{sym}("))
+        } else {
+            exported.is_empty() || exported.contains(sym)
+        };
+        if !ok {
+            let hint = if sym.starts_with("__")
+                && (sym.contains("ti3") || sym.contains("sf") || sym.contains("df"))
+            {
+                " (128-bit arithmetic or floating point in kernel code?)"
+            } else {
+                ""
+            };
+            problems.push(format!(
+                "undefined symbol {sym} is not provided by glue.c or the kernel{hint}"
+            ));
+        }
+    }
+
+    let biggest = frames
+        .last()
+        .map(|(n, f)| format!("{n} bytes in {f}"))
+        .unwrap_or_default();
+    if problems.is_empty() {
+        eprintln!(
+            "module: object check OK ({} functions, largest frame {biggest})",
+            dis.lines().filter(|l| l.ends_with(">:")).count()
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "kernel object check failed for {}:\n  {}",
+            obj.display(),
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// Runs Kbuild in target/kernel/module and returns netmap.ko's path.
+fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
+    let src = root().join("os/linux");
+    let md = kdir().join("module");
+    fs::create_dir_all(&md).map_err(|e| format!("{}: {e}", md.display()))?;
+    for f in ["glue.c", "Kbuild", "Makefile"] {
+        let data = fs::read(src.join(f)).map_err(|e| format!("{}: {e}", src.join(f).display()))?;
+        write_if_changed(&md.join(f), &data)?;
+    }
+    let data = fs::read(obj).map_err(|e| format!("{}: {e}", obj.display()))?;
+    write_if_changed(&md.join("rust_lib.o_shipped"), &data)?;
+    // modpost (MODVERSIONS) reads a .cmd file for every object; the
+    // _shipped rule writes none.
+    let cmd = format!(
+        "cmd_{}/rust_lib.o := cp rust_lib.o_shipped rust_lib.o\n",
+        md.display()
+    );
+    write_if_changed(&md.join(".rust_lib.o.cmd"), cmd.as_bytes())?;
+
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    run_cmd(
+        Command::new("make")
+            .arg("-C")
+            .arg(&k.headers)
+            .arg(format!("M={}", md.display()))
+            .arg(format!("-j{jobs}"))
+            .arg("modules")
+            .env_remove("MAKEFLAGS")
+            .env_remove("CARGO_MAKEFLAGS"),
+    )?;
+    let ko = md.join("netmap.ko");
+    if !ko.exists() {
+        return Err(format!("Kbuild produced no {}", ko.display()));
+    }
+    Ok(ko)
+}
+
+/// Writes `data` unless the file already has exactly that content (keeps
+/// mtimes, so make does not rebuild needlessly).
+fn write_if_changed(path: &Path, data: &[u8]) -> Result {
+    if fs::read(path).is_ok_and(|old| old == data) {
+        return Ok(());
+    }
+    fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -1,6 +1,170 @@
-//! `cargo xtask setup` (not written yet).
-use crate::util::Result;
+//! `cargo xtask setup`: install what a fresh Debian 12 machine needs to build,
+//! test and demo netmap-rs. Idempotent, and silent when everything is there.
+//!
+//! `test` and `demo` call it first, so a developer or CI never runs it by hand
+//! except to prepare a machine. Installing needs root (apt-get).
+
+use crate::util::{Result, cargo, output, run_cmd, succeeds};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Every Debian package the project needs beyond a stock machine of our kind.
+const PACKAGES: &[&str] = &[
+    // /usr/bin/rustc 1.96, which can `-Zbuild-std` core/alloc for the kernel
+    // target; rustup's stable has no rust-src here (see KERNEL-BUILD.md).
+    "rustc-web",
+    // /usr/bin/cargo matching rustc-web, for the kernel staticlib build.
+    "cargo-web",
+    // The standard library's source with a vendor/ folder: offline build-std.
+    "rust-web-src",
+    // Meta package: pulls the current linux-headers-$KVER for Kbuild.
+    "linux-headers-amd64",
+    // Meta package: pulls linux-image-$KVER, the guest's kernel and modules.
+    "linux-image-amd64",
+    // qemu-system-x86_64, which boots the guest (TCG).
+    "qemu-system-x86",
+    // A static busybox: the guest's /init shell and applets.
+    "busybox-static",
+    // Packs the guest's initramfs.
+    "cpio",
+    // The full `ip` (veth pairs, namespaces) copied into the guest.
+    "iproute2",
+    // Unpacks the vmlinux xz stream from the bzImage (lzma) for a faster boot.
+    "python3",
+    // Runs Kbuild; the kernel headers do not depend on it.
+    "make",
+];
+
+/// The meta package whose dependency names the kernel version in use.
+const HEADERS_META: &str = "linux-headers-amd64";
 
 pub fn run() -> Result {
-    Err("not implemented yet".into())
+    let missing = missing_packages()?;
+    if !missing.is_empty() {
+        install(&missing)?;
+        let still = missing_packages()?;
+        if !still.is_empty() {
+            return Err(format!(
+                "apt-get finished but these are still not installed: {}",
+                still.join(" ")
+            ));
+        }
+    }
+    check_kernel_files()?;
+    check_rust_components()?;
+    if !nextest_present() {
+        println!("setup: cargo-nextest not found; `cargo xtask test` will use `cargo test`");
+    }
+    Ok(())
+}
+
+/// The packages of [`PACKAGES`] that dpkg does not report as installed.
+fn missing_packages() -> Result<Vec<&'static str>> {
+    if !succeeds(Command::new("dpkg-query").arg("--version")) {
+        return Err("dpkg-query not found: `cargo xtask setup` supports Debian only".into());
+    }
+    Ok(PACKAGES.iter().copied().filter(|p| !installed(p)).collect())
+}
+
+fn installed(package: &str) -> bool {
+    output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_ok_and(|s| s.trim() == "install ok installed")
+}
+
+/// `apt-get update` once, then install `packages`.
+fn install(packages: &[&str]) -> Result {
+    let apt_line = format!(
+        "apt-get update && apt-get install -y --no-install-recommends {}",
+        packages.join(" ")
+    );
+    let uid = output(Command::new("id").arg("-u"))?;
+    if uid.trim() != "0" {
+        return Err(format!(
+            "missing Debian packages: {}; installing them needs root: {apt_line}",
+            packages.join(" ")
+        ));
+    }
+    println!("setup: installing {}", packages.join(" "));
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        // Wait for a running apt or unattended-upgrades instead of failing.
+        c.args(["-q", "-o", "DPkg::Lock::Timeout=600"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null());
+        c
+    };
+    run_cmd(&mut apt(&["update"]))?;
+    run_cmd(apt(&["install", "-y", "--no-install-recommends"]).args(packages))
+}
+
+/// The kernel version (`KVER`, e.g. `6.1.0-56-amd64`) that the installed
+/// `linux-headers-amd64` meta package depends on. Never hard-coded: Debian's
+/// security updates move it.
+pub fn kernel_version() -> Result<String> {
+    let depends = output(Command::new("dpkg-query").args(["-W", "-f=${Depends}", HEADERS_META]))?;
+    depends
+        .split([',', '|'])
+        .map(|d| d.split_whitespace().next().unwrap_or(""))
+        .find_map(|name| name.strip_prefix("linux-headers-"))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{HEADERS_META} depends on no linux-headers-*: `{depends}`"))
+}
+
+/// The versioned packages must have put the headers and the kernel in place.
+fn check_kernel_files() -> Result {
+    let kver = kernel_version()?;
+    for path in [
+        format!("/usr/src/linux-headers-{kver}/Makefile"),
+        format!("/boot/vmlinuz-{kver}"),
+        format!("/lib/modules/{kver}/modules.dep"),
+    ] {
+        if !Path::new(&path).exists() {
+            return Err(format!(
+                "{path} is missing; reinstall: apt-get install --reinstall \
+                 linux-headers-{kver} linux-image-{kver}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// rustfmt and clippy in the rustup toolchain that runs `cargo xtask`.
+fn check_rust_components() -> Result {
+    let present = |sub: &str| succeeds(cargo().args([sub, "--version"]));
+    if present("fmt") && present("clippy") {
+        return Ok(());
+    }
+    println!("setup: adding rustfmt and clippy to the rustup toolchain");
+    run_cmd(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))
+}
+
+/// Whether `cargo nextest` works (it is preinstalled on our machines).
+pub fn nextest_present() -> bool {
+    succeeds(cargo().args(["nextest", "--version"]))
+}
+
+/// Whether everything the kernel-side stages need is installed, checked
+/// without printing anything.
+pub fn kernel_toolchain_present() -> bool {
+    missing_packages().is_ok_and(|m| m.is_empty())
+        && check_kernel_files().is_ok()
+        && Path::new("/usr/lib/rustlib/src/rust/library/vendor").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PACKAGES;
+
+    #[test]
+    fn packages_are_unique_and_plain_names() {
+        for (i, p) in PACKAGES.iter().enumerate() {
+            assert!(!PACKAGES[..i].contains(p), "{p} listed twice");
+            assert!(
+                p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)),
+                "{p} is not a plain Debian package name"
+            );
+        }
+    }
 }

@@ -1,0 +1,269 @@
+//! A `std` implementation of [`Platform`] for tests and benchmarks, with
+//! fault injection (smoltcp's `FaultInjector` idea): cluster allocation can be
+//! made to fail after N successes, and user copies can be made to fault on
+//! chosen addresses.
+//!
+//! User memory is simulated: tests `map` byte vectors at fake user addresses
+//! and the core reads/writes them through `copy_from_user`/`copy_to_user`,
+//! exactly as it would in a kernel.
+
+use crate::platform::{Fault, LogLevel, Platform, RawLock, WaitQueue};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Spinning lock that yields the CPU while it waits.
+pub struct HostLock(AtomicBool);
+
+// SAFETY: compare_exchange(Acquire) / store(Release) on one flag is a
+// test-and-set lock: mutual exclusion with acquire/release ordering.
+unsafe impl RawLock for HostLock {
+    fn new() -> Option<Self> {
+        Some(HostLock(AtomicBool::new(false)))
+    }
+    fn lock(&self) {
+        let mut spins = 0u32;
+        while self
+            .0
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins > 64 {
+                std::thread::yield_now();
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+    }
+    unsafe fn unlock(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Wait queue: a generation counter and a condition variable.
+pub struct HostWaitQueue {
+    generation: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl WaitQueue for HostWaitQueue {
+    fn new() -> Option<Self> {
+        Some(HostWaitQueue {
+            generation: Mutex::new(0),
+            cv: Condvar::new(),
+        })
+    }
+    fn wake_all(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *g += 1;
+        self.cv.notify_all();
+    }
+}
+
+impl HostWaitQueue {
+    /// Current generation; pass it to [`HostWaitQueue::wait_since`].
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Block until a wake-up after generation `g`, or the timeout.
+    /// Returns true if woken.
+    pub fn wait_since(&self, g: u64, timeout: Duration) -> bool {
+        let guard = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = self
+            .cv
+            .wait_timeout_while(guard, timeout, |cur| *cur == g)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard != g
+    }
+}
+
+/// A simulated user address space.
+#[derive(Default)]
+struct UserSpace {
+    /// (base address, bytes), non-overlapping.
+    regions: Vec<(u64, Vec<u8>)>,
+    next: u64,
+    /// Addresses whose access faults.
+    poisoned: Vec<u64>,
+}
+
+impl UserSpace {
+    fn find(&mut self, addr: u64, len: usize) -> Result<(&mut Vec<u8>, usize), Fault> {
+        let end = addr.checked_add(len as u64).ok_or(Fault)?;
+        if self.poisoned.iter().any(|&p| p >= addr && p < end.max(addr + 1)) {
+            return Err(Fault);
+        }
+        for (base, bytes) in self.regions.iter_mut() {
+            if addr >= *base && end <= *base + bytes.len() as u64 {
+                return Ok((bytes, (addr - *base) as usize));
+            }
+        }
+        Err(Fault)
+    }
+}
+
+struct HostInner {
+    user: Mutex<UserSpace>,
+    /// Cluster allocations still allowed before failures start (<0: unlimited).
+    cluster_budget: AtomicI64,
+    clusters_live: AtomicUsize,
+    cluster_bytes_live: AtomicUsize,
+    log_lines: AtomicU64,
+    verbose: AtomicBool,
+}
+
+/// The host platform. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct HostPlatform(Arc<HostInner>);
+
+impl Default for HostPlatform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HostPlatform {
+    pub fn new() -> Self {
+        HostPlatform(Arc::new(HostInner {
+            user: Mutex::new(UserSpace {
+                next: 0x1000_0000,
+                ..Default::default()
+            }),
+            cluster_budget: AtomicI64::new(-1),
+            clusters_live: AtomicUsize::new(0),
+            cluster_bytes_live: AtomicUsize::new(0),
+            log_lines: AtomicU64::new(0),
+            verbose: AtomicBool::new(std::env::var_os("NM_HOST_VERBOSE").is_some()),
+        }))
+    }
+
+    fn user(&self) -> std::sync::MutexGuard<'_, UserSpace> {
+        self.0.user.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Place `bytes` in the simulated user space; returns its address.
+    pub fn user_map(&self, bytes: &[u8]) -> u64 {
+        let mut u = self.user();
+        let base = u.next;
+        // Keep a gap between regions so that overruns fault.
+        u.next += (bytes.len() as u64).div_ceil(4096) * 4096 + 4096;
+        u.regions.push((base, bytes.to_vec()));
+        base
+    }
+
+    /// Read back `len` bytes of simulated user memory.
+    pub fn user_read(&self, addr: u64, len: usize) -> Result<Vec<u8>, Fault> {
+        let mut u = self.user();
+        let (b, off) = u.find(addr, len)?;
+        Ok(b[off..off + len].to_vec())
+    }
+
+    /// Overwrite simulated user memory.
+    pub fn user_write(&self, addr: u64, bytes: &[u8]) -> Result<(), Fault> {
+        let mut u = self.user();
+        let (b, off) = u.find(addr, bytes.len())?;
+        b[off..off + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Make every access covering `addr` fault.
+    pub fn user_poison(&self, addr: u64) {
+        self.user().poisoned.push(addr);
+    }
+
+    /// Forget the whole simulated user space.
+    pub fn user_clear(&self) {
+        let mut u = self.user();
+        u.regions.clear();
+        u.poisoned.clear();
+    }
+
+    /// Allow `n` more cluster allocations, then fail (`None`: never fail).
+    pub fn set_cluster_budget(&self, n: Option<u64>) {
+        self.0
+            .cluster_budget
+            .store(n.map_or(-1, |n| n as i64), Ordering::SeqCst);
+    }
+
+    /// Clusters currently allocated, and their bytes.
+    pub fn clusters_live(&self) -> (usize, usize) {
+        (
+            self.0.clusters_live.load(Ordering::SeqCst),
+            self.0.cluster_bytes_live.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Number of log lines emitted so far.
+    pub fn log_lines(&self) -> u64 {
+        self.0.log_lines.load(Ordering::Relaxed)
+    }
+}
+
+impl Platform for HostPlatform {
+    type SpinLock = HostLock;
+    type Mutex = HostLock;
+    type WaitQueue = HostWaitQueue;
+
+    fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
+        let budget = &self.0.cluster_budget;
+        if budget.load(Ordering::SeqCst) >= 0 && budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            budget.store(0, Ordering::SeqCst);
+            return None;
+        }
+        let layout = std::alloc::Layout::from_size_align(size, crate::platform::PAGE_SIZE).ok()?;
+        if size == 0 {
+            return None;
+        }
+        // SAFETY: the layout has a non-zero size.
+        let p = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        self.0.clusters_live.fetch_add(1, Ordering::SeqCst);
+        self.0.cluster_bytes_live.fetch_add(size, Ordering::SeqCst);
+        Some(p)
+    }
+
+    unsafe fn free_cluster(&self, ptr: NonNull<u8>, size: usize) {
+        let Ok(layout) = std::alloc::Layout::from_size_align(size, crate::platform::PAGE_SIZE)
+        else {
+            return;
+        };
+        self.0.clusters_live.fetch_sub(1, Ordering::SeqCst);
+        self.0.cluster_bytes_live.fetch_sub(size, Ordering::SeqCst);
+        // SAFETY: the caller guarantees ptr/size come from alloc_cluster,
+        // which used this same layout.
+        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    }
+
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault> {
+        let mut u = self.user();
+        let (b, off) = u.find(src, dst.len())?;
+        dst.copy_from_slice(&b[off..off + dst.len()]);
+        Ok(())
+    }
+
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Fault> {
+        let mut u = self.user();
+        let (b, off) = u.find(dst, src.len())?;
+        b[off..off + src.len()].copy_from_slice(src);
+        Ok(())
+    }
+
+    fn now(&self) -> (i64, i64) {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        (d.as_secs() as i64, d.subsec_micros() as i64)
+    }
+
+    fn log(&self, level: LogLevel, args: fmt::Arguments<'_>) {
+        self.0.log_lines.fetch_add(1, Ordering::Relaxed);
+        if self.0.verbose.load(Ordering::Relaxed) {
+            std::eprintln!("netmap[{level:?}]: {args}");
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! krings: the kernel side of a netmap ring (spec §6).
+//!
+//! A `Kring` holds the kernel's own copy of the ring state (`nr_hwcur`,
+//! `nr_hwtail`, and the last accepted `rhead`/`rcur`/`rtail`), the pointer to
+//! the shared `netmap_ring`, the busy try-lock that serializes syncs, the
+//! queue lock used by writers from other ports (VALE senders, monitors) and
+//! the wait queue poll() sleeps on.
+//!
+//! Ring validation follows the reference "prologue" exactly: the head and cur
+//! that userspace wrote are read once, checked against the kernel's copy, and
+//! on violation the ring is reinitialized as §6.4 says.
+
+#![deny(unsafe_code)]
+
+use crate::mem::{MemObj, NetmapMem};
+use crate::platform::{Platform, WaitQueue};
+use crate::shm::{RingPtr, Slot};
+use crate::sync::{Lock, TryLock};
+use crate::{Errno, Result};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use netmap_uapi::{NetmapRing, Timeval};
+
+/// Ring direction, with the reference kernel's internal values (RX = 0,
+/// TX = 1), which is also what `netmap_ring.dir` shows (§15.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Rx = 0,
+    Tx = 1,
+}
+
+impl Dir {
+    pub const BOTH: [Dir; 2] = [Dir::Rx, Dir::Tx];
+    pub fn idx(self) -> usize {
+        self as usize
+    }
+    pub fn other(self) -> Dir {
+        match self {
+            Dir::Rx => Dir::Tx,
+            Dir::Tx => Dir::Rx,
+        }
+    }
+}
+
+/// kring flags.
+pub const NKR_EXCLUSIVE: u32 = 0x1;
+/// The ring exists and is in netmap mode: writers from other ports may use it.
+pub const NKR_ON: u32 = 0x2;
+/// The port left netmap mode under the users' feet (monitors): syncs fail.
+pub const NKR_STOPPED: u32 = 0x4;
+
+/// `nm_next`.
+#[inline]
+pub fn nm_next(i: u32, n: u32) -> u32 {
+    if i + 1 == n { 0 } else { i + 1 }
+}
+
+/// `nm_prev`.
+#[inline]
+pub fn nm_prev(i: u32, n: u32) -> u32 {
+    if i == 0 { n - 1 } else { i - 1 }
+}
+
+/// Distance from `a` forward to `b` on a ring of `n` slots.
+#[inline]
+pub fn ring_dist(a: u32, b: u32, n: u32) -> u32 {
+    if b >= a { b - a } else { b + n - a }
+}
+
+/// One packet slot read out of a sender's TX ring during VALE forwarding.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FtEntry {
+    pub buf_idx: u32,
+    pub len: u16,
+    pub flags: u16,
+    /// Data offset inside the buffer (OFFSETS option), already validated.
+    pub offset: u16,
+    /// Number of slots of the packet (set on the first slot only).
+    pub frags: u8,
+    /// Destination of the packet (set on the first slot only).
+    pub dst: u8,
+}
+
+/// State owned by whoever holds the kring's busy lock (the syncing thread).
+pub struct KringOwned<P: Platform> {
+    /// Last head/cur accepted by the prologue, last tail published.
+    pub rhead: u32,
+    pub rcur: u32,
+    pub rtail: u32,
+    /// VALE forwarding scratch (allocated with the ring, for VALE TX rings).
+    pub ft: Vec<FtEntry>,
+    /// VALE forwarding: snapshot of the destination ports of a batch.
+    pub dsts: Vec<(u8, alloc::sync::Arc<crate::adapter::Adapter<P>>)>,
+}
+
+impl<P: Platform> Default for KringOwned<P> {
+    fn default() -> Self {
+        KringOwned {
+            rhead: 0,
+            rcur: 0,
+            rtail: 0,
+            ft: Vec::new(),
+            dsts: Vec::new(),
+        }
+    }
+}
+
+/// The kernel side of one ring.
+pub struct Kring<P: Platform> {
+    pub dir: Dir,
+    /// Index within its direction (host rings come after the hardware ones).
+    pub id: u32,
+    pub num_slots: u32,
+    pub nr_hwcur: AtomicU32,
+    pub nr_hwtail: AtomicU32,
+    /// Pipes: tail published by the peer (see `pipe.rs`).
+    pub pipe_tail: AtomicU32,
+    ring: AtomicPtr<u8>,
+    flags: AtomicU32,
+    /// Number of files that bind this ring.
+    users: AtomicU32,
+    /// OFFSETS option: mask applied to `slot.ptr`, and maximum offset.
+    pub offset_mask: AtomicU64,
+    pub offset_max: AtomicU64,
+    pub owner: TryLock<KringOwned<P>>,
+    /// Taken by writers from other contexts (VALE senders into this RX
+    /// ring, rxsync of VALE ports) around hwtail/slot updates.
+    pub q_lock: Lock<P::SpinLock, ()>,
+    pub wq: P::WaitQueue,
+    /// The ring object in the region; touched only on the control path.
+    obj: Lock<P::Mutex, Option<MemObj>>,
+}
+
+impl<P: Platform> Kring<P> {
+    pub fn new(dir: Dir, id: u32, num_slots: u32) -> Result<Self> {
+        Ok(Kring {
+            dir,
+            id,
+            num_slots,
+            nr_hwcur: AtomicU32::new(0),
+            nr_hwtail: AtomicU32::new(0),
+            pipe_tail: AtomicU32::new(0),
+            ring: AtomicPtr::new(core::ptr::null_mut()),
+            flags: AtomicU32::new(0),
+            users: AtomicU32::new(0),
+            offset_mask: AtomicU64::new(0),
+            offset_max: AtomicU64::new(0),
+            owner: TryLock::new(KringOwned::default()),
+            q_lock: Lock::new(()).ok_or(Errno::ENOMEM)?,
+            wq: P::WaitQueue::new().ok_or(Errno::ENOMEM)?,
+            obj: Lock::new(None).ok_or(Errno::ENOMEM)?,
+        })
+    }
+
+    /// The shared ring, if it has been created.
+    pub fn ring(&self) -> Option<RingPtr> {
+        let p = core::ptr::NonNull::new(self.ring.load(Ordering::Acquire))?;
+        Some(crate::shm::ring_at(p, self.num_slots))
+    }
+
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
+    }
+    pub fn set_flag(&self, f: u32) {
+        self.flags.fetch_or(f, Ordering::AcqRel);
+    }
+    pub fn clear_flag(&self, f: u32) {
+        self.flags.fetch_and(!f, Ordering::AcqRel);
+    }
+    pub fn is_on(&self) -> bool {
+        self.flags() & NKR_ON != 0
+    }
+    pub fn users(&self) -> u32 {
+        self.users.load(Ordering::Acquire)
+    }
+    pub fn add_user(&self) {
+        self.users.fetch_add(1, Ordering::AcqRel);
+    }
+    /// Returns the remaining number of users.
+    pub fn drop_user(&self) -> u32 {
+        let prev = self.users.load(Ordering::Acquire);
+        if prev == 0 {
+            return 0;
+        }
+        self.users.fetch_sub(1, Ordering::AcqRel) - 1
+    }
+
+    /// Region offset of the ring object, if created.
+    pub fn ring_offset(&self) -> Option<u64> {
+        self.obj.lock().map(|o| o.offset)
+    }
+
+    /// Create the shared ring (spec §6.2): header, a distinct buffer for each
+    /// slot (len = buffer size), TX rings start with the whole ring free.
+    /// Control path only.
+    pub fn create_ring(&self, mem: &NetmapMem<P>, ringid: u16) -> Result<()> {
+        let mut obj = self.obj.lock();
+        if obj.is_some() {
+            return Ok(());
+        }
+        let n = self.num_slots;
+        let o = mem.ring_alloc(crate::shm::ring_size(n))?;
+        let ring = crate::shm::ring_at(o.kaddr, n);
+        let mut bufs_done = 0u32;
+        let mut fail = None;
+        for i in 0..n {
+            match mem.buf_alloc() {
+                Ok(b) => {
+                    ring.set_slot(
+                        i,
+                        Slot {
+                            buf_idx: b,
+                            len: mem.buf_size() as u16,
+                            flags: 0,
+                            ptr: 0,
+                        },
+                    );
+                    bufs_done += 1;
+                }
+                Err(e) => {
+                    fail = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = fail {
+            for i in 0..bufs_done {
+                mem.buf_free(ring.slot(i).buf_idx);
+            }
+            mem.ring_free(o);
+            return Err(e);
+        }
+        self.init_state(mem, &ring, &o, ringid);
+        *obj = Some(o);
+        Ok(())
+    }
+
+    /// Create the shared ring as a twin of `other` (pipes): same slots, so
+    /// the two rings share one set of buffers; no buffer is allocated.
+    pub fn create_ring_shared(&self, mem: &NetmapMem<P>, ringid: u16, other: &RingPtr) -> Result<()> {
+        let mut obj = self.obj.lock();
+        if obj.is_some() {
+            return Ok(());
+        }
+        let n = self.num_slots;
+        if other.num_slots() != n {
+            return Err(Errno::EINVAL);
+        }
+        let o = mem.ring_alloc(crate::shm::ring_size(n))?;
+        let ring = crate::shm::ring_at(o.kaddr, n);
+        for i in 0..n {
+            ring.set_slot(i, other.slot(i));
+        }
+        self.init_state(mem, &ring, &o, ringid);
+        *obj = Some(o);
+        Ok(())
+    }
+
+    fn init_state(&self, mem: &NetmapMem<P>, ring: &RingPtr, o: &MemObj, ringid: u16) {
+        let n = self.num_slots;
+        let tail = match self.dir {
+            Dir::Tx => n - 1,
+            Dir::Rx => 0,
+        };
+        let hdr = NetmapRing {
+            buf_ofs: mem.buf_pool_offset() as i64 - o.offset as i64,
+            num_slots: n,
+            nr_buf_size: mem.buf_size(),
+            ringid,
+            dir: self.dir as u16,
+            head: 0,
+            cur: 0,
+            tail,
+            flags: 0,
+            ts: Timeval::default(),
+            offset_mask: 0,
+            buf_align: 0,
+            ..Default::default()
+        };
+        ring.init_header(&hdr);
+        self.nr_hwcur.store(0, Ordering::Release);
+        self.nr_hwtail.store(tail, Ordering::Release);
+        self.pipe_tail.store(tail, Ordering::Release);
+        self.offset_mask.store(0, Ordering::Release);
+        self.offset_max.store(0, Ordering::Release);
+        if let Some(mut own) = self.owner.try_lock() {
+            own.rhead = 0;
+            own.rcur = 0;
+            own.rtail = tail;
+        }
+        self.ring.store(o.kaddr.as_ptr(), Ordering::Release);
+    }
+
+    /// Delete the shared ring: stop writers, give back every valid buffer
+    /// still in a slot, free the ring object. Control path only.
+    pub fn delete_ring(&self, mem: &NetmapMem<P>) {
+        let mut obj = self.obj.lock();
+        let Some(o) = obj.take() else { return };
+        {
+            // Writers from other ports check NKR_ON under q_lock.
+            let _q = self.q_lock.lock();
+            self.clear_flag(NKR_ON);
+            self.ring.store(core::ptr::null_mut(), Ordering::Release);
+        }
+        // Wait for a sync in progress (it holds the busy lock) to finish.
+        let mut own = loop {
+            if let Some(g) = self.owner.try_lock() {
+                break g;
+            }
+            core::hint::spin_loop();
+        };
+        own.ft = Vec::new();
+        own.dsts = Vec::new();
+        drop(own);
+        let ring = crate::shm::ring_at(o.kaddr, self.num_slots);
+        for i in 0..self.num_slots {
+            let idx = ring.slot(i).buf_idx;
+            // Invalid or already-free indexes are refused by buf_free (§5.3).
+            mem.buf_free(idx);
+        }
+        mem.ring_free(o);
+    }
+
+    /// Set the ring timestamp (`ts`), §6.5.
+    pub fn stamp(&self, p: &P) {
+        if let Some(r) = self.ring() {
+            let (s, us) = p.now();
+            r.set_ts(s, us);
+        }
+    }
+
+    /// Wake whoever sleeps on this ring.
+    pub fn notify(&self) {
+        self.wq.wake_all();
+    }
+}
+
+/// TX prologue (§6.4, `nm_txsync_prologue`): returns the new head, or None
+/// if the user's head/cur are invalid.
+pub fn txsync_prologue(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcur: u32, hwtail: u32) -> Option<u32> {
+    let n = ring.num_slots();
+    let head = ring.head();
+    let cur = ring.cur();
+    if hwcur >= n || own.rhead >= n || own.rtail >= n || hwtail >= n {
+        return None;
+    }
+    let (rhead, rtail) = (own.rhead, own.rtail);
+    if rtail >= rhead {
+        if head < rhead || head > rtail || cur < head || cur > rtail {
+            return None;
+        }
+    } else {
+        if head > rtail && head < rhead {
+            return None;
+        }
+        if head <= rtail {
+            if cur < head || cur > rtail {
+                return None;
+            }
+        } else if cur > rtail && cur < head {
+            return None;
+        }
+    }
+    if ring.tail() != rtail {
+        ring.set_tail(rtail);
+    }
+    own.rhead = head;
+    own.rcur = cur;
+    Some(head)
+}
+
+/// RX prologue (§6.4, `nm_rxsync_prologue`): returns the new head, or None
+/// if the user's head/cur are invalid. The remembered head/cur become the
+/// user's values in both cases, as in the reference.
+pub fn rxsync_prologue(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcur: u32, hwtail: u32) -> Option<u32> {
+    let n = ring.num_slots();
+    let head = ring.head();
+    let cur = ring.cur();
+    own.rhead = head;
+    own.rcur = cur;
+    if hwcur >= n || hwtail >= n {
+        return None;
+    }
+    if hwtail >= hwcur {
+        if head < hwcur || head > hwtail || cur < head || cur > hwtail {
+            return None;
+        }
+    } else {
+        if head > hwtail && head < hwcur {
+            return None;
+        }
+        if head <= hwtail {
+            if cur < head || cur > hwtail {
+                return None;
+            }
+        } else if cur > hwtail && cur < head {
+            return None;
+        }
+    }
+    if ring.tail() != own.rtail {
+        ring.set_tail(own.rtail);
+    }
+    Some(head)
+}
+
+/// Ring reinit after a failed prologue (§6.4, `netmap_ring_reinit`).
+/// Returns true if anything was repaired.
+pub fn ring_reinit(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcur: u32, hwtail: u32, nbufs: u32, buf_size: u32) -> bool {
+    let n = ring.num_slots();
+    let mut errors = 0u32;
+    let mut reset = false;
+    if ring.head() >= n || ring.cur() >= n || ring.tail() >= n {
+        errors += 1;
+        reset = true;
+    }
+    for i in 0..n {
+        let s = ring.slot(i);
+        if s.buf_idx < 2 || s.buf_idx >= nbufs {
+            ring.set_slot(i, Slot { buf_idx: 0, len: 0, ..s });
+            errors += 1;
+        } else if u32::from(s.len) > buf_size {
+            ring.set_slot(i, Slot { len: 0, ..s });
+            errors += 1;
+        }
+    }
+    if reset {
+        own.rhead = hwcur;
+        own.rcur = hwcur;
+        own.rtail = hwtail;
+        ring.set_head(hwcur);
+        ring.set_cur(hwcur);
+        ring.set_tail(hwtail);
+    }
+    errors != 0
+}
+
+/// `nm_sync_finalize`: publish the kernel's tail.
+pub fn sync_finalize(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwtail: u32) {
+    own.rtail = hwtail;
+    ring.set_tail(hwtail);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_prev_dist() {
+        assert_eq!(nm_next(3, 4), 0);
+        assert_eq!(nm_prev(0, 4), 3);
+        assert_eq!(ring_dist(3, 1, 4), 2);
+        assert_eq!(ring_dist(1, 1, 4), 0);
+    }
+}

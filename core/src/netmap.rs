@@ -1,0 +1,1122 @@
+//! The global context (one per loaded module), per-file state, and the
+//! dispatch of ioctl, poll and mmap (§1.2, §4, §6.6, §6.7).
+//!
+//! Control requests run under one global mutex (`NMG_LOCK` in the
+//! reference). The data path (syncs, poll) takes no global lock: it reads
+//! the file's binding, which is written once at REGISTER, and serializes
+//! on each kring's busy try-lock.
+
+#![deny(unsafe_code)]
+
+use crate::adapter::{Adapter, Kind, PortConfig, RingRange};
+use crate::kring::{self, Dir, Kring, NKR_STOPPED};
+use crate::mem::{MemObj, MemParams, NetmapMem};
+use crate::name::{Name, concat};
+use crate::pipe::{NM_MAXPIPES, NM_PIPE_MAXRINGS, NM_PIPE_MAXSLOTS, PipeEnd, PipePair, Role};
+use crate::platform::Platform;
+use crate::request::Request;
+use crate::sync::{Lock, Once};
+use crate::vale::{Switch, ValePort};
+use crate::{Errno, Params, Result};
+use alloc::boxed::Box;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+use netmap_uapi::pod::Pod;
+use netmap_uapi::portname::{KernelPort, PipeRole, classify, parse_vale_name};
+use netmap_uapi::*;
+
+/// Linux poll bits (the OS edge translates if its values differ).
+pub const POLLIN: u32 = 0x1;
+pub const POLLOUT: u32 = 0x4;
+pub const POLLERR: u32 = 0x8;
+pub const POLLRDNORM: u32 = 0x40;
+pub const POLLWRNORM: u32 = 0x100;
+
+/// Leak-check figures: objects in use in all regions, live regions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemStats {
+    pub if_used: u32,
+    pub ring_used: u32,
+    pub buf_used: u32,
+    /// Private regions alive.
+    pub private_mems: u32,
+    /// VALE switches alive.
+    pub switches: u32,
+}
+
+/// A file's binding to a port (REGISTER).
+pub struct Binding<P: Platform> {
+    pub na: Arc<Adapter<P>>,
+    pub ranges: [RingRange; 2],
+    pub flags: RegFlags,
+    pub nifp: MemObj,
+    /// Extra buffers were requested (their list is given back on close).
+    pub extra: bool,
+}
+
+/// Per-open-file state ("priv").
+pub struct NetmapPriv<P: Platform> {
+    binding: Once<Binding<P>>,
+}
+
+impl<P: Platform> NetmapPriv<P> {
+    pub fn binding(&self) -> Option<&Binding<P>> {
+        self.binding.get()
+    }
+}
+
+/// State under the global lock.
+struct Globals<P: Platform> {
+    switches: Vec<Option<Arc<Switch<P>>>>,
+    mems: Vec<Weak<NetmapMem<P>>>,
+    last_mem_id: u16,
+    /// Ports that are neither on a switch nor OS interfaces: parents of
+    /// pipes named after a non-existent plain name (§9, §15.6).
+    plain: Vec<Arc<Adapter<P>>>,
+}
+
+/// The global context.
+pub struct Netmap<P: Platform> {
+    platform: P,
+    params: Params,
+    global_mem: Arc<NetmapMem<P>>,
+    g: Lock<P::Mutex, Globals<P>>,
+}
+
+fn ring_cfg(v: u32, dflt: u32, max: u32) -> u32 {
+    if v == 0 { dflt } else { v.min(max) }
+}
+
+impl<P: Platform> Netmap<P> {
+    pub fn new(platform: P, params: Params) -> Result<Box<Self>> {
+        let global_mem = Arc::new(NetmapMem::new(platform.clone(), 1, &params.global, false)?);
+        let mut switches = Vec::new();
+        switches
+            .try_reserve_exact(params.max_bridges as usize)
+            .map_err(|_| Errno::ENOMEM)?;
+        switches.resize_with(params.max_bridges as usize, || None);
+        let g = Globals {
+            switches,
+            mems: Vec::new(),
+            last_mem_id: 1,
+            plain: Vec::new(),
+        };
+        Ok(Box::new(Netmap {
+            platform,
+            params,
+            global_mem,
+            g: Lock::new(g).ok_or(Errno::ENOMEM)?,
+        }))
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    pub fn open(&self) -> Result<Box<NetmapPriv<P>>> {
+        Ok(Box::new(NetmapPriv {
+            binding: Once::new(),
+        }))
+    }
+
+    /// Last close of a file: undo its binding.
+    pub fn release(&self, mut np: Box<NetmapPriv<P>>) {
+        if let Some(b) = np.binding.take() {
+            let mut g = self.g.lock();
+            self.unbind(&mut g, b);
+        }
+    }
+
+    /// Leak-check figures.
+    pub fn stats(&self) -> MemStats {
+        let mut g = self.g.lock();
+        g.mems.retain(|w| w.strong_count() > 0);
+        let mut st = MemStats::default();
+        let gs = self.global_mem.stats();
+        st.if_used = gs.if_used;
+        st.ring_used = gs.ring_used;
+        st.buf_used = gs.buf_used;
+        st.private_mems = g.mems.len() as u32;
+        st.switches = g.switches.iter().filter(|s| s.is_some()).count() as u32;
+        st
+    }
+
+    // ------------------------------------------------------------------
+    // ioctl
+
+    pub fn ioctl(&self, np: &NetmapPriv<P>, cmd: u32, arg: u64) -> Result<()> {
+        match cmd {
+            NIOCCTRL => self.ioctl_ctrl(np, arg),
+            NIOCTXSYNC => self.sync_ioctl(np, Dir::Tx),
+            NIOCRXSYNC => self.sync_ioctl(np, Dir::Rx),
+            NIOCREGIF | NIOCGINFO => self.ioctl_legacy(np, cmd, arg),
+            NIOCCONFIG => {
+                if arg == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let mut ifr = NmIfreq::zeroed();
+                self.platform.copy_from_user(ifr.as_bytes_mut(), arg)?;
+                // Plain VALE switches have no external config hook.
+                self.platform.copy_to_user(arg, ifr.as_bytes())?;
+                Err(Errno::EINVAL)
+            }
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    fn ioctl_ctrl(&self, np: &NetmapPriv<P>, arg: u64) -> Result<()> {
+        if arg == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut hdr = NmreqHeader::zeroed();
+        self.platform.copy_from_user(hdr.as_bytes_mut(), arg)?;
+        let (mut req, res) = match Request::copy_in(&self.platform, hdr) {
+            Ok(mut req) => {
+                let r = self.dispatch(np, &mut req);
+                (req, r)
+            }
+            Err((e, Some(req))) => (req, Err(e)),
+            Err((e, None)) => {
+                // Nothing but the header was read: give it back unchanged.
+                self.platform.copy_to_user(arg, hdr.as_bytes())?;
+                return Err(e);
+            }
+        };
+        req.copy_out(&self.platform, arg, res)
+    }
+
+    /// Execute a copied-in request (§4.1 step 7).
+    pub fn dispatch(&self, np: &NetmapPriv<P>, req: &mut Request) -> Result<()> {
+        match req.hdr.nr_reqtype {
+            NETMAP_REQ_REGISTER => self.req_register(np, req),
+            NETMAP_REQ_PORT_INFO_GET => self.req_port_info(req),
+            NETMAP_REQ_VALE_ATTACH => self.req_vale_attach(req),
+            NETMAP_REQ_VALE_DETACH => self.req_vale_detach(req),
+            NETMAP_REQ_VALE_LIST => self.req_vale_list(req),
+            NETMAP_REQ_PORT_HDR_SET => self.req_hdr_set(req),
+            NETMAP_REQ_PORT_HDR_GET => self.req_hdr_get(req),
+            NETMAP_REQ_VALE_NEWIF | NETMAP_REQ_VALE_DELIF => {
+                // Persistent ports need OS network interfaces (os/* hooks).
+                Err(Errno::EOPNOTSUPP)
+            }
+            NETMAP_REQ_VALE_POLLING_ENABLE | NETMAP_REQ_VALE_POLLING_DISABLE => self.req_polling(req),
+            NETMAP_REQ_POOLS_INFO_GET => self.req_pools_info(req),
+            NETMAP_REQ_SYNC_KLOOP_START => {
+                let st: NmreqSyncKloopStart = req.body();
+                if st.sleep_us > 1_000_000 {
+                    return Err(Errno::EINVAL);
+                }
+                if np.binding().is_none() {
+                    return Err(Errno::ENXIO);
+                }
+                // No CSB can be configured yet (CSB mode is not implemented).
+                Err(Errno::EINVAL)
+            }
+            NETMAP_REQ_SYNC_KLOOP_STOP => {
+                if np.binding().is_none() {
+                    return Err(Errno::ENXIO);
+                }
+                Ok(())
+            }
+            NETMAP_REQ_CSB_ENABLE => {
+                let Some(i) = req.opt(NETMAP_REQ_OPT_CSB) else {
+                    return Err(Errno::EINVAL);
+                };
+                req.set_opt_status(i, Err(Errno::EOPNOTSUPP));
+                Err(Errno::EOPNOTSUPP)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Memory regions
+
+    fn find_mem(&self, g: &mut Globals<P>, id: u16) -> Option<Arc<NetmapMem<P>>> {
+        if id == 1 {
+            return Some(self.global_mem.clone());
+        }
+        g.mems.iter().filter_map(Weak::upgrade).find(|m| m.id() == id)
+    }
+
+    /// A new private region (next unused id after the last one, §5.1).
+    fn new_private_mem(&self, g: &mut Globals<P>, params: &MemParams) -> Result<Arc<NetmapMem<P>>> {
+        g.mems.retain(|w| w.strong_count() > 0);
+        let mut id = g.last_mem_id;
+        for _ in 0..=u16::MAX as u32 {
+            id = id.wrapping_add(1);
+            if id == 0 || id == 1 {
+                continue;
+            }
+            if !g.mems.iter().any(|w| w.upgrade().is_some_and(|m| m.id() == id)) {
+                break;
+            }
+        }
+        let mem = Arc::new(NetmapMem::new(self.platform.clone(), id, params, true)?);
+        mem.finalize()?;
+        g.mems.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        g.mems.push(Arc::downgrade(&mem));
+        g.last_mem_id = id;
+        Ok(mem)
+    }
+
+    // ------------------------------------------------------------------
+    // Port lookup (§7.1)
+
+    /// Find (and with `create`, make) the port a request names.
+    fn get_port(
+        &self,
+        g: &mut Globals<P>,
+        name: &[u8],
+        mode: u32,
+        flags: u64,
+        reg: &NmreqRegister,
+        create: bool,
+    ) -> Result<Arc<Adapter<P>>> {
+        let kp = classify(name, mode, flags, create).map_err(|e| Errno(e.errno()))?;
+        match kp {
+            KernelPort::Null { name } => {
+                if !create || reg.nr_mem_id == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let mem = self.find_mem(g, reg.nr_mem_id).ok_or(Errno::EINVAL)?;
+                let max = self.params.max_rings;
+                let (tr, rr) = (u32::from(reg.nr_tx_rings), u32::from(reg.nr_rx_rings));
+                let (ts, rs) = (reg.nr_tx_slots, reg.nr_rx_slots);
+                if tr > max || rr > max || ts > self.params.max_slots || rs > self.params.max_slots {
+                    return Err(Errno::EINVAL);
+                }
+                if (tr > 0 && ts == 0) || (rr > 0 && rs == 0) {
+                    return Err(Errno::EINVAL);
+                }
+                mem.finalize()?;
+                let cfg = PortConfig {
+                    rings: [rr, tr],
+                    host_rings: [0, 0],
+                    slots: [rs, ts],
+                };
+                let an = concat(&[b"null:", name.as_bytes()]);
+                Ok(Arc::new(Adapter::new(self.platform.clone(), an, Kind::Null, mem, cfg)?))
+            }
+            KernelPort::Monitor { .. } => Err(Errno::EOPNOTSUPP),
+            KernelPort::Pipe { parent, id, role } => {
+                let parent_na = match self.get_port(g, parent.as_bytes(), NR_REG_ALL_NIC, 0, reg, create) {
+                    Ok(na) => na,
+                    Err(Errno::ENXIO) if create => self.new_plain_port(g, parent, reg)?,
+                    Err(Errno::ENXIO) => return Err(Errno::ENODEV),
+                    Err(e) => return Err(e),
+                };
+                let role = match role {
+                    PipeRole::Master => Role::Master,
+                    PipeRole::Slave => Role::Slave,
+                };
+                let r = self.get_pipe(&parent_na, id, role, reg, create);
+                if r.is_err() {
+                    self.maybe_destroy(g, &parent_na);
+                }
+                r
+            }
+            KernelPort::Vale { switch, .. } => {
+                let full = Name::from_c(name);
+                let sw = match self.find_switch(g, switch.as_bytes()) {
+                    Some(sw) => sw,
+                    None if create => self.new_switch(g, switch)?,
+                    None => return Err(Errno::ENXIO),
+                };
+                if let Some((_, na)) = sw.find(full.as_bytes()) {
+                    return Ok(na);
+                }
+                if !create {
+                    return Err(Errno::ENXIO);
+                }
+                let r = self.new_vale_port(g, &sw, full, reg);
+                if r.is_err() && sw.active_ports() == 0 {
+                    self.remove_switch(g, &sw);
+                }
+                r
+            }
+            KernelPort::Netif { name } => g
+                .plain
+                .iter()
+                .find(|na| na.name.as_bytes() == name.as_bytes())
+                .cloned()
+                .ok_or(Errno::ENXIO),
+        }
+    }
+
+    fn vale_mem(&self, g: &mut Globals<P>, reg: &NmreqRegister, cfg: &PortConfig, extra: u32, npipes: u32) -> Result<Arc<NetmapMem<P>>> {
+        if reg.nr_mem_id != 0 {
+            let m = self.find_mem(g, reg.nr_mem_id).ok_or(Errno::EINVAL)?;
+            m.finalize()?;
+            return Ok(m);
+        }
+        let mp = MemParams::private_for(
+            &self.params.private,
+            cfg.rings[Dir::Tx.idx()],
+            cfg.rings[Dir::Rx.idx()],
+            cfg.slots[Dir::Tx.idx()],
+            cfg.slots[Dir::Rx.idx()],
+            extra,
+            npipes,
+        );
+        self.new_private_mem(g, &mp)
+    }
+
+    fn vale_cfg(reg: &NmreqRegister) -> PortConfig {
+        PortConfig {
+            rings: [
+                ring_cfg(u32::from(reg.nr_rx_rings), 1, 16),
+                ring_cfg(u32::from(reg.nr_tx_rings), 1, 16),
+            ],
+            host_rings: [0, 0],
+            slots: [ring_cfg(reg.nr_rx_slots, 1024, 4096), ring_cfg(reg.nr_tx_slots, 1024, 4096)],
+        }
+    }
+
+    fn new_vale_port(&self, g: &mut Globals<P>, sw: &Arc<Switch<P>>, name: Name, reg: &NmreqRegister) -> Result<Arc<Adapter<P>>> {
+        let cfg = Self::vale_cfg(reg);
+        let extra = reg.nr_extra_bufs.min(self.params.max_extra_bufs);
+        let mem = self.vale_mem(g, reg, &cfg, extra, 2)?;
+        let na = Arc::new(Adapter::new(
+            self.platform.clone(),
+            name,
+            Kind::Vale(ValePort::new(true)?),
+            mem,
+            cfg,
+        )?);
+        let idx = sw.add_port(na.clone())?;
+        if let Kind::Vale(v) = &na.kind {
+            *v.bdg.lock() = Some((sw.clone(), idx));
+        }
+        Ok(na)
+    }
+
+    /// A VALE-style port not on any switch, made for a pipe whose parent
+    /// name does not exist (§9, §15.6); deleted with its last pipe.
+    fn new_plain_port(&self, g: &mut Globals<P>, name: Name, reg: &NmreqRegister) -> Result<Arc<Adapter<P>>> {
+        if name.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let r0 = NmreqRegister {
+            nr_mem_id: reg.nr_mem_id,
+            ..NmreqRegister::zeroed()
+        };
+        let cfg = Self::vale_cfg(&r0);
+        let mem = self.vale_mem(g, &r0, &cfg, 0, 2)?;
+        let na = Arc::new(Adapter::new(
+            self.platform.clone(),
+            name,
+            Kind::Vale(ValePort::new(true)?),
+            mem,
+            cfg,
+        )?);
+        g.plain.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        g.plain.push(na.clone());
+        Ok(na)
+    }
+
+    fn get_pipe(&self, parent: &Arc<Adapter<P>>, id: Name, role: Role, reg: &NmreqRegister, create: bool) -> Result<Arc<Adapter<P>>> {
+        let mut pipes = parent.pipes.lock();
+        if let Some(pp) = pipes.iter().find(|pp| pp.id == id) {
+            return Ok(pp.end(role).clone());
+        }
+        if !create {
+            return Err(Errno::ENODEV);
+        }
+        if pipes.len() >= NM_MAXPIPES {
+            return Err(Errno::EINVAL);
+        }
+        let pslots = parent.cfg.slots;
+        let mt = ring_cfg(u32::from(reg.nr_tx_rings), 1, NM_PIPE_MAXRINGS);
+        let mr = ring_cfg(u32::from(reg.nr_rx_rings), 1, NM_PIPE_MAXRINGS);
+        let mts = ring_cfg(reg.nr_tx_slots, pslots[Dir::Tx.idx()], NM_PIPE_MAXSLOTS);
+        let mrs = ring_cfg(reg.nr_rx_slots, pslots[Dir::Rx.idx()], NM_PIPE_MAXSLOTS);
+        // The configuration given is the master's; the slave's is crossed.
+        let (mcfg, scfg) = match role {
+            Role::Master => (
+                PortConfig { rings: [mr, mt], host_rings: [0, 0], slots: [mrs, mts] },
+                PortConfig { rings: [mt, mr], host_rings: [0, 0], slots: [mts, mrs] },
+            ),
+            Role::Slave => (
+                PortConfig { rings: [mt, mr], host_rings: [0, 0], slots: [mts, mrs] },
+                PortConfig { rings: [mr, mt], host_rings: [0, 0], slots: [mrs, mts] },
+            ),
+        };
+        let mk = |r: Role, cfg: PortConfig, brace: &[u8]| -> Result<Arc<Adapter<P>>> {
+            Ok(Arc::new(Adapter::new(
+                self.platform.clone(),
+                concat(&[parent.name.as_bytes(), brace, id.as_bytes()]),
+                Kind::Pipe(PipeEnd {
+                    parent: parent.clone(),
+                    role: r,
+                    id,
+                    peer: Once::new(),
+                }),
+                parent.mem.clone(),
+                cfg,
+            )?))
+        };
+        let master = mk(Role::Master, mcfg, b"{")?;
+        let slave = mk(Role::Slave, scfg, b"}")?;
+        if let (Kind::Pipe(m), Kind::Pipe(s)) = (&master.kind, &slave.kind) {
+            let _ = m.peer.set(Arc::downgrade(&slave));
+            let _ = s.peer.set(Arc::downgrade(&master));
+        }
+        pipes.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        let pp = PipePair { id, master, slave };
+        let r = pp.end(role).clone();
+        pipes.push(pp);
+        Ok(r)
+    }
+
+    fn find_switch(&self, g: &Globals<P>, name: &[u8]) -> Option<Arc<Switch<P>>> {
+        g.switches
+            .iter()
+            .flatten()
+            .find(|s| s.name.as_bytes() == name)
+            .cloned()
+    }
+
+    fn new_switch(&self, g: &mut Globals<P>, name: Name) -> Result<Arc<Switch<P>>> {
+        let slot = g.switches.iter().position(Option::is_none).ok_or(Errno::ENOMEM)?;
+        let sw = Arc::new(Switch::new(name, slot as u8)?);
+        g.switches[slot] = Some(sw.clone());
+        Ok(sw)
+    }
+
+    fn remove_switch(&self, g: &mut Globals<P>, sw: &Arc<Switch<P>>) {
+        if let Some(s) = g.switches.get_mut(sw.index as usize) {
+            if s.as_ref().is_some_and(|x| Arc::ptr_eq(x, sw)) {
+                *s = None;
+            }
+        }
+    }
+
+    /// Destroy a port that nobody uses any more (ephemeral VALE ports, pipe
+    /// pairs, auto-created pipe parents), and what it kept alive.
+    fn maybe_destroy(&self, g: &mut Globals<P>, na: &Arc<Adapter<P>>) {
+        if na.in_netmap_mode() || !na.pipes.lock().is_empty() {
+            return;
+        }
+        match &na.kind {
+            Kind::Vale(v) if v.ephemeral => {
+                let bdg = v.bdg.lock().take();
+                if let Some((sw, idx)) = bdg {
+                    sw.remove_port(idx);
+                    if sw.active_ports() == 0 {
+                        self.remove_switch(g, &sw);
+                    }
+                }
+                g.plain.retain(|p| !Arc::ptr_eq(p, na));
+            }
+            Kind::Pipe(pe) => {
+                let parent = pe.parent.clone();
+                let removed = {
+                    let mut pipes = parent.pipes.lock();
+                    let before = pipes.len();
+                    pipes.retain(|pp| !(pp.id == pe.id && pp.idle()));
+                    before != pipes.len()
+                };
+                if removed {
+                    self.maybe_destroy(g, &parent);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // REGISTER (§4.4)
+
+    fn req_register(&self, np: &NetmapPriv<P>, req: &mut Request) -> Result<()> {
+        let mut g = self.g.lock();
+        if np.binding().is_some() {
+            return Err(Errno::EBUSY);
+        }
+        let mut reg: NmreqRegister = req.body();
+        if reg.nr_mode == NR_REG_DEFAULT {
+            return Err(Errno::EINVAL);
+        }
+        if reg.nr_mem_id != 0 && self.find_mem(&mut g, reg.nr_mem_id).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let flags = RegFlags::from_bits_retain(reg.nr_flags);
+        let na = self.get_port(&mut g, &req.hdr.nr_name, reg.nr_mode, reg.nr_flags, &reg, true)?;
+        let r = self.do_bind(&mut g, np, &na, &mut reg, flags, req);
+        if r.is_err() {
+            self.maybe_destroy(&mut g, &na);
+            return r;
+        }
+        req.set_body(&reg);
+        Ok(())
+    }
+
+    fn do_bind(&self, g: &mut Globals<P>, np: &NetmapPriv<P>, na: &Arc<Adapter<P>>, reg: &mut NmreqRegister, flags: RegFlags, req: &Request) -> Result<()> {
+        if na.virt_hdr_len.load(Ordering::Relaxed) != 0 && !flags.contains(RegFlags::ACCEPT_VNET_HDR) {
+            return Err(Errno::EIO);
+        }
+        // Options this implementation does not consume make REGISTER fail
+        // (§4.2): check before binding so nothing has to be undone.
+        if req.has_unconsumed_option() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
+        let exclusive = flags.contains(RegFlags::EXCLUSIVE);
+        na.bind_rings(&ranges, exclusive)?;
+        let nifp = match na.create_nifp(&ranges) {
+            Ok(o) => o,
+            Err(e) => {
+                na.unbind_rings(&ranges, exclusive);
+                return Err(e);
+            }
+        };
+        let want = reg.nr_extra_bufs.min(self.params.max_extra_bufs);
+        let mut got = 0;
+        if want > 0 {
+            let (head, n) = na.mem.extra_bufs_alloc(want);
+            got = n;
+            let hdr = crate::shm::nifp_at(nifp.kaddr, 0).header();
+            crate::shm::nifp_at(nifp.kaddr, 0).set_header(&NetmapIf {
+                ni_bufs_head: head,
+                ..hdr
+            });
+        }
+        na.active_fds.fetch_add(1, Ordering::AcqRel);
+        let b = Binding {
+            na: na.clone(),
+            ranges,
+            flags,
+            nifp,
+            extra: want > 0,
+        };
+        if let Err(b) = np.binding.set(b) {
+            self.unbind(g, b);
+            return Err(Errno::EBUSY);
+        }
+        reg.nr_offset = nifp.offset;
+        reg.nr_memsize = na.mem.memsize();
+        reg.nr_tx_rings = na.nrings(Dir::Tx) as u16;
+        reg.nr_rx_rings = na.nrings(Dir::Rx) as u16;
+        reg.nr_tx_slots = na.cfg.slots[Dir::Tx.idx()];
+        reg.nr_rx_slots = na.cfg.slots[Dir::Rx.idx()];
+        reg.nr_host_tx_rings = na.nhost(Dir::Tx) as u16;
+        reg.nr_host_rx_rings = na.nhost(Dir::Rx) as u16;
+        reg.nr_mem_id = na.mem.id();
+        reg.nr_extra_bufs = got;
+        Ok(())
+    }
+
+    fn unbind(&self, g: &mut Globals<P>, b: Binding<P>) {
+        let na = &b.na;
+        let nifp = crate::shm::nifp_at(b.nifp.kaddr, 0);
+        if b.extra {
+            na.mem.extra_bufs_free(nifp.bufs_head());
+        }
+        na.mem.if_free(b.nifp);
+        na.active_fds.fetch_sub(1, Ordering::AcqRel);
+        na.unbind_rings(&b.ranges, b.flags.contains(RegFlags::EXCLUSIVE));
+        self.maybe_destroy(g, na);
+    }
+
+    // ------------------------------------------------------------------
+    // Information requests
+
+    fn req_port_info(&self, req: &mut Request) -> Result<()> {
+        let mut g = self.g.lock();
+        let mut pi: NmreqPortInfoGet = req.body();
+        if req.hdr.nr_name[0] == 0 {
+            let id = if pi.nr_mem_id == 0 { 1 } else { pi.nr_mem_id };
+            let mem = self.find_mem(&mut g, id).ok_or(Errno::EINVAL)?;
+            pi.nr_memsize = mem.memsize();
+            pi.nr_mem_id = mem.id();
+            req.set_body(&pi);
+            return Ok(());
+        }
+        let reg = NmreqRegister {
+            nr_tx_slots: pi.nr_tx_slots,
+            nr_rx_slots: pi.nr_rx_slots,
+            nr_tx_rings: pi.nr_tx_rings,
+            nr_rx_rings: pi.nr_rx_rings,
+            nr_mem_id: pi.nr_mem_id,
+            nr_mode: NR_REG_ALL_NIC,
+            ..NmreqRegister::zeroed()
+        };
+        if reg.nr_mem_id != 0 && self.find_mem(&mut g, reg.nr_mem_id).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let na = self.get_port(&mut g, &req.hdr.nr_name, NR_REG_ALL_NIC, 0, &reg, true)?;
+        pi.nr_memsize = na.mem.memsize();
+        pi.nr_mem_id = na.mem.id();
+        pi.nr_tx_rings = na.nrings(Dir::Tx) as u16;
+        pi.nr_rx_rings = na.nrings(Dir::Rx) as u16;
+        pi.nr_tx_slots = na.cfg.slots[Dir::Tx.idx()];
+        pi.nr_rx_slots = na.cfg.slots[Dir::Rx.idx()];
+        pi.nr_host_tx_rings = na.nhost(Dir::Tx) as u16;
+        pi.nr_host_rx_rings = na.nhost(Dir::Rx) as u16;
+        self.maybe_destroy(&mut g, &na);
+        req.set_body(&pi);
+        Ok(())
+    }
+
+    fn req_pools_info(&self, req: &mut Request) -> Result<()> {
+        let mut g = self.g.lock();
+        let body: NmreqPoolsInfo = req.body();
+        if req.hdr.nr_name[0] == 0 {
+            return Err(Errno::ENXIO);
+        }
+        let reg = NmreqRegister {
+            nr_mem_id: body.nr_mem_id,
+            nr_mode: NR_REG_ALL_NIC,
+            ..NmreqRegister::zeroed()
+        };
+        if reg.nr_mem_id != 0 && self.find_mem(&mut g, reg.nr_mem_id).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let na = self.get_port(&mut g, &req.hdr.nr_name, NR_REG_ALL_NIC, 0, &reg, true)?;
+        let r = na.mem.pools_info();
+        self.maybe_destroy(&mut g, &na);
+        req.set_body(&r?);
+        Ok(())
+    }
+
+    fn req_vale_list(&self, req: &mut Request) -> Result<()> {
+        let g = self.g.lock();
+        let mut l: NmreqValeList = req.body();
+        let name = Name::from_c(&req.hdr.nr_name);
+        if !name.is_empty() {
+            if !name.as_bytes().starts_with(b"vale") {
+                return Err(Errno::EINVAL);
+            }
+            let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+            let sw = self.find_switch(&g, sw_name.as_bytes()).ok_or(Errno::ENOENT)?;
+            l.nr_bridge_idx = u16::from(sw.index);
+            l.nr_port_idx = sw
+                .find(name.as_bytes())
+                .map_or(u32::from(NM_BDG_NOPORT), |(i, _)| u32::from(i));
+            req.set_body(&l);
+            return Ok(());
+        }
+        let mut b = l.nr_bridge_idx as usize;
+        let mut p = l.nr_port_idx as usize;
+        while b < g.switches.len() {
+            if let Some(sw) = &g.switches[b] {
+                while p < crate::vale::NM_BDG_MAXPORTS {
+                    if let Some(na) = sw.port(p) {
+                        l.nr_bridge_idx = b as u16;
+                        l.nr_port_idx = p as u32;
+                        req.hdr.nr_name = na.name.to_c_array();
+                        req.set_body(&l);
+                        return Ok(());
+                    }
+                    p += 1;
+                }
+            }
+            b += 1;
+            p = 0;
+        }
+        Err(Errno::ENOENT)
+    }
+
+    fn req_vale_attach(&self, req: &mut Request) -> Result<()> {
+        let g = self.g.lock();
+        let a: NmreqValeAttach = req.body();
+        let name = Name::from_c(&req.hdr.nr_name);
+        let (sw_name, port) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+        if a.reg.nr_mode != NR_REG_ALL_NIC && a.reg.nr_mode != NR_REG_NIC_SW {
+            return Err(Errno::EINVAL);
+        }
+        if a.reg.nr_ringid != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(sw) = self.find_switch(&g, sw_name.as_bytes()) {
+            if sw.find(name.as_bytes()).is_some() {
+                return Err(Errno::EBUSY);
+            }
+        }
+        // Only OS interfaces (NICs, persistent ports) can be attached; the
+        // core has none of its own.
+        let _ = port;
+        Err(Errno::EINVAL)
+    }
+
+    fn req_vale_detach(&self, req: &mut Request) -> Result<()> {
+        let g = self.g.lock();
+        let name = Name::from_c(&req.hdr.nr_name);
+        if !name.as_bytes().starts_with(b"val") {
+            return Err(Errno::EINVAL);
+        }
+        let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let sw = self.find_switch(&g, sw_name.as_bytes()).ok_or(Errno::ENXIO)?;
+        match sw.find(name.as_bytes()) {
+            // Ephemeral ports are not attached, they are created by REGISTER.
+            Some((_, na)) if matches!(&na.kind, Kind::Vale(v) if v.ephemeral) => Err(Errno::ENXIO),
+            Some(_) => Err(Errno::EOPNOTSUPP),
+            None => Err(Errno::ENXIO),
+        }
+    }
+
+    fn req_polling(&self, req: &mut Request) -> Result<()> {
+        let g = self.g.lock();
+        let name = Name::from_c(&req.hdr.nr_name);
+        if !name.as_bytes().starts_with(b"val") {
+            return Err(Errno::EINVAL);
+        }
+        let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let sw = self.find_switch(&g, sw_name.as_bytes()).ok_or(Errno::ENXIO)?;
+        sw.find(name.as_bytes()).ok_or(Errno::ENXIO)?;
+        // Only NICs attached to a switch can be polled.
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn req_hdr_set(&self, req: &mut Request) -> Result<()> {
+        let mut g = self.g.lock();
+        let h: NmreqPortHdr = req.body();
+        if !matches!(h.nr_hdr_len, 0 | 10 | 12) {
+            return Err(Errno::EINVAL);
+        }
+        let name = Name::from_c(&req.hdr.nr_name);
+        if !name.as_bytes().starts_with(b"val") {
+            return Err(Errno::ENXIO);
+        }
+        let reg = NmreqRegister::zeroed();
+        let na = self.get_port(&mut g, name.as_bytes(), NR_REG_ALL_NIC, 0, &reg, false)?;
+        if !na.is_vale() {
+            return Err(Errno::ENXIO);
+        }
+        na.virt_hdr_len.store(h.nr_hdr_len, Ordering::Release);
+        Ok(())
+    }
+
+    fn req_hdr_get(&self, req: &mut Request) -> Result<()> {
+        let mut g = self.g.lock();
+        let mut h: NmreqPortHdr = req.body();
+        let reg = NmreqRegister::zeroed();
+        let na = self.get_port(&mut g, &req.hdr.nr_name, NR_REG_ALL_NIC, 0, &reg, false)?;
+        h.nr_hdr_len = na.virt_hdr_len.load(Ordering::Acquire);
+        req.set_body(&h);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Legacy NIOCREGIF / NIOCGINFO (§4.12)
+
+    fn ioctl_legacy(&self, np: &NetmapPriv<P>, cmd: u32, arg: u64) -> Result<()> {
+        if arg == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut nmr = Nmreq::zeroed();
+        self.platform.copy_from_user(nmr.as_bytes_mut(), arg)?;
+        let r = self.legacy(np, cmd, &mut nmr);
+        if r.is_ok() {
+            self.platform.copy_to_user(arg, nmr.as_bytes())?;
+        }
+        r
+    }
+
+    fn legacy(&self, np: &NetmapPriv<P>, cmd: u32, nmr: &mut Nmreq) -> Result<()> {
+        if nmr.nr_version < u32::from(NETMAP_MIN_API) {
+            return Err(Errno::EINVAL);
+        }
+        nmr.nr_name[15] = 0;
+        let mut hdr = NmreqHeader::zeroed();
+        hdr.nr_version = NETMAP_API as u16;
+        let name = Name::from_c(&nmr.nr_name);
+        let mut mode = nmr.nr_flags & NR_REG_MASK;
+        let ringid = u32::from(nmr.nr_ringid & NETMAP_RING_MASK);
+        let mut name = name;
+        let mut ringid16 = ringid as u16;
+        if mode == NR_REG_DEFAULT {
+            mode = if nmr.nr_ringid & NETMAP_SW_RING != 0 {
+                NR_REG_SW
+            } else if nmr.nr_ringid & NETMAP_HW_RING != 0 {
+                NR_REG_ONE_NIC
+            } else {
+                NR_REG_ALL_NIC
+            };
+        } else if mode == NR_REG_PIPE_MASTER || mode == NR_REG_PIPE_SLAVE {
+            let brace: &[u8] = if mode == NR_REG_PIPE_MASTER { b"{" } else { b"}" };
+            let mut num = [0u8; 8];
+            let mut v = ringid;
+            let mut i = num.len();
+            loop {
+                i -= 1;
+                num[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            name = concat(&[name.as_bytes(), brace, &num[i..]]);
+            mode = NR_REG_ALL_NIC;
+            ringid16 = 0;
+        }
+        hdr.nr_name = name.to_c_array();
+        let mut flags = u64::from(nmr.nr_flags & !NR_REG_MASK);
+        if nmr.nr_ringid & NETMAP_NO_TX_POLL != 0 {
+            flags |= NR_NO_TX_POLL;
+        }
+        if nmr.nr_ringid & NETMAP_DO_RX_POLL != 0 {
+            flags |= NR_DO_RX_POLL;
+        }
+        let reg = NmreqRegister {
+            nr_tx_slots: nmr.nr_tx_slots,
+            nr_rx_slots: nmr.nr_rx_slots,
+            nr_tx_rings: nmr.nr_tx_rings,
+            nr_rx_rings: nmr.nr_rx_rings,
+            nr_mem_id: nmr.nr_arg2,
+            nr_ringid: ringid16,
+            nr_mode: mode,
+            nr_extra_bufs: nmr.nr_arg3,
+            nr_flags: flags,
+            ..NmreqRegister::zeroed()
+        };
+        match (cmd, nmr.nr_cmd) {
+            (NIOCREGIF, 0) => {
+                hdr.nr_reqtype = NETMAP_REQ_REGISTER;
+                let mut req = Request::internal(hdr, reg.as_bytes())?;
+                self.dispatch(np, &mut req)?;
+                let out: NmreqRegister = req.body();
+                nmr.nr_offset = out.nr_offset as u32;
+                nmr.nr_memsize = out.nr_memsize as u32;
+                nmr.nr_tx_slots = out.nr_tx_slots;
+                nmr.nr_rx_slots = out.nr_rx_slots;
+                nmr.nr_tx_rings = out.nr_tx_rings;
+                nmr.nr_rx_rings = out.nr_rx_rings;
+                nmr.nr_arg2 = out.nr_mem_id;
+                nmr.nr_arg3 = out.nr_extra_bufs;
+                Ok(())
+            }
+            (NIOCGINFO, 0) => {
+                hdr.nr_reqtype = NETMAP_REQ_PORT_INFO_GET;
+                let pi = NmreqPortInfoGet {
+                    nr_tx_slots: reg.nr_tx_slots,
+                    nr_rx_slots: reg.nr_rx_slots,
+                    nr_tx_rings: reg.nr_tx_rings,
+                    nr_rx_rings: reg.nr_rx_rings,
+                    nr_mem_id: reg.nr_mem_id,
+                    ..NmreqPortInfoGet::zeroed()
+                };
+                let mut req = Request::internal(hdr, pi.as_bytes())?;
+                self.dispatch(np, &mut req)?;
+                let out: NmreqPortInfoGet = req.body();
+                nmr.nr_memsize = out.nr_memsize as u32;
+                nmr.nr_tx_slots = out.nr_tx_slots;
+                nmr.nr_rx_slots = out.nr_rx_slots;
+                nmr.nr_tx_rings = out.nr_tx_rings;
+                nmr.nr_rx_rings = out.nr_rx_rings;
+                nmr.nr_arg2 = out.nr_mem_id;
+                Ok(())
+            }
+            (NIOCGINFO, c) if c == NETMAP_BDG_LIST => {
+                hdr.nr_reqtype = NETMAP_REQ_VALE_LIST;
+                let l = NmreqValeList {
+                    nr_bridge_idx: nmr.nr_arg1,
+                    nr_port_idx: u32::from(nmr.nr_arg2),
+                    ..NmreqValeList::zeroed()
+                };
+                let mut req = Request::internal(hdr, l.as_bytes())?;
+                self.dispatch(np, &mut req)?;
+                let out: NmreqValeList = req.body();
+                nmr.nr_name = Name::from_c(&req.hdr.nr_name).to_c_array_truncated::<16>();
+                nmr.nr_arg1 = out.nr_bridge_idx;
+                nmr.nr_arg2 = out.nr_port_idx as u16;
+                Ok(())
+            }
+            (_, c) if c == NETMAP_BDG_VNET_HDR || c == NETMAP_VNET_HDR_GET => {
+                hdr.nr_reqtype = if c == NETMAP_BDG_VNET_HDR {
+                    NETMAP_REQ_PORT_HDR_SET
+                } else {
+                    NETMAP_REQ_PORT_HDR_GET
+                };
+                let h = NmreqPortHdr {
+                    nr_hdr_len: u32::from(nmr.nr_arg1),
+                    ..NmreqPortHdr::zeroed()
+                };
+                let mut req = Request::internal(hdr, h.as_bytes())?;
+                self.dispatch(np, &mut req)?;
+                let out: NmreqPortHdr = req.body();
+                nmr.nr_arg1 = out.nr_hdr_len as u16;
+                Ok(())
+            }
+            (_, c) if c == NETMAP_PT_HOST_CREATE || c == NETMAP_PT_HOST_DELETE => Err(Errno::ENOMEM),
+            (_, c) if c == NETMAP_BDG_ATTACH || c == NETMAP_BDG_DETACH || c == NETMAP_BDG_NEWIF || c == NETMAP_BDG_DELIF => {
+                hdr.nr_reqtype = match c {
+                    x if x == NETMAP_BDG_ATTACH => NETMAP_REQ_VALE_ATTACH,
+                    x if x == NETMAP_BDG_DETACH => NETMAP_REQ_VALE_DETACH,
+                    x if x == NETMAP_BDG_NEWIF => NETMAP_REQ_VALE_NEWIF,
+                    _ => NETMAP_REQ_VALE_DELIF,
+                };
+                let mut a = NmreqValeAttach::zeroed();
+                a.reg = reg;
+                a.reg.nr_mode = if c == NETMAP_BDG_ATTACH && nmr.nr_arg1 & NETMAP_BDG_HOST as u16 != 0 {
+                    NR_REG_NIC_SW
+                } else {
+                    NR_REG_ALL_NIC
+                };
+                let size = body_size(hdr.nr_reqtype);
+                let mut req = Request::internal(hdr, &a.as_bytes()[..size])?;
+                self.dispatch(np, &mut req)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Data path: NIOCTXSYNC / NIOCRXSYNC (§6.6) and poll (§6.7)
+
+    fn sync_ioctl(&self, np: &NetmapPriv<P>, d: Dir) -> Result<()> {
+        let b = np.binding().ok_or(Errno::ENXIO)?;
+        let mut res = Ok(());
+        for i in b.ranges[d.idx()].iter() {
+            let Some(k) = b.na.kring(d, i) else { continue };
+            match self.sync_kring(&b.na, k) {
+                SyncOutcome::Stopped => res = Err(Errno::EIO),
+                SyncOutcome::Busy | SyncOutcome::Done | SyncOutcome::Reinit => {}
+            }
+        }
+        res
+    }
+
+    /// One txsync or rxsync of kring `k`, with prologue, reinit and
+    /// finalization.
+    fn sync_kring(&self, na: &Adapter<P>, k: &Kring<P>) -> SyncOutcome {
+        let Some(mut own) = k.owner.try_lock() else {
+            return SyncOutcome::Busy;
+        };
+        if k.flags() & NKR_STOPPED != 0 {
+            return SyncOutcome::Stopped;
+        }
+        let Some(ring) = k.ring() else {
+            return SyncOutcome::Busy;
+        };
+        let hwcur = k.nr_hwcur.load(Ordering::Acquire);
+        let hwtail = k.nr_hwtail.load(Ordering::Acquire);
+        let nbufs = na.mem.buf_count();
+        let bsz = na.mem.buf_size();
+        match k.dir {
+            Dir::Tx => match kring::txsync_prologue(&mut own, &ring, hwcur, hwtail) {
+                None => {
+                    kring::ring_reinit(&mut own, &ring, hwcur, hwtail, nbufs, bsz);
+                    SyncOutcome::Reinit
+                }
+                Some(_) => {
+                    if na.txsync(k, &mut own, &ring, &self.params).is_ok() {
+                        kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
+                    }
+                    SyncOutcome::Done
+                }
+            },
+            Dir::Rx => {
+                let mut out = SyncOutcome::Done;
+                if kring::rxsync_prologue(&mut own, &ring, hwcur, hwtail).is_none() {
+                    kring::ring_reinit(&mut own, &ring, hwcur, hwtail, nbufs, bsz);
+                    out = SyncOutcome::Reinit;
+                }
+                if na.rxsync(k, &mut own, &ring).is_ok() {
+                    kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
+                }
+                if self.params.no_timestamp.load(Ordering::Relaxed) == 0
+                    || ring.flags() & NR_TIMESTAMP != 0
+                {
+                    let (s, us) = self.platform.now();
+                    ring.set_ts(s, us);
+                }
+                out
+            }
+        }
+    }
+
+    /// poll(): returns the ready mask; `wait` is called with each wait
+    /// queue the file must sleep on.
+    pub fn poll(&self, np: &NetmapPriv<P>, events: u32, wait: &mut dyn FnMut(&P::WaitQueue)) -> u32 {
+        let Some(b) = np.binding() else {
+            return POLLERR;
+        };
+        let na = &b.na;
+        if !na.in_netmap_mode() {
+            return POLLERR;
+        }
+        let want_tx = events & (POLLOUT | POLLWRNORM);
+        let want_rx = events & (POLLIN | POLLRDNORM);
+        for d in Dir::BOTH {
+            let r = b.ranges[d.idx()];
+            if r.len() > 1 {
+                wait(&na.si[d.idx()]);
+            } else if r.len() == 1 {
+                if let Some(k) = na.kring(d, r.first) {
+                    wait(&k.wq);
+                }
+            }
+        }
+        let mut revents = 0u32;
+        if want_tx != 0 || !b.flags.contains(RegFlags::NO_TX_POLL) {
+            for pass in 0..2 {
+                for i in b.ranges[Dir::Tx.idx()].iter() {
+                    let Some(k) = na.kring(Dir::Tx, i) else { continue };
+                    let Some(ring) = k.ring() else { continue };
+                    if (want_tx == 0 || revents & want_tx != 0)
+                        && ring.head() == k.nr_hwcur.load(Ordering::Acquire)
+                    {
+                        continue;
+                    }
+                    match self.sync_kring(na, k) {
+                        SyncOutcome::Reinit | SyncOutcome::Stopped => revents |= POLLERR,
+                        _ => {}
+                    }
+                    if want_tx != 0 && ring.cur() != ring.tail() {
+                        revents |= want_tx;
+                    }
+                }
+                if want_tx == 0 || revents & want_tx != 0 || pass == 1 {
+                    break;
+                }
+            }
+        }
+        if want_rx != 0 {
+            for _pass in 0..2 {
+                for i in b.ranges[Dir::Rx.idx()].iter() {
+                    let Some(k) = na.kring(Dir::Rx, i) else { continue };
+                    let Some(ring) = k.ring() else { continue };
+                    match self.sync_kring(na, k) {
+                        SyncOutcome::Reinit | SyncOutcome::Stopped => revents |= POLLERR,
+                        _ => {}
+                    }
+                    if ring.cur() != ring.tail() {
+                        revents |= want_rx;
+                    }
+                }
+                if revents & want_rx != 0 {
+                    break;
+                }
+            }
+        }
+        revents
+    }
+
+    // ------------------------------------------------------------------
+    // mmap (§5.6)
+
+    pub fn mmap_check(&self, np: &NetmapPriv<P>, offset: u64, len: u64) -> Result<()> {
+        let b = np.binding().ok_or(Errno::EINVAL)?;
+        let end = offset.checked_add(len).ok_or(Errno::EINVAL)?;
+        if end > b.na.mem.memsize() {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    pub fn mmap_page(&self, np: &NetmapPriv<P>, offset: u64) -> Option<core::ptr::NonNull<u8>> {
+        np.binding()?.na.mem.page_at(offset)
+    }
+}
+
+enum SyncOutcome {
+    Done,
+    Busy,
+    Reinit,
+    Stopped,
+}

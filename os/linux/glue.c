@@ -1,0 +1,606 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * glue.c - the C half of the netmap Linux kernel module.
+ *
+ * Everything netmap decides lives in Rust (os/linux/rust, on top of
+ * netmap-core).  This file only does what Rust cannot do by itself on a
+ * Debian 6.1 kernel without Rust support:
+ *
+ *   1. module boilerplate: MODULE_* macros, module_init/module_exit;
+ *   2. the module parameters of spec section 12, under
+ *      /sys/module/netmap/parameters, forwarded to Rust;
+ *   3. the misc device /dev/netmap and its file operations (open, release,
+ *      ioctl, compat_ioctl, mmap with lazy page faults, poll);
+ *   4. a debugfs file (/sys/kernel/debug/netmap/stats) with the allocator
+ *      counters the guest tests use to detect leaks;
+ *   5. small wrappers around kernel macros and inline functions that Rust
+ *      calls through `extern "C"` (locks, wait queues, user copies, page
+ *      clusters, time, printk, the allocator behind Rust's global allocator).
+ *
+ * The contract with Rust (prefix nm_rs_ = implemented in Rust, nm_glue_ =
+ * implemented here) is documented in os/linux/README.md and mirrored in
+ * os/linux/rust/src/ffi.rs.  Pointers that cross the boundary are opaque on
+ * the Rust side.
+ */
+
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/kernel.h>
+#include <linux/miscdevice.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/gfp.h>
+#include <linux/spinlock.h>
+#include <linux/mutex.h>
+#include <linux/wait.h>
+#include <linux/uaccess.h>
+#include <linux/timekeeping.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/version.h>
+#include <linux/compat.h>
+#include <linux/preempt.h>
+#include <linux/irqflags.h>
+#include <linux/bug.h>
+
+MODULE_LICENSE("Dual BSD/GPL");
+MODULE_DESCRIPTION("netmap-rs: fast packet I/O and the VALE switch (netmap API 14)");
+MODULE_AUTHOR("netmap-rs authors");
+
+/* ------------------------------------------------------------------------
+ * Entry points implemented in Rust (os/linux/rust/src/entry.rs).
+ * Every int-returning function returns 0 or a negative errno.
+ * ------------------------------------------------------------------------ */
+int nm_rs_init(const int *params, unsigned int nparams);
+void nm_rs_exit(void);
+int nm_rs_param_set(unsigned int id, int value);
+int nm_rs_param_get(unsigned int id, int *value);
+int nm_rs_open(void **priv);
+void nm_rs_release(void *priv);
+long nm_rs_ioctl(void *priv, unsigned int cmd, unsigned long arg);
+unsigned int nm_rs_poll(void *priv, unsigned int events, void *file, void *pt);
+int nm_rs_mmap_check(void *priv, u64 offset, u64 len);
+void *nm_rs_mmap_page(void *priv, u64 offset);
+size_t nm_rs_stats(char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Module parameters (spec section 12).
+ *
+ * One X-macro table gives every parameter its id (the enum order, which
+ * Rust mirrors in params.rs and checks at init through
+ * nm_glue_param_name()), its default and its sysfs mode.  Values live in
+ * nm_param_vals[]: that is what insmod sets before init and what Rust
+ * reads at init.  After init every write is also forwarded to Rust
+ * (nm_rs_param_set), which updates the core's atomics.  Read-only
+ * parameters whose value Rust computes (the *_curr_* actual sizes of the
+ * global allocator) are read through nm_rs_param_get.
+ *
+ * Kinds: RW = 0644, written by users; RO = 0444, settable only at insmod
+ *        (like the reference's load-time tunables); CUR = 0444, value owned
+ *        by Rust, not settable.
+ * ------------------------------------------------------------------------ */
+#define NM_PARAMS(X)                               \
+	X(verbose, 0, RW)                          \
+	X(no_timestamp, 0, RW)                     \
+	X(no_pendintr, 1, RW)                      \
+	X(txsync_retry, 2, RW)                     \
+	X(fwd, 0, RW)                              \
+	X(admode, 0, RW)                           \
+	X(generic_hwcsum, 0, RW)                   \
+	X(generic_mit, 100000, RW)                 \
+	X(generic_ringsize, 1024, RW)              \
+	X(generic_rings, 1, RW)                    \
+	X(generic_txqdisc, 1, RW)                  \
+	X(ptnet_vnet_hdr, 1, RW)                   \
+	X(if_size, 1024, RW)                       \
+	X(if_num, 100, RW)                         \
+	X(ring_size, 36864, RW)                    \
+	X(ring_num, 200, RW)                       \
+	X(buf_size, 2048, RW)                      \
+	X(buf_num, 163840, RW)                     \
+	X(if_curr_size, 1024, CUR)                 \
+	X(if_curr_num, 100, CUR)                   \
+	X(ring_curr_size, 36864, CUR)              \
+	X(ring_curr_num, 200, CUR)                 \
+	X(buf_curr_size, 2048, CUR)                \
+	X(buf_curr_num, 163840, CUR)               \
+	X(priv_if_size, 1024, RW)                  \
+	X(priv_if_num, 2, RW)                      \
+	X(priv_ring_size, 20480, RW)               \
+	X(priv_ring_num, 4, RW)                    \
+	X(priv_buf_size, 2048, RW)                 \
+	X(priv_buf_num, 4098, RW)                  \
+	X(bridge_batch, 1024, RW)                  \
+	X(max_bridges, 8, RO)                      \
+	X(default_pipes, 0, RW)
+
+#define NM_PARAM_ENUM(name, def, kind) NM_PARAM_##name,
+enum nm_param_id { NM_PARAMS(NM_PARAM_ENUM) NM_PARAM_COUNT };
+
+#define NM_PARAM_DEFAULT(name, def, kind) [NM_PARAM_##name] = (def),
+static int nm_param_vals[NM_PARAM_COUNT] = { NM_PARAMS(NM_PARAM_DEFAULT) };
+
+#define NM_PARAM_NAME(name, def, kind) [NM_PARAM_##name] = #name,
+static const char *const nm_param_names[NM_PARAM_COUNT] = {
+	NM_PARAMS(NM_PARAM_NAME)
+};
+
+/* Set once nm_rs_init() succeeded; cleared before nm_rs_exit(). */
+static bool nm_rs_live;
+
+/* The name of parameter `id` (NULL past the end); Rust checks its table. */
+const char *nm_glue_param_name(unsigned int id)
+{
+	return id < NM_PARAM_COUNT ? nm_param_names[id] : NULL;
+}
+
+static int nm_param_id(const struct kernel_param *kp)
+{
+	return (int *)kp->arg - nm_param_vals;
+}
+
+/* Writable parameter: parse, store, and tell Rust once it runs. */
+static int nm_param_set_rw(const char *val, const struct kernel_param *kp)
+{
+	int v, err;
+
+	err = kstrtoint(val, 0, &v);
+	if (err)
+		return err;
+	if (READ_ONCE(nm_rs_live)) {
+		err = nm_rs_param_set(nm_param_id(kp), v);
+		if (err)
+			return err;
+	}
+	*(int *)kp->arg = v;
+	return 0;
+}
+
+/* Computed by Rust (actual allocator sizes): not even insmod may set it. */
+static int nm_param_set_cur(const char *val, const struct kernel_param *kp)
+{
+	return -EPERM;
+}
+
+static int nm_param_get(char *buf, const struct kernel_param *kp)
+{
+	int v = *(int *)kp->arg;
+
+	/* Rust may own the value (actual allocator sizes). */
+	if (READ_ONCE(nm_rs_live))
+		nm_rs_param_get(nm_param_id(kp), &v);
+	return sysfs_emit(buf, "%d\n", v);
+}
+
+static const struct kernel_param_ops nm_param_ops_rw = {
+	.set = nm_param_set_rw,
+	.get = nm_param_get,
+};
+static const struct kernel_param_ops nm_param_ops_cur = {
+	.set = nm_param_set_cur,
+	.get = nm_param_get,
+};
+/* RO parameters reuse the RW setter: sysfs mode 0444 leaves only insmod. */
+#define NM_PARAM_OPS_RW nm_param_ops_rw
+#define NM_PARAM_OPS_RO nm_param_ops_rw
+#define NM_PARAM_OPS_CUR nm_param_ops_cur
+#define NM_PARAM_MODE_RW 0644
+#define NM_PARAM_MODE_RO 0444
+#define NM_PARAM_MODE_CUR 0444
+
+#define NM_PARAM_DECLARE(name, def, kind)                                   \
+	module_param_cb(name, &NM_PARAM_OPS_##kind,                         \
+			&nm_param_vals[NM_PARAM_##name], NM_PARAM_MODE_##kind); \
+	MODULE_PARM_DESC(name, "netmap " #name " (default " #def ")");
+NM_PARAMS(NM_PARAM_DECLARE)
+
+/* ------------------------------------------------------------------------
+ * /dev/netmap file operations.  file->private_data holds the Rust per-file
+ * state ("priv") from nm_rs_open() until nm_rs_release().
+ * ------------------------------------------------------------------------ */
+static int nm_fop_open(struct inode *inode, struct file *file)
+{
+	void *priv = NULL;
+	int err;
+
+	err = nm_rs_open(&priv);
+	if (err)
+		return err;
+	file->private_data = priv;
+	return 0;
+}
+
+static int nm_fop_release(struct inode *inode, struct file *file)
+{
+	nm_rs_release(file->private_data);
+	file->private_data = NULL;
+	return 0;
+}
+
+static long nm_fop_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	return nm_rs_ioctl(file->private_data, cmd, arg);
+}
+
+#ifdef CONFIG_COMPAT
+/*
+ * Like the reference: 32-bit callers get the same handler with the pointer
+ * converted, no structure translation.
+ */
+static long nm_fop_compat_ioctl(struct file *file, unsigned int cmd,
+				unsigned long arg)
+{
+	return nm_rs_ioctl(file->private_data, cmd,
+			   (unsigned long)compat_ptr(arg));
+}
+#endif
+
+static __poll_t nm_fop_poll(struct file *file, poll_table *pt)
+{
+	unsigned int events = (__force unsigned int)poll_requested_events(pt);
+
+	return (__force __poll_t)nm_rs_poll(file->private_data, events, file,
+					    pt);
+}
+
+/* Called back by Rust (from inside nm_rs_poll) once per wait queue. */
+void nm_glue_poll_wait(void *file, void *wq, void *pt)
+{
+	poll_wait(file, wq, pt);
+}
+
+/*
+ * Lazy mapping: every page of the region is resolved on first touch.  Rust
+ * returns the kernel address of the page at a region offset (NULL if the
+ * offset is outside the file's region); the page comes either from the page
+ * allocator (alloc_pages_exact: order-0 pages with their own refcount) or
+ * from vmalloc, see nm_glue_cluster_alloc().
+ */
+static vm_fault_t nm_vm_fault(struct vm_fault *vmf)
+{
+	struct file *file = vmf->vma->vm_file;
+	struct page *page;
+	void *kva;
+
+	/* vmf->pgoff already includes vma->vm_pgoff. */
+	kva = nm_rs_mmap_page(file->private_data, (u64)vmf->pgoff << PAGE_SHIFT);
+	if (!kva)
+		return VM_FAULT_SIGBUS;
+	page = is_vmalloc_addr(kva) ? vmalloc_to_page(kva) : virt_to_page(kva);
+	if (!page)
+		return VM_FAULT_SIGBUS;
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct nm_vm_ops = {
+	.fault = nm_vm_fault,
+};
+
+static int nm_fop_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 len = vma->vm_end - vma->vm_start;
+	int err;
+
+	err = nm_rs_mmap_check(file->private_data, off, len);
+	if (err)
+		return err;
+	/*
+	 * The vma holds a reference on the file, so the priv (and the region it
+	 * is bound to) outlives the mapping; nm_vm_fault finds it through
+	 * vm_file.  The region cannot grow: forbid mremap expansion.
+	 */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+#else
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+#endif
+	vma->vm_ops = &nm_vm_ops;
+	return 0;
+}
+
+static const struct file_operations nm_fops = {
+	.owner = THIS_MODULE,
+	.open = nm_fop_open,
+	.release = nm_fop_release,
+	.unlocked_ioctl = nm_fop_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl = nm_fop_compat_ioctl,
+#endif
+	.mmap = nm_fop_mmap,
+	.poll = nm_fop_poll,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice nm_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "netmap",
+	.fops = &nm_fops,
+	.mode = 0600,
+};
+
+/* ------------------------------------------------------------------------
+ * debugfs: /sys/kernel/debug/netmap/stats, the core's allocator counters
+ * as "name value" lines (formatted by Rust).
+ * ------------------------------------------------------------------------ */
+#define NM_STATS_BUFSZ 4096
+
+static int nm_stats_show(struct seq_file *m, void *unused)
+{
+	char *buf = kzalloc(NM_STATS_BUFSZ, GFP_KERNEL);
+	size_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	n = nm_rs_stats(buf, NM_STATS_BUFSZ);
+	seq_write(m, buf, min_t(size_t, n, NM_STATS_BUFSZ));
+	kfree(buf);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(nm_stats);
+
+static struct dentry *nm_debugfs_dir;
+
+/* ------------------------------------------------------------------------
+ * Module init / exit.
+ * ------------------------------------------------------------------------ */
+static int __init nm_module_init(void)
+{
+	int err;
+
+	err = nm_rs_init(nm_param_vals, NM_PARAM_COUNT);
+	if (err)
+		return err;
+	WRITE_ONCE(nm_rs_live, true);
+
+	err = misc_register(&nm_miscdev);
+	if (err) {
+		WRITE_ONCE(nm_rs_live, false);
+		nm_rs_exit();
+		return err;
+	}
+	/* debugfs is optional: errors are ignored by design of its API. */
+	nm_debugfs_dir = debugfs_create_dir("netmap", NULL);
+	debugfs_create_file("stats", 0400, nm_debugfs_dir, NULL,
+			    &nm_stats_fops);
+	return 0;
+}
+
+static void __exit nm_module_exit(void)
+{
+	debugfs_remove_recursive(nm_debugfs_dir);
+	/* No file can be open here: each open file holds a module reference. */
+	misc_deregister(&nm_miscdev);
+	/*
+	 * Parameter callbacks run under kernel_param_lock and sysfs stays up
+	 * until after this function: make sure none is inside Rust any more.
+	 */
+	kernel_param_lock(THIS_MODULE);
+	WRITE_ONCE(nm_rs_live, false);
+	kernel_param_unlock(THIS_MODULE);
+	nm_rs_exit();
+}
+
+module_init(nm_module_init);
+module_exit(nm_module_exit);
+
+/* ------------------------------------------------------------------------
+ * Wrappers called from Rust (os/linux/rust/src/ffi.rs).
+ * ------------------------------------------------------------------------ */
+
+/* GFP flags for the current context: only sleep where sleeping is allowed. */
+static gfp_t nm_gfp(void)
+{
+#ifdef CONFIG_PREEMPT_COUNT
+	/* Spinlocks, bh/irq context and preempt_disable() all show up here. */
+	if (preempt_count() || irqs_disabled())
+		return GFP_ATOMIC;
+#else
+	if (irqs_disabled() || in_interrupt())
+		return GFP_ATOMIC;
+#endif
+	return GFP_KERNEL;
+}
+
+/* --- memory for Rust's global allocator --------------------------------- */
+
+/*
+ * kmalloc aligns power-of-two sizes to their size (and every object to
+ * ARCH_KMALLOC_MINALIGN); vmalloc (used by kvmalloc for big sizes in
+ * sleepable context) is page aligned.  So for align > ARCH_KMALLOC_MINALIGN
+ * round the size up to a power of two >= align.  align is a power of two
+ * (Rust's Layout guarantees it); more than a page is not supported.
+ */
+void *nm_glue_alloc(size_t size, size_t align, bool zero)
+{
+	gfp_t gfp = nm_gfp() | (zero ? __GFP_ZERO : 0);
+
+	if (align > PAGE_SIZE)
+		return NULL;
+	if (align > ARCH_KMALLOC_MINALIGN)
+		size = roundup_pow_of_two(max(size, align));
+	return kvmalloc(size, gfp | __GFP_NOWARN);
+}
+
+void nm_glue_free(void *ptr)
+{
+	kvfree(ptr);
+}
+
+/* Only used by Rust for align <= ARCH_KMALLOC_MINALIGN. */
+void *nm_glue_realloc(void *ptr, size_t old_size, size_t new_size)
+{
+	gfp_t gfp = nm_gfp() | __GFP_NOWARN;
+
+	if (!is_vmalloc_addr(ptr) && new_size <= KMALLOC_MAX_SIZE)
+		return krealloc(ptr, new_size, gfp);
+	return kvrealloc(ptr, old_size, new_size, gfp);
+}
+
+/* --- page clusters (netmap_if / ring / buffer pools) -------------------- */
+
+/*
+ * `size` is a multiple of PAGE_SIZE (up to ~128 KiB).  alloc_pages_exact
+ * gives physically contiguous, page-aligned, zeroed order-0 pages, each
+ * with its own refcount, so nm_vm_fault can get_page() any of them.  If the
+ * page allocator is too fragmented fall back to vmalloc when we may sleep.
+ */
+void *nm_glue_cluster_alloc(size_t size)
+{
+	void *p;
+
+	if (!size || size & ~PAGE_MASK)
+		return NULL;
+	p = alloc_pages_exact(size, nm_gfp() | __GFP_ZERO | __GFP_NOWARN);
+	if (!p && nm_gfp() == GFP_KERNEL)
+		p = vzalloc(size);
+	return p;
+}
+
+void nm_glue_cluster_free(void *ptr, size_t size)
+{
+	if (is_vmalloc_addr(ptr))
+		vfree(ptr);
+	else
+		free_pages_exact(ptr, size);
+}
+
+/* --- spinlocks (data path; also taken from softirq by NIC adapters) ----- */
+
+void *nm_glue_spin_alloc(void)
+{
+	spinlock_t *l = kmalloc(sizeof(*l), nm_gfp());
+
+	if (l)
+		spin_lock_init(l);
+	return l;
+}
+
+void nm_glue_spin_lock(void *l)
+{
+	spin_lock_bh(l);
+}
+
+void nm_glue_spin_unlock(void *l)
+{
+	spin_unlock_bh(l);
+}
+
+void nm_glue_spin_free(void *l)
+{
+	kfree(l);
+}
+
+/* --- mutexes (control path, may sleep) ---------------------------------- */
+
+void *nm_glue_mutex_alloc(void)
+{
+	struct mutex *m = kmalloc(sizeof(*m), nm_gfp());
+
+	if (m)
+		mutex_init(m);
+	return m;
+}
+
+void nm_glue_mutex_lock(void *m)
+{
+	mutex_lock(m);
+}
+
+void nm_glue_mutex_unlock(void *m)
+{
+	mutex_unlock(m);
+}
+
+void nm_glue_mutex_free(void *m)
+{
+	mutex_destroy(m);
+	kfree(m);
+}
+
+/* --- wait queues -------------------------------------------------------- */
+
+void *nm_glue_wq_alloc(void)
+{
+	wait_queue_head_t *wq = kmalloc(sizeof(*wq), nm_gfp());
+
+	if (wq)
+		init_waitqueue_head(wq);
+	return wq;
+}
+
+void nm_glue_wq_wake_all(void *wq)
+{
+	wake_up_interruptible_all((wait_queue_head_t *)wq);
+}
+
+void nm_glue_wq_free(void *wq)
+{
+	kfree(wq);
+}
+
+/* --- user memory -------------------------------------------------------- */
+
+/* Both return the number of bytes NOT copied (0 = success). */
+unsigned long nm_glue_copy_from_user(void *dst, u64 src, unsigned long len)
+{
+	return copy_from_user(dst, (const void __user *)(uintptr_t)src, len);
+}
+
+unsigned long nm_glue_copy_to_user(u64 dst, const void *src, unsigned long len)
+{
+	return copy_to_user((void __user *)(uintptr_t)dst, src, len);
+}
+
+/* --- time --------------------------------------------------------------- */
+
+/* Wall-clock time as struct timeval (like the reference's microtime()). */
+void nm_glue_gettimeofday(s64 *sec, s64 *usec)
+{
+	struct timespec64 ts;
+
+	ktime_get_real_ts64(&ts);
+	*sec = ts.tv_sec;
+	*usec = ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/* Monotonic nanoseconds (for rate limits and timeouts). */
+u64 nm_glue_ktime_ns(void)
+{
+	return ktime_get_ns();
+}
+
+/* --- logging / fatal errors --------------------------------------------- */
+
+/* level: 0 error, 1 warning, 2 info, 3 debug. */
+void nm_glue_log(int level, const char *msg, size_t len)
+{
+	int n = (int)min_t(size_t, len, 1024);
+
+	switch (level) {
+	case 0:
+		pr_err("netmap: %.*s\n", n, msg);
+		break;
+	case 1:
+		pr_warn("netmap: %.*s\n", n, msg);
+		break;
+	case 2:
+		pr_info("netmap: %.*s\n", n, msg);
+		break;
+	default:
+		pr_debug("netmap: %.*s\n", n, msg);
+		break;
+	}
+}
+
+/* Rust panicked: the message has been logged; this is a kernel bug. */
+void __noreturn nm_glue_bug(void)
+{
+	BUG();
+}

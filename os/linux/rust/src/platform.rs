@@ -1,0 +1,183 @@
+//! The core's platform trait implemented with the C wrappers of glue.c.
+
+use crate::ffi;
+use crate::fmt::StackBuf;
+use crate::nmcore::{Fault, LogLevel, Platform, RawLock, WaitQueue};
+use core::ffi::{c_ulong, c_void};
+use core::ptr::NonNull;
+
+/// The Linux kernel as seen by netmap-core. Stateless: every service is a
+/// kernel function.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LinuxPlatform;
+
+impl Platform for LinuxPlatform {
+    type SpinLock = SpinLock;
+    type Mutex = Mutex;
+    type WaitQueue = KernelWaitQueue;
+
+    fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: no preconditions; glue.c rejects sizes that are not a
+        // non-zero multiple of the page size.
+        NonNull::new(unsafe { ffi::nm_glue_cluster_alloc(size) })
+    }
+
+    unsafe fn free_cluster(&self, ptr: NonNull<u8>, size: usize) {
+        // SAFETY: the caller guarantees ptr/size come from alloc_cluster and
+        // that the cluster is not used afterwards.
+        unsafe { ffi::nm_glue_cluster_free(ptr.as_ptr(), size) }
+    }
+
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault> {
+        // SAFETY: dst is a valid writable kernel buffer of dst.len() bytes;
+        // copy_from_user checks the user range and handles faults.
+        let left =
+            unsafe { ffi::nm_glue_copy_from_user(dst.as_mut_ptr(), src, dst.len() as c_ulong) };
+        if left == 0 { Ok(()) } else { Err(Fault) }
+    }
+
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Fault> {
+        // SAFETY: src is a valid kernel buffer of src.len() bytes;
+        // copy_to_user checks the user range and handles faults.
+        let left = unsafe { ffi::nm_glue_copy_to_user(dst, src.as_ptr(), src.len() as c_ulong) };
+        if left == 0 { Ok(()) } else { Err(Fault) }
+    }
+
+    fn now(&self) -> (i64, i64) {
+        let (mut sec, mut usec) = (0i64, 0i64);
+        // SAFETY: both pointers are valid for writes.
+        unsafe { ffi::nm_glue_gettimeofday(&mut sec, &mut usec) };
+        (sec, usec)
+    }
+
+    fn log(&self, level: LogLevel, args: core::fmt::Arguments<'_>) {
+        log(level, args);
+    }
+}
+
+/// printk through glue.c, formatted in a 256-byte stack buffer (longer
+/// messages are truncated).
+pub fn log(level: LogLevel, args: core::fmt::Arguments<'_>) {
+    let mut buf = StackBuf::<256>::new();
+    let _ = core::fmt::write(&mut buf, args);
+    let level = match level {
+        LogLevel::Error => 0,
+        LogLevel::Warning => 1,
+        LogLevel::Info => 2,
+        LogLevel::Debug => 3,
+    };
+    let msg = buf.as_bytes();
+    // SAFETY: msg points to msg.len() initialized bytes.
+    unsafe { ffi::nm_glue_log(level, msg.as_ptr(), msg.len()) };
+}
+
+/// A kmalloc'ed `spinlock_t`, taken with spin_lock_bh (NIC adapters take
+/// data-path locks from softirq context).
+#[derive(Debug)]
+pub struct SpinLock(NonNull<c_void>);
+
+// SAFETY: a spinlock_t is made to be shared between CPUs; the pointer is
+// owned by this value until drop.
+unsafe impl Send for SpinLock {}
+// SAFETY: as above, all operations go through the kernel's locking API.
+unsafe impl Sync for SpinLock {}
+
+// SAFETY: spin_lock_bh/spin_unlock_bh give mutual exclusion with acquire /
+// release semantics.
+unsafe impl RawLock for SpinLock {
+    fn new() -> Option<Self> {
+        // SAFETY: allocation + spin_lock_init, no preconditions.
+        NonNull::new(unsafe { ffi::nm_glue_spin_alloc() }).map(SpinLock)
+    }
+
+    fn lock(&self) {
+        // SAFETY: self.0 is an initialized spinlock_t until drop.
+        unsafe { ffi::nm_glue_spin_lock(self.0.as_ptr()) }
+    }
+
+    unsafe fn unlock(&self) {
+        // SAFETY: initialized lock, held by the caller (function contract).
+        unsafe { ffi::nm_glue_spin_unlock(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for SpinLock {
+    fn drop(&mut self) {
+        // SAFETY: allocated by nm_glue_spin_alloc; nobody holds or uses it
+        // any more since we own it exclusively here.
+        unsafe { ffi::nm_glue_spin_free(self.0.as_ptr()) }
+    }
+}
+
+/// A kmalloc'ed `struct mutex` (control path; lock() may sleep).
+#[derive(Debug)]
+pub struct Mutex(NonNull<c_void>);
+
+// SAFETY: a struct mutex is made to be shared between tasks; owned pointer.
+unsafe impl Send for Mutex {}
+// SAFETY: all operations go through the kernel's mutex API.
+unsafe impl Sync for Mutex {}
+
+// SAFETY: mutex_lock/mutex_unlock give mutual exclusion with acquire /
+// release semantics.
+unsafe impl RawLock for Mutex {
+    fn new() -> Option<Self> {
+        // SAFETY: allocation + mutex_init, no preconditions.
+        NonNull::new(unsafe { ffi::nm_glue_mutex_alloc() }).map(Mutex)
+    }
+
+    fn lock(&self) {
+        // SAFETY: self.0 is an initialized mutex until drop.
+        unsafe { ffi::nm_glue_mutex_lock(self.0.as_ptr()) }
+    }
+
+    unsafe fn unlock(&self) {
+        // SAFETY: initialized mutex, held by the caller (function contract).
+        unsafe { ffi::nm_glue_mutex_unlock(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for Mutex {
+    fn drop(&mut self) {
+        // SAFETY: allocated by nm_glue_mutex_alloc; exclusively owned here.
+        unsafe { ffi::nm_glue_mutex_free(self.0.as_ptr()) }
+    }
+}
+
+/// A kmalloc'ed `wait_queue_head_t`; poll() registers files on it.
+#[derive(Debug)]
+pub struct KernelWaitQueue(NonNull<c_void>);
+
+// SAFETY: wait queue heads are shared between tasks by design; owned pointer.
+unsafe impl Send for KernelWaitQueue {}
+// SAFETY: all operations go through the kernel's wait queue API.
+unsafe impl Sync for KernelWaitQueue {}
+
+impl KernelWaitQueue {
+    /// The `wait_queue_head_t *` for poll_wait().
+    pub fn as_raw(&self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+}
+
+impl WaitQueue for KernelWaitQueue {
+    fn new() -> Option<Self> {
+        // SAFETY: allocation + init_waitqueue_head, no preconditions.
+        NonNull::new(unsafe { ffi::nm_glue_wq_alloc() }).map(KernelWaitQueue)
+    }
+
+    fn wake_all(&self) {
+        // SAFETY: self.0 is an initialized wait queue head until drop.
+        unsafe { ffi::nm_glue_wq_wake_all(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelWaitQueue {
+    fn drop(&mut self) {
+        // SAFETY: allocated by nm_glue_wq_alloc; exclusively owned here.
+        // Every file that poll_wait()ed on it is gone: a file is unregistered
+        // from its wait queues before its release, and the core drops a
+        // queue only after the last file bound to it was released.
+        unsafe { ffi::nm_glue_wq_free(self.0.as_ptr()) }
+    }
+}

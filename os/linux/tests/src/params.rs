@@ -1,0 +1,148 @@
+//! Module parameters (spec §12) and module reload.
+
+use crate::sys::Fd;
+use crate::{Test, ensure};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+pub const TESTS: &[Test] = &[("module_params", module_params)];
+
+/// Run last: unloads and reloads the module.
+pub const LAST: &[Test] = &[("reload_with_params", reload_with_params)];
+
+const DIR: &str = "/sys/module/netmap/parameters";
+
+/// Where vm-test puts the module in the guest.
+const MODULE: &str = "/lib/modules/netmap.ko";
+
+/// (name, default, writable) from spec §12.
+const PARAMS: &[(&str, i64, bool)] = &[
+    ("verbose", 0, true),
+    ("no_timestamp", 0, true),
+    ("no_pendintr", 1, true),
+    ("txsync_retry", 2, true),
+    ("fwd", 0, true),
+    ("admode", 0, true),
+    ("generic_hwcsum", 0, true),
+    ("generic_mit", 100000, true),
+    ("generic_ringsize", 1024, true),
+    ("generic_rings", 1, true),
+    ("generic_txqdisc", 1, true),
+    ("ptnet_vnet_hdr", 1, true),
+    ("if_size", 1024, true),
+    ("if_num", 100, true),
+    ("ring_size", 36864, true),
+    ("ring_num", 200, true),
+    ("buf_size", 2048, true),
+    ("buf_num", 163840, true),
+    ("priv_if_size", 1024, true),
+    ("priv_if_num", 2, true),
+    ("priv_ring_size", 20480, true),
+    ("priv_ring_num", 4, true),
+    ("priv_buf_size", 2048, true),
+    ("priv_buf_num", 4098, true),
+    ("bridge_batch", 1024, true),
+    ("max_bridges", 8, false),
+    ("default_pipes", 0, true),
+];
+
+/// Read-only actual values of the global allocator.
+const CURR: &[&str] = &[
+    "if_curr_size",
+    "if_curr_num",
+    "ring_curr_size",
+    "ring_curr_num",
+    "buf_curr_size",
+    "buf_curr_num",
+];
+
+fn read(name: &str) -> Result<i64, String> {
+    let s = std::fs::read_to_string(format!("{DIR}/{name}"))
+        .map_err(|e| format!("read {name}: {e}"))?;
+    s.trim().parse().map_err(|e| format!("{name}: {s:?}: {e}"))
+}
+
+fn write(name: &str, v: &str) -> std::io::Result<()> {
+    std::fs::write(format!("{DIR}/{name}"), v)
+}
+
+fn mode(name: &str) -> Result<u32, String> {
+    let md = std::fs::metadata(format!("{DIR}/{name}")).map_err(|e| format!("stat {name}: {e}"))?;
+    Ok(md.permissions().mode() & 0o777)
+}
+
+/// Names, defaults and modes of §12; writes reach the module; read-only
+/// ones refuse writes.
+fn module_params() -> Result<(), String> {
+    for &(name, def, rw) in PARAMS {
+        let v = read(name)?;
+        ensure!(v == def, "{name} = {v}, want default {def}");
+        let m = mode(name)?;
+        let want = if rw { 0o644 } else { 0o444 };
+        ensure!(m == want, "{name} mode {m:o}, want {want:o}");
+    }
+    for name in CURR {
+        read(name)?;
+        let m = mode(name)?;
+        ensure!(m == 0o444, "{name} mode {m:o}, want 444");
+    }
+    write("verbose", "1").map_err(|e| format!("write verbose: {e}"))?;
+    ensure!(read("verbose")? == 1, "verbose did not change");
+    write("verbose", "0").map_err(|e| format!("write verbose: {e}"))?;
+    ensure!(read("verbose")? == 0, "verbose did not change back");
+    ensure!(write("verbose", "x1").is_err(), "verbose accepted 'x1'");
+    ensure!(
+        write("max_bridges", "9").is_err(),
+        "max_bridges is writable"
+    );
+    ensure!(read("max_bridges")? == 8, "max_bridges changed");
+    // The device still works after parameter traffic.
+    drop(Fd::open_netmap()?);
+    Ok(())
+}
+
+fn sh(cmd: &str) -> Result<String, String> {
+    let out = Command::new("/bin/sh")
+        .args(["-c", cmd])
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{cmd}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// rmmod, insmod with parameters (checked), rmmod, plain insmod again.
+fn reload_with_params() -> Result<(), String> {
+    sh("rmmod netmap")?;
+    let r = (|| {
+        sh(&format!(
+            "insmod {MODULE} verbose=1 bridge_batch=512 buf_num=8192"
+        ))?;
+        ensure!(read("verbose")? == 1, "verbose not set by insmod");
+        ensure!(
+            read("bridge_batch")? == 512,
+            "bridge_batch not set by insmod"
+        );
+        ensure!(read("buf_num")? == 8192, "buf_num not set by insmod");
+        drop(Fd::open_netmap()?);
+        sh("rmmod netmap")?;
+        ensure!(
+            sh(&format!(
+                "insmod {MODULE} buf_curr_num=4 2>&1 || echo refused"
+            ))?
+            .contains("refused"),
+            "insmod accepted the computed buf_curr_num=4"
+        );
+        Ok(())
+    })();
+    // Leave the module loaded with defaults whatever happened.
+    let _ = sh("rmmod netmap 2>/dev/null");
+    sh(&format!("insmod {MODULE}"))?;
+    r?;
+    ensure!(read("verbose")? == 0, "verbose kept across reload");
+    Ok(())
+}
