@@ -881,3 +881,330 @@ fn write_keys(f: &mut fmt::Formatter<'_>, fields: &[(&str, Option<u32>)]) -> fmt
 pub fn is_vpname_char(c: u8) -> bool {
     c != 0 && !VPNAME_END.contains(&c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PortSpecErrorKind as K;
+
+    fn ok(s: &str) -> PortSpec<'_> {
+        PortSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn ok_off(s: &str) -> PortSpec<'_> {
+        PortSpec::parse_with(s, ParseOptions { enable_offset: true })
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn fail(s: &str) -> PortSpecError {
+        match PortSpec::parse(s) {
+            Ok(v) => panic!("{s}: parsed as {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn kind(s: &str) -> PortSpecErrorKind {
+        fail(s).kind
+    }
+
+    /// parse → format → parse gives the same value.
+    fn round_trip(s: &str, opts: ParseOptions) {
+        let a = PortSpec::parse_with(s, opts).unwrap();
+        let f = a.to_string();
+        let b = PortSpec::parse_with(&f, opts).unwrap_or_else(|e| panic!("{s} → {f}: {e}"));
+        assert_eq!(a, b, "{s} → {f}");
+    }
+
+    #[test]
+    fn spec_examples() {
+        // Every example of spec §7.2, with the exact expected values.
+        let v = ok("netmap:eth0");
+        assert_eq!(v.nr_name, "eth0");
+        assert_eq!((v.mode, v.ringid, v.flags), (RegMode::AllNic, 0, RegFlags::empty()));
+        assert_eq!(v.mem_id, None);
+
+        let v = ok("netmap:eth0-2/Tx");
+        assert_eq!(v.nr_name, "eth0");
+        assert_eq!((v.mode, v.ringid), (RegMode::OneNic, 2));
+        assert_eq!(v.flags.bits(), 0x4800);
+
+        let v = ok("netmap:eth0^3");
+        assert_eq!((v.nr_name.as_str(), v.mode, v.ringid), (Some("eth0"), RegMode::OneSw, 3));
+
+        let v = ok("netmap:eth0*");
+        assert_eq!((v.mode, v.ringid), (RegMode::NicSw, 0));
+
+        let v = ok("netmap:eth0@2/R");
+        assert_eq!(v.nr_name, "eth0");
+        assert_eq!(v.mem_id, Some(2));
+        assert_eq!(v.flags.bits(), 0x2000);
+        assert_eq!(v.mode, RegMode::AllNic);
+
+        let v = ok("valeXXX:YYY-4");
+        assert_eq!(v.nr_name, "valeXXX:YYY");
+        assert_eq!((v.mode, v.ringid), (RegMode::OneNic, 4));
+
+        let v = ok("vale0:0{0");
+        assert_eq!(v.nr_name, "vale0:0{0");
+        assert_eq!(v.mode, RegMode::AllNic);
+
+        let v = ok("netmap:pipe{in-7");
+        assert_eq!(v.nr_name, "pipe{in");
+        assert_eq!((v.mode, v.ringid), (RegMode::OneNic, 7));
+
+        let v = ok("vale:0");
+        assert_eq!(v.nr_name, "vale:0");
+
+        let v = ok("vale0:a");
+        assert_eq!(v.nr_name, "vale0:a");
+
+        // Accepted although odd (spec §7.2: the port part is not validated).
+        assert_eq!(ok("netmap:eth0.123").nr_name, "eth0.123");
+        assert_eq!(ok("netmap:eth0&").nr_name, "eth0&");
+        assert_eq!(ok("netmap:vale0:0").nr_name, "vale0:0");
+    }
+
+    #[test]
+    fn modes_and_flags() {
+        let v = ok("netmap:eth0^");
+        assert_eq!((v.mode, v.ringid), (RegMode::Sw, 0));
+        let v = ok("netmap:eth0^/x");
+        assert_eq!((v.mode, v.flags), (RegMode::Sw, RegFlags::EXCLUSIVE));
+        let v = ok("netmap:eth0^@3");
+        assert_eq!((v.mode, v.mem_id), (RegMode::Sw, Some(3)));
+        let v = ok("netmap:eth0/xztrRT");
+        assert_eq!(v.flags.bits(), 0x800 | 0x400 | 0x100 | 0x200 | 0x2000 | 0x4000);
+        let v = ok("netmap:eth0/xx");
+        assert_eq!(v.flags, RegFlags::EXCLUSIVE);
+        let v = ok("netmap:eth0-0");
+        assert_eq!((v.mode, v.ringid), (RegMode::OneNic, 0));
+        let v = ok("netmap:eth0-4094");
+        assert_eq!(v.ringid, 4094);
+        let v = ok("netmap:eth0-007");
+        assert_eq!(v.ringid, 7);
+        // Mem id before or after the flags, repeated identically.
+        let v = ok("netmap:eth0-1@3/t@3");
+        assert_eq!((v.ringid, v.mem_id, v.flags), (1, Some(3), RegFlags::MONITOR_TX));
+        assert_eq!(ok("netmap:eth0@65535").mem_id, Some(65535));
+        assert_eq!(ok("netmap:eth0*@1").mode, RegMode::NicSw);
+    }
+
+    #[test]
+    fn suffix_errors() {
+        assert_eq!(kind("netmap:eth0-"), K::UnexpectedEnd);
+        assert_eq!(kind("netmap:eth0/"), K::UnexpectedEnd);
+        assert_eq!(kind("netmap:eth0-1/"), K::UnexpectedEnd);
+        assert_eq!(kind("netmap:eth0-x"), K::ExpectedNumber);
+        assert_eq!(kind("netmap:eth0-4095"), K::RingIdOutOfRange);
+        assert_eq!(kind("netmap:eth0-99999999999999999999999"), K::RingIdOutOfRange);
+        assert_eq!(kind("netmap:eth0^4095"), K::RingIdOutOfRange);
+        assert_eq!(kind("netmap:eth0*3"), K::UnexpectedChar);
+        assert_eq!(kind("netmap:eth0^*"), K::UnexpectedChar);
+        assert_eq!(kind("netmap:eth0-1-2"), K::UnexpectedChar);
+        assert_eq!(kind("netmap:eth0-1*"), K::UnexpectedChar);
+        assert_eq!(kind("netmap:eth0/q"), K::UnexpectedChar);
+        assert_eq!(kind("netmap:eth0/x-1"), K::UnexpectedChar);
+        assert_eq!(kind("netmap:eth0@"), K::EmptyMemId);
+        assert_eq!(kind("netmap:eth0/x@"), K::EmptyMemId);
+        assert_eq!(kind("netmap:eth0@0"), K::BadMemId);
+        assert_eq!(kind("netmap:eth0@65536"), K::BadMemId);
+        assert_eq!(kind("netmap:eth0@1@2"), K::MemIdConflict);
+        assert_eq!(kind("netmap:eth0@2-1"), K::UnexpectedChar);
+        assert_eq!(kind("netmap:eth0@2x"), K::UnexpectedChar);
+        // Positions.
+        assert_eq!(fail("netmap:eth0-x").pos, 12);
+        assert_eq!(fail("netmap:eth0/q").pos, 12);
+    }
+
+    #[test]
+    fn header_errors() {
+        assert_eq!(kind(""), K::UnknownPrefix);
+        assert_eq!(kind("eth0"), K::UnknownPrefix);
+        assert_eq!(kind("net:eth0"), K::UnknownPrefix);
+        assert_eq!(kind("Netmap:eth0"), K::UnknownPrefix);
+        assert_eq!(kind("netmap"), K::MissingColon);
+        assert_eq!(kind("vale0"), K::MissingColon);
+        assert_eq!(kind("netmapX:eth0"), K::BadSwitchName);
+        assert_eq!(kind("netmap_:eth0"), K::BadSwitchName);
+        assert_eq!(kind("vale0-1:a"), K::BadSwitchName);
+        assert_eq!(kind("vale.:a"), K::BadSwitchName);
+        assert_eq!(kind("netmap:"), K::EmptyPortName);
+        assert_eq!(kind("vale0:"), K::EmptyPortName);
+        assert_eq!(kind("netmap:-1"), K::EmptyPortName);
+        assert_eq!(kind("vale0:@conf:rings=1"), K::EmptyPortName);
+        assert_eq!(kind("netmap:eth\0"), K::Nul);
+        // Pipe ids: a non-empty identifier after the first brace.
+        assert_eq!(kind("netmap:pipe{1}2"), K::BadPipeName);
+        assert_eq!(kind("netmap:pipe{"), K::BadPipeName);
+        assert_eq!(kind("netmap:pipe{-1"), K::BadPipeName);
+        assert_eq!(kind("netmap:pipe}a.b"), K::BadPipeName);
+        assert_eq!(kind("netmap:a{b{c"), K::BadPipeName);
+        assert_eq!(ok("netmap:pipe}x_1").nr_name, "pipe}x_1");
+        assert_eq!(ok("netmap:{x").nr_name, "{x");
+        // Name length: 63 ok, 64 too long (with and without prefix).
+        let n63 = format!("netmap:{}", "a".repeat(63));
+        assert_eq!(ok(&n63).nr_name.len(), 63);
+        let n64 = format!("netmap:{}", "a".repeat(64));
+        assert_eq!(kind(&n64), K::NameTooLong);
+        let v63 = format!("vale0:{}", "a".repeat(57));
+        assert_eq!(ok(&v63).nr_name.len(), 63);
+        let v64 = format!("vale0:{}", "a".repeat(58));
+        assert_eq!(kind(&v64), K::NameTooLong);
+        for s in ["eth0", "netmap", "netmap:", "netmap:pipe{1}2"] {
+            assert_eq!(fail(s).errno(), errno::EINVAL);
+        }
+    }
+
+    #[test]
+    fn conf_option() {
+        let v = ok("netmap:eth0@conf:rings=4,slots=1024");
+        let c = v.conf;
+        assert_eq!((c.tx_rings, c.rx_rings), (Some(4), Some(4)));
+        assert_eq!((c.tx_slots, c.rx_slots), (Some(1024), Some(1024)));
+        assert_eq!((c.host_tx_rings, c.host_rx_rings), (None, None));
+        // Specific keys win whatever their order.
+        let c = ok("netmap:eth0@conf:tx-rings=2,rings=4,host-rings=1,host_rx_rings=3").conf;
+        assert_eq!((c.tx_rings, c.rx_rings), (Some(2), Some(4)));
+        assert_eq!((c.host_tx_rings, c.host_rx_rings), (Some(1), Some(3)));
+        let c = ok("vale0:a@conf:tx-slots=10,rx-slots=20,slots=5,host-tx-rings=7").conf;
+        assert_eq!((c.tx_slots, c.rx_slots, c.host_tx_rings), (Some(10), Some(20), Some(7)));
+        // Several @conf accumulate, later ones override.
+        let c = ok("netmap:eth0@conf:rings=2@conf:rx-rings=3").conf;
+        assert_eq!((c.tx_rings, c.rx_rings), (Some(2), Some(3)));
+        // Empty body is a no-op.
+        assert!(ok("netmap:eth0@conf:").conf.is_empty());
+        // After mode, flags and mem id.
+        let v = ok("netmap:eth0-1/x@3@conf:rings=2");
+        assert_eq!((v.ringid, v.mem_id, v.conf.tx_rings), (1, Some(3), Some(2)));
+        let v = ok("netmap:eth0/R@conf:rings=2");
+        assert_eq!((v.flags, v.conf.rx_rings), (RegFlags::RX_RINGS_ONLY, Some(2)));
+        let r = v.register_body();
+        assert_eq!((r.nr_tx_rings, r.nr_rx_rings, r.nr_flags), (2, 2, 0x2000));
+        assert_eq!(r.nr_mode, crate::consts::NR_REG_ALL_NIC);
+    }
+
+    #[test]
+    fn option_errors() {
+        assert_eq!(kind("netmap:eth0@conf"), K::MissingOptionBody);
+        assert_eq!(kind("netmap:eth0@conf=3"), K::NoDefaultKey);
+        assert_eq!(kind("netmap:eth0@conf:ring=3"), K::UnknownKey);
+        assert_eq!(kind("netmap:eth0@conf:rings=3,"), K::UnknownKey);
+        assert_eq!(kind("netmap:eth0@conf:,rings=3"), K::UnknownKey);
+        assert_eq!(kind("netmap:eth0@conf:rings"), K::MissingValue);
+        assert_eq!(kind("netmap:eth0@conf:rings,slots=2"), K::MissingValue);
+        assert_eq!(kind("netmap:eth0@conf:rings=1,rings=2"), K::DuplicateKey);
+        assert_eq!(kind("netmap:eth0@conf:rings=x"), K::BadValue);
+        assert_eq!(kind("netmap:eth0@conf:rings="), K::BadValue);
+        assert_eq!(kind("netmap:eth0@conf:rings=-1"), K::BadValue);
+        assert_eq!(kind("netmap:eth0@conf:rings=65536"), K::BadValue);
+        assert_eq!(kind("netmap:eth0@conf:slots=4294967296"), K::BadValue);
+        assert_eq!(kind("netmap:eth0@foo"), K::UnknownOption);
+        assert_eq!(kind("netmap:eth0@=1"), K::UnknownOption);
+        assert_eq!(kind("netmap:eth0@conf:rings=1@"), K::EmptyOption);
+        assert_eq!(kind("netmap:eth0@@conf:rings=1"), K::EmptyOption);
+        assert_eq!(kind("netmap:eth0@conf:rings=1@2"), K::UnknownOption);
+        assert_eq!(fail("netmap:eth0@foo").errno(), errno::EINVAL);
+    }
+
+    #[test]
+    fn share_option() {
+        let v = ok("netmap:eth0@share=netmap:eth1");
+        assert_eq!(v.share, Some(Name::new(b"eth1").unwrap()));
+        let v = ok("vale0:a@share:port=vale0:b");
+        assert_eq!(v.share, Some(Name::new(b"vale0:b").unwrap()));
+        // The suffix of the shared port is ignored (only its name matters).
+        let v = ok("netmap:eth0@share=netmap:eth1-2/x");
+        assert_eq!(v.share, Some(Name::new(b"eth1").unwrap()));
+        // Same share twice is fine; different ones are not.
+        assert!(ok("netmap:eth0@share=netmap:x@share=netmap:x").share.is_some());
+        assert_eq!(kind("netmap:eth0@share=netmap:x@share=netmap:y"), K::DuplicateOption);
+        assert_eq!(kind("netmap:eth0@share=eth1"), K::BadShare);
+        assert_eq!(kind("netmap:eth0@share="), K::BadShare);
+        assert_eq!(kind("netmap:eth0@share:port="), K::BadShare);
+        assert_eq!(kind("netmap:eth0@share:"), K::MissingKey);
+        assert_eq!(kind("netmap:eth0@share"), K::MissingOptionBody);
+        assert_eq!(fail("netmap:eth0@share=eth1").pos, 18);
+    }
+
+    #[test]
+    fn extmem_option() {
+        let v = ok("netmap:eth0@extmem=/tmp/mem");
+        let e = v.extmem.unwrap();
+        assert_eq!(e.file, "/tmp/mem");
+        assert_eq!(e.if_num, None);
+        let v = ok("netmap:eth0@extmem:file=/x,if-num=10,if-size=1024,ring-num=4,ring-size=9000,buf-num=100,buf-size=2048");
+        let e = v.extmem.unwrap();
+        assert_eq!(e.file, "/x");
+        assert_eq!(
+            (e.if_num, e.if_size, e.ring_num, e.ring_size, e.buf_num, e.buf_size),
+            (Some(10), Some(1024), Some(4), Some(9000), Some(100), Some(2048))
+        );
+        assert_eq!(kind("netmap:eth0@extmem:if-num=1"), K::MissingKey);
+        assert_eq!(kind("netmap:eth0@extmem="), K::BadValue);
+        assert_eq!(kind("netmap:eth0@extmem=/a@extmem=/b"), K::DuplicateOption);
+    }
+
+    #[test]
+    fn offset_option() {
+        let e = fail("netmap:eth0@offset:initial=64");
+        assert_eq!(e.kind, K::OptionDisabled);
+        assert_eq!(e.errno(), errno::EOPNOTSUPP);
+        // Disabled is reported before the body is looked at.
+        assert_eq!(kind("netmap:eth0@offset:garbage"), K::OptionDisabled);
+        let v = ok_off("netmap:eth0@offset:initial=64,bits=8");
+        assert_eq!(v.offset, Some(OffsetSpec { initial: 64, bits: 8 }));
+        let v = ok_off("vale0:a@offset=128");
+        assert_eq!(v.offset, Some(OffsetSpec { initial: 128, bits: 0 }));
+        let o = v.offsets_option().unwrap();
+        assert_eq!(o.nro_opt.nro_reqtype, NETMAP_REQ_OPT_OFFSETS);
+        assert_eq!(o.nro_opt.nro_size, 56);
+        assert_eq!((o.nro_max_offset, o.nro_initial_offset, o.nro_offset_bits), (128, 128, 0));
+        let opts = ParseOptions { enable_offset: true };
+        let kind_off = |s| PortSpec::parse_with(s, opts).unwrap_err().kind;
+        assert_eq!(kind_off("netmap:eth0@offset:bits=3"), K::MissingKey);
+        assert_eq!(kind_off("netmap:eth0@offset=1@offset=2"), K::DuplicateOption);
+    }
+
+    #[test]
+    fn display_canonical() {
+        let cases = [
+            ("netmap:eth0", "netmap:eth0"),
+            ("netmap:eth0-2/Tx", "netmap:eth0-2/xT"),
+            ("netmap:eth0^3", "netmap:eth0^3"),
+            ("netmap:eth0^", "netmap:eth0^"),
+            ("netmap:eth0*", "netmap:eth0*"),
+            ("netmap:eth0@2/R", "netmap:eth0/R@2"),
+            ("valeXXX:YYY-4", "valeXXX:YYY-4"),
+            ("vale0:0{0", "vale0:0{0"),
+            ("netmap:pipe{in-7", "netmap:pipe{in-7"),
+            ("vale:0", "vale:0"),
+            ("netmap:vale0:0", "vale0:0"),
+            ("netmap:vale0", "netmap:vale0"),
+            ("netmap:vale0:", "netmap:vale0:"),
+            ("netmap:valeA.b:c", "netmap:valeA.b:c"),
+            ("netmap:eth0@conf:rings=2,host-rings=1,slots=8", "netmap:eth0@conf:tx-rings=2,rx-rings=2,host-tx-rings=1,host-rx-rings=1,tx-slots=8,rx-slots=8"),
+            ("netmap:eth0@share=vale0:a-1", "netmap:eth0@share=vale0:a"),
+            ("netmap:eth0@extmem:file=/f", "netmap:eth0@extmem=/f"),
+            ("netmap:eth0@extmem:file=/f,buf-num=3", "netmap:eth0@extmem:file=/f,buf-num=3"),
+            ("netmap:eth0@offset=4", "netmap:eth0@offset:initial=4"),
+            ("netmap:eth0@offset:bits=7,initial=4", "netmap:eth0@offset:initial=4,bits=7"),
+        ];
+        let opts = ParseOptions { enable_offset: true };
+        for (input, canon) in cases {
+            let v = PortSpec::parse_with(input, opts).unwrap();
+            assert_eq!(v.to_string(), canon, "{input}");
+            round_trip(input, opts);
+        }
+    }
+
+    #[test]
+    fn borrowed_strings_stay_in_input() {
+        let s = String::from("netmap:eth0@extmem:file=/a,b");
+        // ",b" is an unknown key after file=/a.
+        assert_eq!(PortSpec::parse(&s).unwrap_err().kind, K::UnknownKey);
+        let s = String::from("netmap:eth0@extmem=/a,b=c");
+        let v = PortSpec::parse(&s).unwrap();
+        assert_eq!(v.extmem.unwrap().file, "/a,b=c");
+        round_trip(&s, ParseOptions::default());
+    }
+}

@@ -1,7 +1,7 @@
 //! Tests that need no port: the device node, open/close, and the error
 //! cases that do not depend on a request (spec §1.2, §1.3, §5.6, §6.6, §6.7).
 
-use crate::abi::*;
+use netmap_uapi::*;
 use crate::sys::{DEV, Fd, errno_name, expect_err, expect_ok};
 use crate::{Test, ensure};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -67,10 +67,10 @@ fn open_close() -> Result<(), String> {
 /// Unknown commands → EOPNOTSUPP (spec §1.3).
 fn unknown_ioctl() -> Result<(), String> {
     let fd = Fd::open_netmap()?;
-    for cmd in [0x6990u64, 0x6998, 0x1234, 0xC0586998, 0x8004_6994] {
+    for cmd in [0x6990u32, 0x6998, 0x1234, 0xC0586998, 0x8004_6994] {
         expect_err(
             &format!("ioctl {cmd:#x}"),
-            fd.ioctl_val(cmd as libc::c_ulong, 0),
+            fd.ioctl_val(cmd, 0),
             libc::EOPNOTSUPP,
         )?;
     }
@@ -82,7 +82,7 @@ fn unknown_ioctl() -> Result<(), String> {
 fn ctrl_bad_version() -> Result<(), String> {
     let fd = Fd::open_netmap()?;
     for v in [0u16, 13, 16, 0xffff] {
-        let mut h = NmreqHeader::new(NETMAP_REQ_PORT_INFO_GET, "vale0:x");
+        let mut h = NmreqHeader::new(NETMAP_REQ_PORT_INFO_GET, b"vale0:x");
         h.nr_version = v;
         let mut body = [0u8; 32];
         h.nr_body = body.as_mut_ptr() as u64;

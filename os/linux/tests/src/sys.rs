@@ -56,17 +56,17 @@ impl Fd {
     }
 
     /// ioctl with a pointer argument; Err(errno) on failure.
-    pub fn ioctl_ptr<T>(&self, cmd: libc::c_ulong, arg: *mut T) -> Result<(), i32> {
+    pub fn ioctl_ptr<T>(&self, cmd: u32, arg: *mut T) -> Result<(), i32> {
         // SAFETY: the kernel validates `arg` (it may be NULL or bogus on
         // purpose in error tests; the kernel must handle that).
-        let r = unsafe { libc::ioctl(self.0, cmd, arg) };
+        let r = unsafe { libc::ioctl(self.0, libc::c_ulong::from(cmd), arg) };
         if r < 0 { Err(errno()) } else { Ok(()) }
     }
 
     /// ioctl with an integer argument.
-    pub fn ioctl_val(&self, cmd: libc::c_ulong, arg: libc::c_ulong) -> Result<(), i32> {
+    pub fn ioctl_val(&self, cmd: u32, arg: libc::c_ulong) -> Result<(), i32> {
         // SAFETY: plain integer argument; the kernel validates it.
-        let r = unsafe { libc::ioctl(self.0, cmd, arg) };
+        let r = unsafe { libc::ioctl(self.0, libc::c_ulong::from(cmd), arg) };
         if r < 0 { Err(errno()) } else { Ok(()) }
     }
 

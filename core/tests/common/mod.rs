@@ -1,0 +1,297 @@
+//! Test harness: a simulated userspace driving the core through the same
+//! entry points an OS module uses (ioctl with user pointers, mmap pages).
+#![allow(dead_code)]
+
+use netmap_core::host::HostPlatform;
+use netmap_core::netmap::{Netmap, NetmapPriv};
+use netmap_core::{Errno, Params};
+use netmap_uapi::pod::Pod;
+use netmap_uapi::*;
+
+pub type Nm = Netmap<HostPlatform>;
+
+pub struct Env {
+    pub p: HostPlatform,
+    pub nm: Box<Nm>,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self::with_params(Params::default())
+    }
+
+    pub fn with_params(params: Params) -> Self {
+        let p = HostPlatform::new();
+        let nm = Netmap::new(p.clone(), params).expect("netmap context");
+        Env { p, nm }
+    }
+
+    pub fn open(&self) -> Box<NetmapPriv<HostPlatform>> {
+        self.nm.open().expect("open")
+    }
+
+    /// NIOCCTRL with `body`, no options. The body is updated from user memory.
+    pub fn ctrl<T: Pod>(&self, np: &NetmapPriv<HostPlatform>, reqtype: u16, name: &str, body: Option<&mut T>) -> Result<NmreqHeader, Errno> {
+        self.ctrl_opts(np, reqtype, name, body, 0).map(|(h, _)| h)
+    }
+
+    /// NIOCCTRL with a body and an option list at user address `opts`.
+    pub fn ctrl_opts<T: Pod>(&self, np: &NetmapPriv<HostPlatform>, reqtype: u16, name: &str, body: Option<&mut T>, opts: u64) -> Result<(NmreqHeader, i32), Errno> {
+        let mut hdr = NmreqHeader::new(reqtype, name.as_bytes());
+        hdr.nr_version = NETMAP_API as u16;
+        hdr.nr_options = opts;
+        let baddr = body.as_ref().map(|b| self.p.user_map(b.as_bytes()));
+        hdr.nr_body = baddr.unwrap_or(0);
+        let haddr = self.p.user_map(hdr.as_bytes());
+        let r = self.nm.ioctl(np, NIOCCTRL, haddr);
+        let hb = self.p.user_read(haddr, core::mem::size_of::<NmreqHeader>()).unwrap();
+        let hdr_out = NmreqHeader::from_bytes(&hb).unwrap();
+        if let (Some(b), Some(a)) = (body, baddr) {
+            let bytes = self.p.user_read(a, core::mem::size_of::<T>()).unwrap();
+            *b = T::from_bytes(&bytes).unwrap();
+        }
+        r.map(|_| (hdr_out, 0))
+    }
+
+    /// Raw NIOCCTRL with a prepared header at a user address.
+    pub fn ioctl_raw(&self, np: &NetmapPriv<HostPlatform>, cmd: u32, arg: u64) -> Result<(), Errno> {
+        self.nm.ioctl(np, cmd, arg)
+    }
+
+    pub fn register(&self, np: &NetmapPriv<HostPlatform>, name: &str, mode: u32, flags: u64) -> Result<NmreqRegister, Errno> {
+        let mut reg = NmreqRegister {
+            nr_mode: mode,
+            nr_flags: flags,
+            ..NmreqRegister::zeroed()
+        };
+        self.ctrl(np, NETMAP_REQ_REGISTER, name, Some(&mut reg))?;
+        Ok(reg)
+    }
+
+    pub fn register_with(&self, np: &NetmapPriv<HostPlatform>, name: &str, mut reg: NmreqRegister) -> Result<NmreqRegister, Errno> {
+        self.ctrl(np, NETMAP_REQ_REGISTER, name, Some(&mut reg))?;
+        Ok(reg)
+    }
+
+    /// Open + register + "mmap": a user-side view of the port.
+    pub fn port(&self, name: &str) -> Port<'_> {
+        self.port_with(name, NmreqRegister { nr_mode: NR_REG_ALL_NIC, ..NmreqRegister::zeroed() })
+    }
+
+    pub fn port_with(&self, name: &str, reg: NmreqRegister) -> Port<'_> {
+        let np = self.open();
+        let reg = self.register_with(&np, name, reg).unwrap_or_else(|e| panic!("register {name}: {e}"));
+        Port { env: self, np: Some(np), reg }
+    }
+
+    pub fn txsync(&self, np: &NetmapPriv<HostPlatform>) -> Result<(), Errno> {
+        self.nm.ioctl(np, NIOCTXSYNC, 0)
+    }
+    pub fn rxsync(&self, np: &NetmapPriv<HostPlatform>) -> Result<(), Errno> {
+        self.nm.ioctl(np, NIOCRXSYNC, 0)
+    }
+}
+
+/// A registered file with its region "mapped".
+pub struct Port<'a> {
+    pub env: &'a Env,
+    np: Option<Box<NetmapPriv<HostPlatform>>>,
+    pub reg: NmreqRegister,
+}
+
+impl Drop for Port<'_> {
+    fn drop(&mut self) {
+        if let Some(np) = self.np.take() {
+            self.env.nm.release(np);
+        }
+    }
+}
+
+impl Port<'_> {
+    pub fn np(&self) -> &NetmapPriv<HostPlatform> {
+        self.np.as_deref().expect("open")
+    }
+
+    /// Close the file now.
+    pub fn close(mut self) {
+        if let Some(np) = self.np.take() {
+            self.env.nm.release(np);
+        }
+    }
+
+    /// Kernel address of region offset `off` (objects never cross clusters,
+    /// and pages of a cluster are contiguous).
+    pub fn addr(&self, off: u64) -> *mut u8 {
+        let page = self.env.nm.mmap_page(self.np(), off & !4095).expect("page");
+        page.as_ptr().wrapping_add((off & 4095) as usize)
+    }
+
+    pub fn nifp(&self) -> NetmapIf {
+        let p = self.addr(self.reg.nr_offset).cast::<NetmapIf>();
+        // SAFETY: nr_offset is the netmap_if of this file, inside the region.
+        unsafe { p.read_volatile() }
+    }
+
+    pub fn set_bufs_head(&self, v: u32) {
+        let p = self.addr(self.reg.nr_offset + core::mem::offset_of!(NetmapIf, ni_bufs_head) as u64);
+        // SAFETY: an aligned u32 field of this file's netmap_if.
+        unsafe { p.cast::<u32>().write_volatile(v) }
+    }
+
+    pub fn ring_ofs(&self, i: usize) -> i64 {
+        let p = self.addr(self.reg.nr_offset + 56 + 8 * i as u64).cast::<i64>();
+        // SAFETY: ring_ofs entries follow the 56-byte header.
+        unsafe { p.read_volatile() }
+    }
+
+    /// Region offset of TX ring i / RX ring i (None when not bound).
+    pub fn tx_ring(&self, i: usize) -> Option<URing> {
+        let o = self.ring_ofs(i);
+        (o != 0).then(|| self.uring((self.reg.nr_offset as i64 + o) as u64))
+    }
+    pub fn rx_ring(&self, i: usize) -> Option<URing> {
+        let n = self.nifp();
+        let o = self.ring_ofs(i + (n.ni_tx_rings + n.ni_host_tx_rings) as usize);
+        (o != 0).then(|| self.uring((self.reg.nr_offset as i64 + o) as u64))
+    }
+    fn uring(&self, off: u64) -> URing {
+        URing {
+            base: self.addr(off),
+            region_off: off,
+        }
+    }
+
+    /// Kernel address of buffer `idx` as seen from `ring`.
+    pub fn buf(&self, ring: &URing, idx: u32) -> *mut u8 {
+        let h = ring.hdr();
+        let off = ring.region_off as i64 + h.buf_ofs + idx as i64 * h.nr_buf_size as i64;
+        self.addr(off as u64)
+    }
+
+    pub fn txsync(&self) -> Result<(), Errno> {
+        self.env.txsync(self.np())
+    }
+    pub fn rxsync(&self) -> Result<(), Errno> {
+        self.env.rxsync(self.np())
+    }
+
+    /// Put `frames` in TX ring 0 and sync; returns how many fit.
+    pub fn send(&self, frames: &[&[u8]]) -> usize {
+        let r = self.tx_ring(0).expect("tx ring");
+        let mut head = r.head();
+        let mut sent = 0;
+        for f in frames {
+            if nm_ring_space(r.num_slots(), head, r.tail()) == 0 {
+                break;
+            }
+            let s = r.slot(head);
+            let b = self.buf(&r, s.buf_idx);
+            // SAFETY: the buffer holds nr_buf_size >= frame bytes.
+            unsafe { core::ptr::copy_nonoverlapping(f.as_ptr(), b, f.len()) };
+            r.set_slot(head, NetmapSlot { len: f.len() as u16, ..s });
+            head = next(head, r.num_slots());
+            sent += 1;
+        }
+        r.set_head(head);
+        r.set_cur(head);
+        self.txsync().unwrap();
+        sent
+    }
+
+    /// Sync RX and take every frame in RX ring 0.
+    pub fn recv(&self) -> Vec<Vec<u8>> {
+        self.rxsync().unwrap();
+        let r = self.rx_ring(0).expect("rx ring");
+        let mut out = Vec::new();
+        let mut h = r.head();
+        while h != r.tail() {
+            let s = r.slot(h);
+            let b = self.buf(&r, s.buf_idx);
+            let mut v = vec![0u8; s.len as usize];
+            // SAFETY: len <= buffer size (kernel-written).
+            unsafe { core::ptr::copy_nonoverlapping(b, v.as_mut_ptr(), v.len()) };
+            out.push(v);
+            h = next(h, r.num_slots());
+        }
+        r.set_head(h);
+        r.set_cur(h);
+        out
+    }
+}
+
+pub fn next(i: u32, n: u32) -> u32 {
+    if i + 1 == n { 0 } else { i + 1 }
+}
+pub fn prev(i: u32, n: u32) -> u32 {
+    if i == 0 { n - 1 } else { i - 1 }
+}
+
+/// A user view of a netmap_ring.
+pub struct URing {
+    pub base: *mut u8,
+    pub region_off: u64,
+}
+
+impl URing {
+    pub fn hdr(&self) -> NetmapRing {
+        // SAFETY: base is a ring object of the region.
+        unsafe { self.base.cast::<NetmapRing>().read_volatile() }
+    }
+    fn field(&self, off: usize) -> *mut u32 {
+        self.base.wrapping_add(off).cast()
+    }
+    pub fn num_slots(&self) -> u32 {
+        self.hdr().num_slots
+    }
+    pub fn head(&self) -> u32 {
+        // SAFETY: head field of the ring header.
+        unsafe { self.field(20).read_volatile() }
+    }
+    pub fn cur(&self) -> u32 {
+        // SAFETY: cur field of the ring header.
+        unsafe { self.field(24).read_volatile() }
+    }
+    pub fn tail(&self) -> u32 {
+        // SAFETY: tail field of the ring header.
+        unsafe { self.field(28).read_volatile() }
+    }
+    pub fn set_head(&self, v: u32) {
+        // SAFETY: head field of the ring header.
+        unsafe { self.field(20).write_volatile(v) }
+    }
+    pub fn set_cur(&self, v: u32) {
+        // SAFETY: cur field of the ring header.
+        unsafe { self.field(24).write_volatile(v) }
+    }
+    pub fn set_tail(&self, v: u32) {
+        // SAFETY: tail field of the ring header.
+        unsafe { self.field(28).write_volatile(v) }
+    }
+    pub fn set_flags(&self, v: u32) {
+        // SAFETY: flags field of the ring header.
+        unsafe { self.field(32).write_volatile(v) }
+    }
+    pub fn space(&self) -> u32 {
+        nm_ring_space(self.num_slots(), self.head(), self.tail())
+    }
+    pub fn slot(&self, i: u32) -> NetmapSlot {
+        assert!(i < self.num_slots());
+        // SAFETY: slot i < num_slots of this ring.
+        unsafe { self.base.wrapping_add(256 + 16 * i as usize).cast::<NetmapSlot>().read_volatile() }
+    }
+    pub fn set_slot(&self, i: u32, s: NetmapSlot) {
+        assert!(i < self.num_slots());
+        // SAFETY: slot i < num_slots of this ring.
+        unsafe { self.base.wrapping_add(256 + 16 * i as usize).cast::<NetmapSlot>().write_volatile(s) }
+    }
+}
+
+/// An Ethernet frame from `src` to `dst` with a payload tag.
+pub fn frame(dst: [u8; 6], src: [u8; 6], tag: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(18)];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12] = 0x08;
+    f[14..18].copy_from_slice(&tag.to_be_bytes());
+    f
+}
