@@ -17,14 +17,34 @@
 //! * [`portname`]: port-name parsers, both the kernel's interpretation of `nr_name`
 //!   and the libnetmap / `nm_open` port-spec grammars.
 //!
+//! ```
+//! use netmap_uapi::portname::{KernelPort, PortSpec, classify};
+//! use netmap_uapi::{NIOCCTRL, NmreqHeader, NETMAP_REQ_REGISTER, Pod, RegMode};
+//!
+//! // What libnetmap makes of a port spec...
+//! let spec = PortSpec::parse("netmap:pipe{in-7/x").unwrap();
+//! assert_eq!(spec.nr_name, "pipe{in");
+//! assert_eq!((spec.mode, spec.ringid), (RegMode::OneNic, 7));
+//! let hdr = NmreqHeader::new(NETMAP_REQ_REGISTER, spec.nr_name.as_bytes());
+//! let body = spec.register_body();
+//! assert_eq!(hdr.as_bytes().len(), 88);
+//! assert_eq!(NIOCCTRL, 0xC058_6997);
+//!
+//! // ...and what the kernel makes of the resulting request.
+//! let port = classify(&hdr.nr_name, body.nr_mode, body.nr_flags, true).unwrap();
+//! assert!(matches!(port, KernelPort::Pipe { .. }));
+//! ```
+//!
 //! The crate is `no_std` without allocation; the `std` feature (default) only adds
 //! `std::error::Error` implementations.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod abi;
 pub mod consts;
 pub mod ioctl;
+#[allow(unsafe_code)]
 pub mod pod;
 pub mod portname;
 pub mod ring;

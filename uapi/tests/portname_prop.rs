@@ -32,10 +32,33 @@ fn check_round_trip(s: &str, opts: ParseOptions) {
     }
 }
 
-/// Strings biased towards the grammar.
-const SPEC_RE: &str = "(netmap|vale[a-z0-9_]{0,2}|net|valx)?:?[a-zA-Z0-9_.:{}]{0,8}\
-([-*^][0-9]{0,4})?(/[xztrRTq]{0,3})?(@[0-9]{0,5})?\
-(@(conf|share|offset|extmem|foo)([:=]([a-z_-]{0,13}(=[a-z0-9:/]{0,6})?,?){0,3})?)*";
+/// Strings biased towards the grammar (most parse, many with options).
+fn biased_spec() -> impl Strategy<Value = String> {
+    let prefix = prop_oneof![
+        4 => Just("netmap:".to_string()),
+        3 => "vale[a-z0-9_]{0,2}:",
+        1 => "(net|valx|netmap|vale-|vale)?:?",
+    ];
+    let name = prop_oneof![
+        6 => "[a-zA-Z0-9_.:]{1,8}",
+        2 => "[a-z0-9]{1,4}[{}][a-z0-9_]{1,3}",
+        1 => "[a-zA-Z0-9_.:{}]{0,8}",
+    ];
+    let suffix = "([-*^][0-9]{0,4})?(/[xztrRTq]{0,3})?(@[0-9]{0,5})?";
+    let key = "(rings|host-rings|slots|tx-rings|rx-rings|host-tx-rings|host-rx-rings|tx-slots|\
+rx-slots|file|if-num|if_size|ring-num|ring-size|buf-num|buf-size|initial|bits|port|zzz)";
+    let kv = (key, prop_oneof![5 => "[0-9]{1,6}", 1 => "[a-z0-9:/]{0,6}"])
+        .prop_map(|(k, v)| format!("{k}={v}"));
+    let option = prop_oneof![
+        4 => ("(conf|extmem|offset|share)", prop::collection::vec(kv, 0..4))
+            .prop_map(|(n, kvs)| format!("@{n}:{}", kvs.join(","))),
+        2 => ("(extmem|offset)", "[0-9a-z/]{1,4}").prop_map(|(n, v)| format!("@{n}={v}")),
+        2 => "(netmap:|vale0:)[a-z0-9]{1,5}(-[0-9])?".prop_map(|p| format!("@share={p}")),
+        1 => "@[a-z=:,@]{0,10}",
+    ];
+    (prefix, name, suffix, prop::collection::vec(option, 0..3))
+        .prop_map(|(a, b, c, d)| a + &b + &c + &d.concat())
+}
 
 fn name_strategy() -> impl Strategy<Value = String> {
     let pipe = prop::option::of(("[{}]", "[A-Za-z0-9_]{1,8}").prop_map(|(b, id)| b + &id));
@@ -164,7 +187,7 @@ proptest! {
     }
 
     #[test]
-    fn grammar_biased_round_trip(s in SPEC_RE) {
+    fn grammar_biased_round_trip(s in biased_spec()) {
         check_round_trip(&s, ParseOptions::default());
         check_round_trip(&s, WITH_OFFSET);
         let _ = parse_nm_open(&s);

@@ -663,10 +663,8 @@ impl<'a> PortSpec<'a> {
                 }
             }
         }
-        if let Some(k) = opt.default_key() {
-            if vals[k].is_none() {
-                return err(K::MissingKey, start);
-            }
+        if opt.default_key().is_some_and(|k| vals[k].is_none()) {
+            return err(K::MissingKey, start);
         }
         match opt {
             Opt::Conf => self.apply_conf(&vals),
@@ -892,8 +890,13 @@ mod tests {
     }
 
     fn ok_off(s: &str) -> PortSpec<'_> {
-        PortSpec::parse_with(s, ParseOptions { enable_offset: true })
-            .unwrap_or_else(|e| panic!("{s}: {e}"))
+        PortSpec::parse_with(
+            s,
+            ParseOptions {
+                enable_offset: true,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     fn fail(s: &str) -> PortSpecError {
@@ -920,7 +923,10 @@ mod tests {
         // Every example of spec §7.2, with the exact expected values.
         let v = ok("netmap:eth0");
         assert_eq!(v.nr_name, "eth0");
-        assert_eq!((v.mode, v.ringid, v.flags), (RegMode::AllNic, 0, RegFlags::empty()));
+        assert_eq!(
+            (v.mode, v.ringid, v.flags),
+            (RegMode::AllNic, 0, RegFlags::empty())
+        );
         assert_eq!(v.mem_id, None);
 
         let v = ok("netmap:eth0-2/Tx");
@@ -929,7 +935,10 @@ mod tests {
         assert_eq!(v.flags.bits(), 0x4800);
 
         let v = ok("netmap:eth0^3");
-        assert_eq!((v.nr_name.as_str(), v.mode, v.ringid), (Some("eth0"), RegMode::OneSw, 3));
+        assert_eq!(
+            (v.nr_name.as_str(), v.mode, v.ringid),
+            (Some("eth0"), RegMode::OneSw, 3)
+        );
 
         let v = ok("netmap:eth0*");
         assert_eq!((v.mode, v.ringid), (RegMode::NicSw, 0));
@@ -973,7 +982,10 @@ mod tests {
         let v = ok("netmap:eth0^@3");
         assert_eq!((v.mode, v.mem_id), (RegMode::Sw, Some(3)));
         let v = ok("netmap:eth0/xztrRT");
-        assert_eq!(v.flags.bits(), 0x800 | 0x400 | 0x100 | 0x200 | 0x2000 | 0x4000);
+        assert_eq!(
+            v.flags.bits(),
+            0x800 | 0x400 | 0x100 | 0x200 | 0x2000 | 0x4000
+        );
         let v = ok("netmap:eth0/xx");
         assert_eq!(v.flags, RegFlags::EXCLUSIVE);
         let v = ok("netmap:eth0-0");
@@ -984,7 +996,10 @@ mod tests {
         assert_eq!(v.ringid, 7);
         // Mem id before or after the flags, repeated identically.
         let v = ok("netmap:eth0-1@3/t@3");
-        assert_eq!((v.ringid, v.mem_id, v.flags), (1, Some(3), RegFlags::MONITOR_TX));
+        assert_eq!(
+            (v.ringid, v.mem_id, v.flags),
+            (1, Some(3), RegFlags::MONITOR_TX)
+        );
         assert_eq!(ok("netmap:eth0@65535").mem_id, Some(65535));
         assert_eq!(ok("netmap:eth0*@1").mode, RegMode::NicSw);
     }
@@ -996,7 +1011,10 @@ mod tests {
         assert_eq!(kind("netmap:eth0-1/"), K::UnexpectedEnd);
         assert_eq!(kind("netmap:eth0-x"), K::ExpectedNumber);
         assert_eq!(kind("netmap:eth0-4095"), K::RingIdOutOfRange);
-        assert_eq!(kind("netmap:eth0-99999999999999999999999"), K::RingIdOutOfRange);
+        assert_eq!(
+            kind("netmap:eth0-99999999999999999999999"),
+            K::RingIdOutOfRange
+        );
         assert_eq!(kind("netmap:eth0^4095"), K::RingIdOutOfRange);
         assert_eq!(kind("netmap:eth0*3"), K::UnexpectedChar);
         assert_eq!(kind("netmap:eth0^*"), K::UnexpectedChar);
@@ -1067,7 +1085,10 @@ mod tests {
         assert_eq!((c.tx_rings, c.rx_rings), (Some(2), Some(4)));
         assert_eq!((c.host_tx_rings, c.host_rx_rings), (Some(1), Some(3)));
         let c = ok("vale0:a@conf:tx-slots=10,rx-slots=20,slots=5,host-tx-rings=7").conf;
-        assert_eq!((c.tx_slots, c.rx_slots, c.host_tx_rings), (Some(10), Some(20), Some(7)));
+        assert_eq!(
+            (c.tx_slots, c.rx_slots, c.host_tx_rings),
+            (Some(10), Some(20), Some(7))
+        );
         // Several @conf accumulate, later ones override.
         let c = ok("netmap:eth0@conf:rings=2@conf:rx-rings=3").conf;
         assert_eq!((c.tx_rings, c.rx_rings), (Some(2), Some(3)));
@@ -1077,7 +1098,10 @@ mod tests {
         let v = ok("netmap:eth0-1/x@3@conf:rings=2");
         assert_eq!((v.ringid, v.mem_id, v.conf.tx_rings), (1, Some(3), Some(2)));
         let v = ok("netmap:eth0/R@conf:rings=2");
-        assert_eq!((v.flags, v.conf.rx_rings), (RegFlags::RX_RINGS_ONLY, Some(2)));
+        assert_eq!(
+            (v.flags, v.conf.rx_rings),
+            (RegFlags::RX_RINGS_ONLY, Some(2))
+        );
         let r = v.register_body();
         assert_eq!((r.nr_tx_rings, r.nr_rx_rings, r.nr_flags), (2, 2, 0x2000));
         assert_eq!(r.nr_mode, crate::consts::NR_REG_ALL_NIC);
@@ -1116,8 +1140,15 @@ mod tests {
         let v = ok("netmap:eth0@share=netmap:eth1-2/x");
         assert_eq!(v.share, Some(Name::new(b"eth1").unwrap()));
         // Same share twice is fine; different ones are not.
-        assert!(ok("netmap:eth0@share=netmap:x@share=netmap:x").share.is_some());
-        assert_eq!(kind("netmap:eth0@share=netmap:x@share=netmap:y"), K::DuplicateOption);
+        assert!(
+            ok("netmap:eth0@share=netmap:x@share=netmap:x")
+                .share
+                .is_some()
+        );
+        assert_eq!(
+            kind("netmap:eth0@share=netmap:x@share=netmap:y"),
+            K::DuplicateOption
+        );
         assert_eq!(kind("netmap:eth0@share=eth1"), K::BadShare);
         assert_eq!(kind("netmap:eth0@share="), K::BadShare);
         assert_eq!(kind("netmap:eth0@share:port="), K::BadShare);
@@ -1132,12 +1163,28 @@ mod tests {
         let e = v.extmem.unwrap();
         assert_eq!(e.file, "/tmp/mem");
         assert_eq!(e.if_num, None);
-        let v = ok("netmap:eth0@extmem:file=/x,if-num=10,if-size=1024,ring-num=4,ring-size=9000,buf-num=100,buf-size=2048");
+        let v = ok(
+            "netmap:eth0@extmem:file=/x,if-num=10,if-size=1024,ring-num=4,ring-size=9000,buf-num=100,buf-size=2048",
+        );
         let e = v.extmem.unwrap();
         assert_eq!(e.file, "/x");
         assert_eq!(
-            (e.if_num, e.if_size, e.ring_num, e.ring_size, e.buf_num, e.buf_size),
-            (Some(10), Some(1024), Some(4), Some(9000), Some(100), Some(2048))
+            (
+                e.if_num,
+                e.if_size,
+                e.ring_num,
+                e.ring_size,
+                e.buf_num,
+                e.buf_size
+            ),
+            (
+                Some(10),
+                Some(1024),
+                Some(4),
+                Some(9000),
+                Some(100),
+                Some(2048)
+            )
         );
         assert_eq!(kind("netmap:eth0@extmem:if-num=1"), K::MissingKey);
         assert_eq!(kind("netmap:eth0@extmem="), K::BadValue);
@@ -1152,17 +1199,37 @@ mod tests {
         // Disabled is reported before the body is looked at.
         assert_eq!(kind("netmap:eth0@offset:garbage"), K::OptionDisabled);
         let v = ok_off("netmap:eth0@offset:initial=64,bits=8");
-        assert_eq!(v.offset, Some(OffsetSpec { initial: 64, bits: 8 }));
+        assert_eq!(
+            v.offset,
+            Some(OffsetSpec {
+                initial: 64,
+                bits: 8
+            })
+        );
         let v = ok_off("vale0:a@offset=128");
-        assert_eq!(v.offset, Some(OffsetSpec { initial: 128, bits: 0 }));
+        assert_eq!(
+            v.offset,
+            Some(OffsetSpec {
+                initial: 128,
+                bits: 0
+            })
+        );
         let o = v.offsets_option().unwrap();
         assert_eq!(o.nro_opt.nro_reqtype, NETMAP_REQ_OPT_OFFSETS);
         assert_eq!(o.nro_opt.nro_size, 56);
-        assert_eq!((o.nro_max_offset, o.nro_initial_offset, o.nro_offset_bits), (128, 128, 0));
-        let opts = ParseOptions { enable_offset: true };
+        assert_eq!(
+            (o.nro_max_offset, o.nro_initial_offset, o.nro_offset_bits),
+            (128, 128, 0)
+        );
+        let opts = ParseOptions {
+            enable_offset: true,
+        };
         let kind_off = |s| PortSpec::parse_with(s, opts).unwrap_err().kind;
         assert_eq!(kind_off("netmap:eth0@offset:bits=3"), K::MissingKey);
-        assert_eq!(kind_off("netmap:eth0@offset=1@offset=2"), K::DuplicateOption);
+        assert_eq!(
+            kind_off("netmap:eth0@offset=1@offset=2"),
+            K::DuplicateOption
+        );
     }
 
     #[test]
@@ -1182,14 +1249,25 @@ mod tests {
             ("netmap:vale0", "netmap:vale0"),
             ("netmap:vale0:", "netmap:vale0:"),
             ("netmap:valeA.b:c", "netmap:valeA.b:c"),
-            ("netmap:eth0@conf:rings=2,host-rings=1,slots=8", "netmap:eth0@conf:tx-rings=2,rx-rings=2,host-tx-rings=1,host-rx-rings=1,tx-slots=8,rx-slots=8"),
+            (
+                "netmap:eth0@conf:rings=2,host-rings=1,slots=8",
+                "netmap:eth0@conf:tx-rings=2,rx-rings=2,host-tx-rings=1,host-rx-rings=1,tx-slots=8,rx-slots=8",
+            ),
             ("netmap:eth0@share=vale0:a-1", "netmap:eth0@share=vale0:a"),
             ("netmap:eth0@extmem:file=/f", "netmap:eth0@extmem=/f"),
-            ("netmap:eth0@extmem:file=/f,buf-num=3", "netmap:eth0@extmem:file=/f,buf-num=3"),
+            (
+                "netmap:eth0@extmem:file=/f,buf-num=3",
+                "netmap:eth0@extmem:file=/f,buf-num=3",
+            ),
             ("netmap:eth0@offset=4", "netmap:eth0@offset:initial=4"),
-            ("netmap:eth0@offset:bits=7,initial=4", "netmap:eth0@offset:initial=4,bits=7"),
+            (
+                "netmap:eth0@offset:bits=7,initial=4",
+                "netmap:eth0@offset:initial=4,bits=7",
+            ),
         ];
-        let opts = ParseOptions { enable_offset: true };
+        let opts = ParseOptions {
+            enable_offset: true,
+        };
         for (input, canon) in cases {
             let v = PortSpec::parse_with(input, opts).unwrap();
             assert_eq!(v.to_string(), canon, "{input}");

@@ -83,7 +83,10 @@ impl fmt::Display for ValeNameError {
             Self::TooShort => f.write_str("VALE name shorter than 4 characters"),
             Self::NoColon => f.write_str("no ':' within the first 16 characters of the VALE name"),
             Self::BadSwitchChar { pos } => {
-                write!(f, "invalid character at position {pos} of the VALE switch name")
+                write!(
+                    f,
+                    "invalid character at position {pos} of the VALE switch name"
+                )
             }
             Self::PortTooLong => f.write_str("VALE port name longer than 15 characters"),
         }
@@ -198,6 +201,10 @@ pub fn parse_vale_name(name: &[u8]) -> Result<(Name, Name), ValeNameError> {
 ///
 /// Order: deprecated pipe modes → `EINVAL`; null port; monitor; pipe; VALE;
 /// network interface.
+///
+/// For requests other than REGISTER the reference kernel looks the port up with a
+/// synthesized register body (`NR_REG_ALL_NIC`, flags 0): pass those, so that the
+/// null-port and monitor cases cannot match.
 pub fn classify(
     nr_name: &[u8],
     nr_mode: u32,
@@ -222,7 +229,10 @@ pub fn classify(
     }
     let brace = match b.iter().rposition(|&c| c == b'{') {
         Some(i) => Some((i, PipeRole::Master)),
-        None => b.iter().rposition(|&c| c == b'}').map(|i| (i, PipeRole::Slave)),
+        None => b
+            .iter()
+            .rposition(|&c| c == b'}')
+            .map(|i| (i, PipeRole::Slave)),
     };
     if let Some((i, role)) = brace {
         if i + 1 == b.len() {

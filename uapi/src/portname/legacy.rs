@@ -308,7 +308,10 @@ mod tests {
     }
 
     fn kind(s: &str) -> LegacySpecErrorKind {
-        parse_nm_open(s).map(|v| panic!("{s}: parsed as {v:?}")).unwrap_err().kind
+        parse_nm_open(s)
+            .map(|v| panic!("{s}: parsed as {v:?}"))
+            .unwrap_err()
+            .kind
     }
 
     #[test]
@@ -329,7 +332,10 @@ mod tests {
         let v = ok("netmap:eth0{5");
         assert_eq!((v.mode, v.ringid), (RegMode::PipeMaster, 5));
         let v = ok("netmap:eth0}7/r");
-        assert_eq!((v.mode, v.ringid, v.flags), (RegMode::PipeSlave, 7, RegFlags::MONITOR_RX));
+        assert_eq!(
+            (v.mode, v.ringid, v.flags),
+            (RegMode::PipeSlave, 7, RegFlags::MONITOR_RX)
+        );
         let v = ok("vale0:a");
         assert_eq!(v.nr_name, "vale0:a");
         assert_eq!(ok("vale:a").nr_name, "vale:a");
@@ -362,7 +368,10 @@ mod tests {
         assert_eq!(kind("netmap:eth0@65536"), K::BadMemId);
         assert_eq!(kind("netmap:eth0@1@2"), K::DoubleMemId);
         assert_eq!(kind("netmap:eth0\0"), K::Nul);
-        assert_eq!(parse_nm_open("netmap:eth0/").unwrap_err().errno(), errno::EINVAL);
+        assert_eq!(
+            parse_nm_open("netmap:eth0/").unwrap_err().errno(),
+            errno::EINVAL
+        );
     }
 
     #[test]

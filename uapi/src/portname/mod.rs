@@ -179,7 +179,10 @@ mod tests {
         assert!(Name::new(b"a\0b").is_none());
         assert_eq!(Name::from_c(b"ab\0cd"), "ab");
         assert_eq!(Name::from_c(&[b'x'; 80]).len(), 63);
-        assert_eq!(format!("{:?}", Name::new(b"a\xff").unwrap()), "Name(\"a\\xff\")");
+        assert_eq!(
+            format!("{:?}", Name::new(b"a\xff").unwrap()),
+            "Name(\"a\\xff\")"
+        );
         assert_eq!(format!("{}", Name::new(b"a\xff").unwrap()), "a\\xff");
     }
 
