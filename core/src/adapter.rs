@@ -12,9 +12,9 @@ use crate::kring::{Dir, Kring, KringOwned, NKR_EXCLUSIVE, NKR_ON};
 use crate::mem::{MemObj, NetmapMem};
 use crate::name::Name;
 use crate::pipe::{PipeEnd, PipePair};
-use crate::sync::Lock;
 use crate::platform::{Platform, WaitQueue};
 use crate::shm::RingPtr;
+use crate::sync::Lock;
 use crate::vale::ValePort;
 use crate::{Errno, Result};
 use alloc::sync::Arc;
@@ -135,7 +135,12 @@ impl<P: Platform> Adapter<P> {
     }
 
     /// Rings a file binds (§6.1).
-    pub fn compute_ranges(&self, mode: u32, ringid: u32, flags: RegFlags) -> Result<[RingRange; 2]> {
+    pub fn compute_ranges(
+        &self,
+        mode: u32,
+        ringid: u32,
+        flags: RegFlags,
+    ) -> Result<[RingRange; 2]> {
         use netmap_uapi::*;
         let mut r = [RingRange::default(); 2];
         let has_host = self.nhost(Dir::Tx) > 0 || self.nhost(Dir::Rx) > 0;
@@ -148,20 +153,29 @@ impl<P: Platform> Adapter<P> {
                     if !has_host {
                         return Err(Errno::EINVAL);
                     }
-                    RingRange { first: n, last: n + h }
+                    RingRange {
+                        first: n,
+                        last: n + h,
+                    }
                 }
                 NR_REG_NIC_SW => {
                     if !has_host {
                         return Err(Errno::EINVAL);
                     }
-                    RingRange { first: 0, last: n + h }
+                    RingRange {
+                        first: 0,
+                        last: n + h,
+                    }
                 }
                 NR_REG_ONE_NIC => {
                     if ringid >= self.nrings(Dir::Tx) && ringid >= self.nrings(Dir::Rx) {
                         return Err(Errno::EINVAL);
                     }
                     let i = if ringid < n { ringid } else { 0 };
-                    RingRange { first: i, last: (i + 1).min(n) }
+                    RingRange {
+                        first: i,
+                        last: (i + 1).min(n),
+                    }
                 }
                 NR_REG_ONE_SW => {
                     if !has_host {
@@ -171,7 +185,10 @@ impl<P: Platform> Adapter<P> {
                         return Err(Errno::EINVAL);
                     }
                     let i = if ringid < h { ringid } else { 0 };
-                    RingRange { first: n + i, last: (n + i + 1).min(n + h) }
+                    RingRange {
+                        first: n + i,
+                        last: (n + i + 1).min(n + h),
+                    }
                 }
                 _ => return Err(Errno::EINVAL),
             };
@@ -179,7 +196,11 @@ impl<P: Platform> Adapter<P> {
                 Dir::Tx => flags.contains(RegFlags::RX_RINGS_ONLY),
                 Dir::Rx => flags.contains(RegFlags::TX_RINGS_ONLY),
             };
-            r[d.idx()] = if excluded { RingRange::default() } else { range };
+            r[d.idx()] = if excluded {
+                RingRange::default()
+            } else {
+                range
+            };
         }
         Ok(r)
     }
@@ -201,11 +222,11 @@ impl<P: Platform> Adapter<P> {
             done[d.idx()].last = ranges[d.idx()].first;
             for i in ranges[d.idx()].iter() {
                 let k = &self.krings[d.idx()][i as usize];
-                if k.users() == 0 {
-                    if let Err(e) = self.create_ring(k) {
-                        self.unbind_rings(&done, exclusive);
-                        return Err(e);
-                    }
+                if k.users() == 0
+                    && let Err(e) = self.create_ring(k)
+                {
+                    self.unbind_rings(&done, exclusive);
+                    return Err(e);
                 }
                 k.add_user();
                 if exclusive {
@@ -222,10 +243,10 @@ impl<P: Platform> Adapter<P> {
             Kind::Pipe(_) => crate::pipe::create_pair_rings(self, k)?,
             _ => k.create_ring(&self.mem, k.id as u16)?,
         }
-        if let Kind::Vale(_) = self.kind {
-            if k.dir == Dir::Tx {
-                crate::vale::prepare_tx_kring(k)?;
-            }
+        if let Kind::Vale(_) = self.kind
+            && k.dir == Dir::Tx
+        {
+            crate::vale::prepare_tx_kring(k)?;
         }
         {
             let _q = k.q_lock.lock();
@@ -315,7 +336,13 @@ impl<P: Platform> Adapter<P> {
 
     /// Port-specific txsync (`nm_sync` for TX): hands [hwcur, head) to the
     /// port and updates nr_hwcur/nr_hwtail.
-    pub fn txsync(&self, k: &Kring<P>, own: &mut KringOwned<P>, ring: &RingPtr, params: &crate::Params) -> Result<()> {
+    pub fn txsync(
+        &self,
+        k: &Kring<P>,
+        own: &mut KringOwned<P>,
+        ring: &RingPtr,
+        params: &crate::Params,
+    ) -> Result<()> {
         match &self.kind {
             Kind::Vale(v) => v.txsync(self, k, own, ring, params),
             Kind::Pipe(p) => p.txsync(self, k, own, ring),

@@ -96,7 +96,11 @@ struct UserSpace {
 impl UserSpace {
     fn find(&mut self, addr: u64, len: usize) -> Result<(&mut Vec<u8>, usize), Fault> {
         let end = addr.checked_add(len as u64).ok_or(Fault)?;
-        if self.poisoned.iter().any(|&p| p >= addr && p < end.max(addr + 1)) {
+        if self
+            .poisoned
+            .iter()
+            .any(|&p| p >= addr && p < end.max(addr + 1))
+        {
             return Err(Fault);
         }
         for (base, bytes) in self.regions.iter_mut() {

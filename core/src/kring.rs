@@ -237,7 +237,12 @@ impl<P: Platform> Kring<P> {
 
     /// Create the shared ring as a twin of `other` (pipes): same slots, so
     /// the two rings share one set of buffers; no buffer is allocated.
-    pub fn create_ring_shared(&self, mem: &NetmapMem<P>, ringid: u16, other: &RingPtr) -> Result<()> {
+    pub fn create_ring_shared(
+        &self,
+        mem: &NetmapMem<P>,
+        ringid: u16,
+        other: &RingPtr,
+    ) -> Result<()> {
         let mut obj = self.obj.lock();
         if obj.is_some() {
             return Ok(());
@@ -337,7 +342,12 @@ impl<P: Platform> Kring<P> {
 
 /// TX prologue (§6.4, `nm_txsync_prologue`): returns the new head, or None
 /// if the user's head/cur are invalid.
-pub fn txsync_prologue(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcur: u32, hwtail: u32) -> Option<u32> {
+pub fn txsync_prologue(
+    own: &mut KringOwned<impl Platform>,
+    ring: &RingPtr,
+    hwcur: u32,
+    hwtail: u32,
+) -> Option<u32> {
     let n = ring.num_slots();
     let head = ring.head();
     let cur = ring.cur();
@@ -372,7 +382,12 @@ pub fn txsync_prologue(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcu
 /// RX prologue (§6.4, `nm_rxsync_prologue`): returns the new head, or None
 /// if the user's head/cur are invalid. The remembered head/cur become the
 /// user's values in both cases, as in the reference.
-pub fn rxsync_prologue(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcur: u32, hwtail: u32) -> Option<u32> {
+pub fn rxsync_prologue(
+    own: &mut KringOwned<impl Platform>,
+    ring: &RingPtr,
+    hwcur: u32,
+    hwtail: u32,
+) -> Option<u32> {
     let n = ring.num_slots();
     let head = ring.head();
     let cur = ring.cur();
@@ -405,7 +420,14 @@ pub fn rxsync_prologue(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcu
 
 /// Ring reinit after a failed prologue (§6.4, `netmap_ring_reinit`).
 /// Returns true if anything was repaired.
-pub fn ring_reinit(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcur: u32, hwtail: u32, nbufs: u32, buf_size: u32) -> bool {
+pub fn ring_reinit(
+    own: &mut KringOwned<impl Platform>,
+    ring: &RingPtr,
+    hwcur: u32,
+    hwtail: u32,
+    nbufs: u32,
+    buf_size: u32,
+) -> bool {
     let n = ring.num_slots();
     let mut errors = 0u32;
     let mut reset = false;
@@ -416,7 +438,14 @@ pub fn ring_reinit(own: &mut KringOwned<impl Platform>, ring: &RingPtr, hwcur: u
     for i in 0..n {
         let s = ring.slot(i);
         if s.buf_idx < 2 || s.buf_idx >= nbufs {
-            ring.set_slot(i, Slot { buf_idx: 0, len: 0, ..s });
+            ring.set_slot(
+                i,
+                Slot {
+                    buf_idx: 0,
+                    len: 0,
+                    ..s
+                },
+            );
             errors += 1;
         } else if u32::from(s.len) > buf_size {
             ring.set_slot(i, Slot { len: 0, ..s });

@@ -124,6 +124,7 @@ impl<P: Platform> Netmap<P> {
     }
 
     /// Last close of a file: undo its binding.
+    #[allow(clippy::boxed_local)] // the OS hands back the box it got from `open`
     pub fn release(&self, mut np: Box<NetmapPriv<P>>) {
         if let Some(b) = np.binding.take() {
             let mut g = self.g.lock();
@@ -179,7 +180,7 @@ impl<P: Platform> Netmap<P> {
                 let r = self.dispatch(np, &mut req);
                 (req, r)
             }
-            Err((e, Some(req))) => (req, Err(e)),
+            Err((e, Some(req))) => (*req, Err(e)),
             Err((e, None)) => {
                 // Nothing but the header was read: give it back unchanged.
                 self.platform.copy_to_user(arg, hdr.as_bytes())?;
@@ -203,7 +204,9 @@ impl<P: Platform> Netmap<P> {
                 // Persistent ports need OS network interfaces (os/* hooks).
                 Err(Errno::EOPNOTSUPP)
             }
-            NETMAP_REQ_VALE_POLLING_ENABLE | NETMAP_REQ_VALE_POLLING_DISABLE => self.req_polling(req),
+            NETMAP_REQ_VALE_POLLING_ENABLE | NETMAP_REQ_VALE_POLLING_DISABLE => {
+                self.req_polling(req)
+            }
             NETMAP_REQ_POOLS_INFO_GET => self.req_pools_info(req),
             NETMAP_REQ_SYNC_KLOOP_START => {
                 let st: NmreqSyncKloopStart = req.body();
@@ -240,7 +243,10 @@ impl<P: Platform> Netmap<P> {
         if id == 1 {
             return Some(self.global_mem.clone());
         }
-        g.mems.iter().filter_map(Weak::upgrade).find(|m| m.id() == id)
+        g.mems
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|m| m.id() == id)
     }
 
     /// A new private region (next unused id after the last one, §5.1).
@@ -252,7 +258,11 @@ impl<P: Platform> Netmap<P> {
             if id == 0 || id == 1 {
                 continue;
             }
-            if !g.mems.iter().any(|w| w.upgrade().is_some_and(|m| m.id() == id)) {
+            if !g
+                .mems
+                .iter()
+                .any(|w| w.upgrade().is_some_and(|m| m.id() == id))
+            {
                 break;
             }
         }
@@ -287,7 +297,8 @@ impl<P: Platform> Netmap<P> {
                 let max = self.params.max_rings;
                 let (tr, rr) = (u32::from(reg.nr_tx_rings), u32::from(reg.nr_rx_rings));
                 let (ts, rs) = (reg.nr_tx_slots, reg.nr_rx_slots);
-                if tr > max || rr > max || ts > self.params.max_slots || rs > self.params.max_slots {
+                if tr > max || rr > max || ts > self.params.max_slots || rs > self.params.max_slots
+                {
                     return Err(Errno::EINVAL);
                 }
                 if (tr > 0 && ts == 0) || (rr > 0 && rs == 0) {
@@ -300,16 +311,23 @@ impl<P: Platform> Netmap<P> {
                     slots: [rs, ts],
                 };
                 let an = concat(&[b"null:", name.as_bytes()]);
-                Ok(Arc::new(Adapter::new(self.platform.clone(), an, Kind::Null, mem, cfg)?))
+                Ok(Arc::new(Adapter::new(
+                    self.platform.clone(),
+                    an,
+                    Kind::Null,
+                    mem,
+                    cfg,
+                )?))
             }
             KernelPort::Monitor { .. } => Err(Errno::EOPNOTSUPP),
             KernelPort::Pipe { parent, id, role } => {
-                let parent_na = match self.get_port(g, parent.as_bytes(), NR_REG_ALL_NIC, 0, reg, create) {
-                    Ok(na) => na,
-                    Err(Errno::ENXIO) if create => self.new_plain_port(g, parent, reg)?,
-                    Err(Errno::ENXIO) => return Err(Errno::ENODEV),
-                    Err(e) => return Err(e),
-                };
+                let parent_na =
+                    match self.get_port(g, parent.as_bytes(), NR_REG_ALL_NIC, 0, reg, create) {
+                        Ok(na) => na,
+                        Err(Errno::ENXIO) if create => self.new_plain_port(g, parent, reg)?,
+                        Err(Errno::ENXIO) => return Err(Errno::ENODEV),
+                        Err(e) => return Err(e),
+                    };
                 let role = match role {
                     PipeRole::Master => Role::Master,
                     PipeRole::Slave => Role::Slave,
@@ -348,7 +366,14 @@ impl<P: Platform> Netmap<P> {
         }
     }
 
-    fn vale_mem(&self, g: &mut Globals<P>, reg: &NmreqRegister, cfg: &PortConfig, extra: u32, npipes: u32) -> Result<Arc<NetmapMem<P>>> {
+    fn vale_mem(
+        &self,
+        g: &mut Globals<P>,
+        reg: &NmreqRegister,
+        cfg: &PortConfig,
+        extra: u32,
+        npipes: u32,
+    ) -> Result<Arc<NetmapMem<P>>> {
         if reg.nr_mem_id != 0 {
             let m = self.find_mem(g, reg.nr_mem_id).ok_or(Errno::EINVAL)?;
             m.finalize()?;
@@ -373,11 +398,20 @@ impl<P: Platform> Netmap<P> {
                 ring_cfg(u32::from(reg.nr_tx_rings), 1, 16),
             ],
             host_rings: [0, 0],
-            slots: [ring_cfg(reg.nr_rx_slots, 1024, 4096), ring_cfg(reg.nr_tx_slots, 1024, 4096)],
+            slots: [
+                ring_cfg(reg.nr_rx_slots, 1024, 4096),
+                ring_cfg(reg.nr_tx_slots, 1024, 4096),
+            ],
         }
     }
 
-    fn new_vale_port(&self, g: &mut Globals<P>, sw: &Arc<Switch<P>>, name: Name, reg: &NmreqRegister) -> Result<Arc<Adapter<P>>> {
+    fn new_vale_port(
+        &self,
+        g: &mut Globals<P>,
+        sw: &Arc<Switch<P>>,
+        name: Name,
+        reg: &NmreqRegister,
+    ) -> Result<Arc<Adapter<P>>> {
         let cfg = Self::vale_cfg(reg);
         let extra = reg.nr_extra_bufs.min(self.params.max_extra_bufs);
         let mem = self.vale_mem(g, reg, &cfg, extra, 2)?;
@@ -397,7 +431,12 @@ impl<P: Platform> Netmap<P> {
 
     /// A VALE-style port not on any switch, made for a pipe whose parent
     /// name does not exist (§9, §15.6); deleted with its last pipe.
-    fn new_plain_port(&self, g: &mut Globals<P>, name: Name, reg: &NmreqRegister) -> Result<Arc<Adapter<P>>> {
+    fn new_plain_port(
+        &self,
+        g: &mut Globals<P>,
+        name: Name,
+        reg: &NmreqRegister,
+    ) -> Result<Arc<Adapter<P>>> {
         if name.is_empty() {
             return Err(Errno::EINVAL);
         }
@@ -419,7 +458,14 @@ impl<P: Platform> Netmap<P> {
         Ok(na)
     }
 
-    fn get_pipe(&self, parent: &Arc<Adapter<P>>, id: Name, role: Role, reg: &NmreqRegister, create: bool) -> Result<Arc<Adapter<P>>> {
+    fn get_pipe(
+        &self,
+        parent: &Arc<Adapter<P>>,
+        id: Name,
+        role: Role,
+        reg: &NmreqRegister,
+        create: bool,
+    ) -> Result<Arc<Adapter<P>>> {
         let mut pipes = parent.pipes.lock();
         if let Some(pp) = pipes.iter().find(|pp| pp.id == id) {
             return Ok(pp.end(role).clone());
@@ -438,12 +484,28 @@ impl<P: Platform> Netmap<P> {
         // The configuration given is the master's; the slave's is crossed.
         let (mcfg, scfg) = match role {
             Role::Master => (
-                PortConfig { rings: [mr, mt], host_rings: [0, 0], slots: [mrs, mts] },
-                PortConfig { rings: [mt, mr], host_rings: [0, 0], slots: [mts, mrs] },
+                PortConfig {
+                    rings: [mr, mt],
+                    host_rings: [0, 0],
+                    slots: [mrs, mts],
+                },
+                PortConfig {
+                    rings: [mt, mr],
+                    host_rings: [0, 0],
+                    slots: [mts, mrs],
+                },
             ),
             Role::Slave => (
-                PortConfig { rings: [mt, mr], host_rings: [0, 0], slots: [mts, mrs] },
-                PortConfig { rings: [mr, mt], host_rings: [0, 0], slots: [mrs, mts] },
+                PortConfig {
+                    rings: [mt, mr],
+                    host_rings: [0, 0],
+                    slots: [mts, mrs],
+                },
+                PortConfig {
+                    rings: [mr, mt],
+                    host_rings: [0, 0],
+                    slots: [mrs, mts],
+                },
             ),
         };
         let mk = |r: Role, cfg: PortConfig, brace: &[u8]| -> Result<Arc<Adapter<P>>> {
@@ -482,17 +544,21 @@ impl<P: Platform> Netmap<P> {
     }
 
     fn new_switch(&self, g: &mut Globals<P>, name: Name) -> Result<Arc<Switch<P>>> {
-        let slot = g.switches.iter().position(Option::is_none).ok_or(Errno::ENOMEM)?;
+        let slot = g
+            .switches
+            .iter()
+            .position(Option::is_none)
+            .ok_or(Errno::ENOMEM)?;
         let sw = Arc::new(Switch::new(name, slot as u8)?);
         g.switches[slot] = Some(sw.clone());
         Ok(sw)
     }
 
     fn remove_switch(&self, g: &mut Globals<P>, sw: &Arc<Switch<P>>) {
-        if let Some(s) = g.switches.get_mut(sw.index as usize) {
-            if s.as_ref().is_some_and(|x| Arc::ptr_eq(x, sw)) {
-                *s = None;
-            }
+        if let Some(s) = g.switches.get_mut(sw.index as usize)
+            && s.as_ref().is_some_and(|x| Arc::ptr_eq(x, sw))
+        {
+            *s = None;
         }
     }
 
@@ -545,7 +611,14 @@ impl<P: Platform> Netmap<P> {
             return Err(Errno::EINVAL);
         }
         let flags = RegFlags::from_bits_retain(reg.nr_flags);
-        let na = self.get_port(&mut g, &req.hdr.nr_name, reg.nr_mode, reg.nr_flags, &reg, true)?;
+        let na = self.get_port(
+            &mut g,
+            &req.hdr.nr_name,
+            reg.nr_mode,
+            reg.nr_flags,
+            &reg,
+            true,
+        )?;
         let r = self.do_bind(&mut g, np, &na, &mut reg, flags, req);
         if r.is_err() {
             self.maybe_destroy(&mut g, &na);
@@ -555,8 +628,18 @@ impl<P: Platform> Netmap<P> {
         Ok(())
     }
 
-    fn do_bind(&self, g: &mut Globals<P>, np: &NetmapPriv<P>, na: &Arc<Adapter<P>>, reg: &mut NmreqRegister, flags: RegFlags, req: &Request) -> Result<()> {
-        if na.virt_hdr_len.load(Ordering::Relaxed) != 0 && !flags.contains(RegFlags::ACCEPT_VNET_HDR) {
+    fn do_bind(
+        &self,
+        g: &mut Globals<P>,
+        np: &NetmapPriv<P>,
+        na: &Arc<Adapter<P>>,
+        reg: &mut NmreqRegister,
+        flags: RegFlags,
+        req: &Request,
+    ) -> Result<()> {
+        if na.virt_hdr_len.load(Ordering::Relaxed) != 0
+            && !flags.contains(RegFlags::ACCEPT_VNET_HDR)
+        {
             return Err(Errno::EIO);
         }
         // Options this implementation does not consume make REGISTER fail
@@ -692,11 +775,13 @@ impl<P: Platform> Netmap<P> {
                 return Err(Errno::EINVAL);
             }
             let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
-            let sw = self.find_switch(&g, sw_name.as_bytes()).ok_or(Errno::ENOENT)?;
+            let sw = self
+                .find_switch(&g, sw_name.as_bytes())
+                .ok_or(Errno::ENOENT)?;
             l.nr_bridge_idx = u16::from(sw.index);
             l.nr_port_idx = sw
                 .find(name.as_bytes())
-                .map_or(u32::from(NM_BDG_NOPORT), |(i, _)| u32::from(i));
+                .map_or(NM_BDG_NOPORT, |(i, _)| u32::from(i));
             req.set_body(&l);
             return Ok(());
         }
@@ -732,10 +817,10 @@ impl<P: Platform> Netmap<P> {
         if a.reg.nr_ringid != 0 {
             return Err(Errno::EINVAL);
         }
-        if let Some(sw) = self.find_switch(&g, sw_name.as_bytes()) {
-            if sw.find(name.as_bytes()).is_some() {
-                return Err(Errno::EBUSY);
-            }
+        if let Some(sw) = self.find_switch(&g, sw_name.as_bytes())
+            && sw.find(name.as_bytes()).is_some()
+        {
+            return Err(Errno::EBUSY);
         }
         // Only OS interfaces (NICs, persistent ports) can be attached; the
         // core has none of its own.
@@ -750,7 +835,9 @@ impl<P: Platform> Netmap<P> {
             return Err(Errno::EINVAL);
         }
         let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
-        let sw = self.find_switch(&g, sw_name.as_bytes()).ok_or(Errno::ENXIO)?;
+        let sw = self
+            .find_switch(&g, sw_name.as_bytes())
+            .ok_or(Errno::ENXIO)?;
         match sw.find(name.as_bytes()) {
             // Ephemeral ports are not attached, they are created by REGISTER.
             Some((_, na)) if matches!(&na.kind, Kind::Vale(v) if v.ephemeral) => Err(Errno::ENXIO),
@@ -766,7 +853,9 @@ impl<P: Platform> Netmap<P> {
             return Err(Errno::EINVAL);
         }
         let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
-        let sw = self.find_switch(&g, sw_name.as_bytes()).ok_or(Errno::ENXIO)?;
+        let sw = self
+            .find_switch(&g, sw_name.as_bytes())
+            .ok_or(Errno::ENXIO)?;
         sw.find(name.as_bytes()).ok_or(Errno::ENXIO)?;
         // Only NICs attached to a switch can be polled.
         Err(Errno::EOPNOTSUPP)
@@ -823,7 +912,7 @@ impl<P: Platform> Netmap<P> {
         }
         nmr.nr_name[15] = 0;
         let mut hdr = NmreqHeader::zeroed();
-        hdr.nr_version = NETMAP_API as u16;
+        hdr.nr_version = NETMAP_API;
         let name = Name::from_c(&nmr.nr_name);
         let mut mode = nmr.nr_flags & NR_REG_MASK;
         let ringid = u32::from(nmr.nr_ringid & NETMAP_RING_MASK);
@@ -838,7 +927,11 @@ impl<P: Platform> Netmap<P> {
                 NR_REG_ALL_NIC
             };
         } else if mode == NR_REG_PIPE_MASTER || mode == NR_REG_PIPE_SLAVE {
-            let brace: &[u8] = if mode == NR_REG_PIPE_MASTER { b"{" } else { b"}" };
+            let brace: &[u8] = if mode == NR_REG_PIPE_MASTER {
+                b"{"
+            } else {
+                b"}"
+            };
             let mut num = [0u8; 8];
             let mut v = ringid;
             let mut i = num.len();
@@ -942,8 +1035,15 @@ impl<P: Platform> Netmap<P> {
                 nmr.nr_arg1 = out.nr_hdr_len as u16;
                 Ok(())
             }
-            (_, c) if c == NETMAP_PT_HOST_CREATE || c == NETMAP_PT_HOST_DELETE => Err(Errno::ENOMEM),
-            (_, c) if c == NETMAP_BDG_ATTACH || c == NETMAP_BDG_DETACH || c == NETMAP_BDG_NEWIF || c == NETMAP_BDG_DELIF => {
+            (_, c) if c == NETMAP_PT_HOST_CREATE || c == NETMAP_PT_HOST_DELETE => {
+                Err(Errno::ENOMEM)
+            }
+            (_, c)
+                if c == NETMAP_BDG_ATTACH
+                    || c == NETMAP_BDG_DETACH
+                    || c == NETMAP_BDG_NEWIF
+                    || c == NETMAP_BDG_DELIF =>
+            {
                 hdr.nr_reqtype = match c {
                     x if x == NETMAP_BDG_ATTACH => NETMAP_REQ_VALE_ATTACH,
                     x if x == NETMAP_BDG_DETACH => NETMAP_REQ_VALE_DETACH,
@@ -952,7 +1052,7 @@ impl<P: Platform> Netmap<P> {
                 };
                 let mut a = NmreqValeAttach::zeroed();
                 a.reg = reg;
-                a.reg.nr_mode = if c == NETMAP_BDG_ATTACH && nmr.nr_arg1 & NETMAP_BDG_HOST as u16 != 0 {
+                a.reg.nr_mode = if c == NETMAP_BDG_ATTACH && nmr.nr_arg1 & NETMAP_BDG_HOST != 0 {
                     NR_REG_NIC_SW
                 } else {
                     NR_REG_ALL_NIC
@@ -1032,7 +1132,12 @@ impl<P: Platform> Netmap<P> {
 
     /// poll(): returns the ready mask; `wait` is called with each wait
     /// queue the file must sleep on.
-    pub fn poll(&self, np: &NetmapPriv<P>, events: u32, wait: &mut dyn FnMut(&P::WaitQueue)) -> u32 {
+    pub fn poll(
+        &self,
+        np: &NetmapPriv<P>,
+        events: u32,
+        wait: &mut dyn FnMut(&P::WaitQueue),
+    ) -> u32 {
         let Some(b) = np.binding() else {
             return POLLERR;
         };
@@ -1046,17 +1151,19 @@ impl<P: Platform> Netmap<P> {
             let r = b.ranges[d.idx()];
             if r.len() > 1 {
                 wait(&na.si[d.idx()]);
-            } else if r.len() == 1 {
-                if let Some(k) = na.kring(d, r.first) {
-                    wait(&k.wq);
-                }
+            } else if r.len() == 1
+                && let Some(k) = na.kring(d, r.first)
+            {
+                wait(&k.wq);
             }
         }
         let mut revents = 0u32;
         if want_tx != 0 || !b.flags.contains(RegFlags::NO_TX_POLL) {
             for pass in 0..2 {
                 for i in b.ranges[Dir::Tx.idx()].iter() {
-                    let Some(k) = na.kring(Dir::Tx, i) else { continue };
+                    let Some(k) = na.kring(Dir::Tx, i) else {
+                        continue;
+                    };
                     let Some(ring) = k.ring() else { continue };
                     if (want_tx == 0 || revents & want_tx != 0)
                         && ring.head() == k.nr_hwcur.load(Ordering::Acquire)
@@ -1079,7 +1186,9 @@ impl<P: Platform> Netmap<P> {
         if want_rx != 0 {
             for _pass in 0..2 {
                 for i in b.ranges[Dir::Rx.idx()].iter() {
-                    let Some(k) = na.kring(Dir::Rx, i) else { continue };
+                    let Some(k) = na.kring(Dir::Rx, i) else {
+                        continue;
+                    };
                     let Some(ring) = k.ring() else { continue };
                     match self.sync_kring(na, k) {
                         SyncOutcome::Reinit | SyncOutcome::Stopped => revents |= POLLERR,

@@ -6,13 +6,13 @@
 
 #![deny(unsafe_code)]
 
+use crate::Result;
 use crate::adapter::Adapter;
 use crate::kring::{Dir, Kring, KringOwned, nm_next, nm_prev, ring_dist};
 use crate::name::Name;
 use crate::platform::Platform;
 use crate::shm::RingPtr;
 use crate::sync::Once;
-use crate::Result;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 use netmap_uapi::{NS_BUF_CHANGED, NS_MOREFRAG};
@@ -67,13 +67,20 @@ impl<P: Platform> PipeEnd<P> {
     }
 
     /// The kring connected to kring (`d`, `i`) of this end.
-    pub fn peer_kring<'a>(peer: &'a Adapter<P>, d: Dir, i: u32) -> Option<&'a Kring<P>> {
+    pub fn peer_kring(peer: &Adapter<P>, d: Dir, i: u32) -> Option<&Kring<P>> {
         peer.kring(d.other(), i)
     }
 
-    pub fn txsync(&self, _na: &Adapter<P>, k: &Kring<P>, own: &mut KringOwned<P>, ring: &RingPtr) -> Result<()> {
+    pub fn txsync(
+        &self,
+        _na: &Adapter<P>,
+        k: &Kring<P>,
+        own: &mut KringOwned<P>,
+        ring: &RingPtr,
+    ) -> Result<()> {
         let n = k.num_slots;
-        k.nr_hwtail.store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
+        k.nr_hwtail
+            .store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
         let head = own.rhead;
         let mut m = ring_dist(hwcur, head, n);
@@ -116,9 +123,16 @@ impl<P: Platform> PipeEnd<P> {
         Ok(())
     }
 
-    pub fn rxsync(&self, _na: &Adapter<P>, k: &Kring<P>, own: &mut KringOwned<P>, ring: &RingPtr) -> Result<()> {
+    pub fn rxsync(
+        &self,
+        _na: &Adapter<P>,
+        k: &Kring<P>,
+        own: &mut KringOwned<P>,
+        ring: &RingPtr,
+    ) -> Result<()> {
         let n = k.num_slots;
-        k.nr_hwtail.store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
+        k.nr_hwtail
+            .store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
         let head = own.rhead;
         let mut m = ring_dist(hwcur, head, n);
@@ -188,18 +202,17 @@ pub fn create_pair_rings<P: Platform>(na: &Adapter<P>, k: &Kring<P>) -> Result<(
 
 /// Delete the rings of a connected pair once neither side binds them.
 pub fn delete_pair_rings<P: Platform>(na: &Adapter<P>, k: &Kring<P>) {
-    if let crate::adapter::Kind::Pipe(pe) = &na.kind {
-        if let Some(peer) = pe.peer() {
-            if let Some(pk) = PipeEnd::peer_kring(&peer, k.dir, k.id) {
-                if pk.users() > 0 {
-                    // The peer still uses the pair: keep both rings.
-                    return;
-                }
-                k.delete_ring(&na.mem);
-                pk.delete_ring(&peer.mem);
-                return;
-            }
+    if let crate::adapter::Kind::Pipe(pe) = &na.kind
+        && let Some(peer) = pe.peer()
+        && let Some(pk) = PipeEnd::peer_kring(&peer, k.dir, k.id)
+    {
+        if pk.users() > 0 {
+            // The peer still uses the pair: keep both rings.
+            return;
         }
+        k.delete_ring(&na.mem);
+        pk.delete_ring(&peer.mem);
+        return;
     }
     k.delete_ring(&na.mem);
 }

@@ -17,9 +17,8 @@ use netmap_uapi::{
 };
 
 /// Size of the reference kernel's scratch buffer: (2 + 6)·8 + 4096 + 6·8.
-pub const REQ_BUFSZ: usize = (2 + NETMAP_REQ_OPT_MAX as usize) * 8
-    + NETMAP_REQ_MAXSIZE as usize
-    + NETMAP_REQ_OPT_MAX as usize * 8;
+pub const REQ_BUFSZ: usize =
+    (2 + NETMAP_REQ_OPT_MAX as usize) * 8 + NETMAP_REQ_MAXSIZE + NETMAP_REQ_OPT_MAX as usize * 8;
 const OPT_HDR: usize = core::mem::size_of::<NmreqOption>();
 
 /// One option of the list, copied in.
@@ -59,15 +58,18 @@ impl Request {
 
     /// Steps 1–6 of §4.1. On error the request is still returned (when
     /// options were read) so that `copy_out` can report option statuses.
-    pub fn copy_in<P: Platform>(p: &P, hdr: NmreqHeader) -> core::result::Result<Self, (Errno, Option<Self>)> {
-        if hdr.nr_version < NETMAP_MIN_API as u16 || hdr.nr_version > NETMAP_MAX_API as u16 {
+    pub fn copy_in<P: Platform>(
+        p: &P,
+        hdr: NmreqHeader,
+    ) -> core::result::Result<Self, (Errno, Option<alloc::boxed::Box<Self>>)> {
+        if hdr.nr_version < NETMAP_MIN_API || hdr.nr_version > NETMAP_MAX_API {
             return Err((Errno::EINVAL, None));
         }
         if hdr.nr_reserved != 0 {
             return Err((Errno::EINVAL, None));
         }
         let s = body_size(hdr.nr_reqtype);
-        if s > NETMAP_REQ_MAXSIZE as usize {
+        if s > NETMAP_REQ_MAXSIZE {
             return Err((Errno::EMSGSIZE, None));
         }
         if (s > 0 && hdr.nr_body == 0) || (s == 0 && hdr.nr_body != 0) {
@@ -88,7 +90,7 @@ impl Request {
             return Err((Errno::EFAULT, None));
         }
         if let Err(e) = req.copy_in_options(p, s) {
-            return Err((e, Some(req)));
+            return Err((e, Some(alloc::boxed::Box::new(req))));
         }
         req.hdr.nr_name[63] = 0;
         Ok(req)
@@ -97,7 +99,8 @@ impl Request {
     fn copy_in_options<P: Platform>(&mut self, p: &P, s: usize) -> Result<()> {
         let mut used = 16 + s + 48;
         let mut rqsz = s;
-        let mut seen: [Option<usize>; NETMAP_REQ_OPT_MAX as usize] = [None; NETMAP_REQ_OPT_MAX as usize];
+        let mut seen: [Option<usize>; NETMAP_REQ_OPT_MAX as usize] =
+            [None; NETMAP_REQ_OPT_MAX as usize];
         let mut uptr = self.user_opts;
         while uptr != 0 {
             if used + 8 + OPT_HDR > REQ_BUFSZ {
@@ -129,9 +132,9 @@ impl Request {
                 }
                 seen[ty as usize] = Some(idx);
                 let b = option_body_size(ty, oh.nro_size);
-                if b > NETMAP_REQ_MAXSIZE as usize
+                if b > NETMAP_REQ_MAXSIZE
                     || oh.nro_size > NETMAP_REQ_MAXSIZE as u64
-                    || rqsz + b > NETMAP_REQ_MAXSIZE as usize
+                    || rqsz + b > NETMAP_REQ_MAXSIZE
                     || used + b > REQ_BUFSZ
                 {
                     return Err(Errno::EMSGSIZE);
@@ -157,7 +160,12 @@ impl Request {
     /// §4.3: header always; body only on success; each option's header
     /// (with its status) always, its body only on success with status 0.
     /// Returns the final result (EFAULT if a copy-out faulted).
-    pub fn copy_out<P: Platform>(&mut self, p: &P, user_hdr: u64, result: Result<()>) -> Result<()> {
+    pub fn copy_out<P: Platform>(
+        &mut self,
+        p: &P,
+        user_hdr: u64,
+        result: Result<()>,
+    ) -> Result<()> {
         self.hdr.nr_body = self.user_body;
         self.hdr.nr_options = self.user_opts;
         self.hdr.nr_reserved = 0;

@@ -73,7 +73,7 @@ impl RingPtr {
         // SAFETY: `off` is one of the constant, 4-byte aligned u32 field
         // offsets of the header, inside the object (see `new`); AtomicU32 has
         // the layout of u32 and concurrent access is what atomics are for.
-        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(off).cast::<u32>()) }
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().wrapping_add(off).cast::<u32>()) }
     }
 
     pub fn head(&self) -> u32 {
@@ -154,18 +154,27 @@ impl RingPtr {
 
     /// Write only `len` and `flags` of slot `i` (the buffer stays).
     pub fn set_slot_len_flags(&self, i: u32, len: u16, flags: u16) {
-        let p = self.slot_ptr(i);
-        // SAFETY: `len` is a u16 field at offset 4 of an in-bounds slot.
-        unsafe { core::ptr::addr_of_mut!((*p).len).write_volatile(len) };
-        // SAFETY: `flags` is a u16 field at offset 6 of an in-bounds slot.
-        unsafe { core::ptr::addr_of_mut!((*p).flags).write_volatile(flags) };
+        let p = self.slot_ptr(i).cast::<u8>();
+        let lenp = p
+            .wrapping_add(core::mem::offset_of!(NetmapSlot, len))
+            .cast::<u16>();
+        let flagsp = p
+            .wrapping_add(core::mem::offset_of!(NetmapSlot, flags))
+            .cast::<u16>();
+        // SAFETY: `len` is an aligned u16 field of an in-bounds slot.
+        unsafe { lenp.write_volatile(len) };
+        // SAFETY: `flags` is an aligned u16 field of an in-bounds slot.
+        unsafe { flagsp.write_volatile(flags) };
     }
 
     /// Write only `flags` of slot `i`.
     pub fn set_slot_flags(&self, i: u32, flags: u16) {
-        let p = self.slot_ptr(i);
-        // SAFETY: `flags` is a u16 field at offset 6 of an in-bounds slot.
-        unsafe { core::ptr::addr_of_mut!((*p).flags).write_volatile(flags) };
+        let p = self.slot_ptr(i).cast::<u8>();
+        let flagsp = p
+            .wrapping_add(core::mem::offset_of!(NetmapSlot, flags))
+            .cast::<u16>();
+        // SAFETY: `flags` is an aligned u16 field of an in-bounds slot.
+        unsafe { flagsp.write_volatile(flags) };
     }
 }
 
@@ -205,7 +214,11 @@ impl NifpPtr {
     /// Set `ring_ofs[i]`.
     pub fn set_ring_ofs(&self, i: usize, v: i64) {
         assert!(i < self.nrings);
-        let p = self.base.as_ptr().wrapping_add(NIFP_HDR + 8 * i).cast::<i64>();
+        let p = self
+            .base
+            .as_ptr()
+            .wrapping_add(NIFP_HDR + 8 * i)
+            .cast::<i64>();
         // SAFETY: i < nrings, so the entry is inside the object; 8-aligned.
         unsafe { p.write_volatile(v) }
     }
@@ -214,7 +227,13 @@ impl NifpPtr {
     pub fn bufs_head(&self) -> u32 {
         let off = core::mem::offset_of!(NetmapIf, ni_bufs_head);
         // SAFETY: an aligned u32 field of the header.
-        unsafe { self.base.as_ptr().wrapping_add(off).cast::<u32>().read_volatile() }
+        unsafe {
+            self.base
+                .as_ptr()
+                .wrapping_add(off)
+                .cast::<u32>()
+                .read_volatile()
+        }
     }
 }
 
@@ -260,25 +279,41 @@ impl BufRef<'_> {
         // Buffers are distinct objects or the very same one; `copy` (memmove)
         // is correct in both cases. Userspace may write concurrently: the
         // bytes copied are then unspecified, never out of bounds.
-        unsafe { core::ptr::copy(src.ptr.as_ptr().add(src_off), self.ptr.as_ptr().add(off), n) };
+        unsafe {
+            core::ptr::copy(
+                src.ptr.as_ptr().wrapping_add(src_off),
+                self.ptr.as_ptr().wrapping_add(off),
+                n,
+            )
+        };
         n
     }
 
     /// Copy bytes out of the buffer (clamped); returns the count.
     pub fn read(&self, off: usize, out: &mut [u8]) -> usize {
         let n = out.len().min((self.size as usize).saturating_sub(off));
+        if n == 0 {
+            return 0;
+        }
         // SAFETY: the source range is inside the buffer (clamped above) and
         // `out` is a distinct kernel-private slice.
-        unsafe { core::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), out.as_mut_ptr(), n) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.ptr.as_ptr().wrapping_add(off), out.as_mut_ptr(), n)
+        };
         n
     }
 
     /// Copy bytes into the buffer (clamped); returns the count.
     pub fn write(&self, off: usize, data: &[u8]) -> usize {
         let n = data.len().min((self.size as usize).saturating_sub(off));
+        if n == 0 {
+            return 0;
+        }
         // SAFETY: the destination range is inside the buffer (clamped above)
         // and `data` is a distinct kernel-private slice.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(off), n) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().wrapping_add(off), n)
+        };
         n
     }
 

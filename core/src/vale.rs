@@ -238,10 +238,13 @@ impl<P: Platform> Switch<P> {
     }
 }
 
+/// The switch a port is on, and its index there.
+pub type Membership<P> = Option<(Arc<Switch<P>>, u8)>;
+
 /// VALE state of an adapter.
 pub struct ValePort<P: Platform> {
     /// The switch the port is on, and its index there.
-    pub bdg: Lock<P::SpinLock, Option<(Arc<Switch<P>>, u8)>>,
+    pub bdg: Lock<P::SpinLock, Membership<P>>,
     /// Destroyed when its last user goes (REGISTER-created ports).
     pub ephemeral: bool,
 }
@@ -260,12 +263,22 @@ impl<P: Platform> ValePort<P> {
 
     /// VALE txsync (§6.5, §8.3): forward [hwcur, head), then the whole ring
     /// is free again.
-    pub fn txsync(&self, na: &Adapter<P>, k: &Kring<P>, own: &mut KringOwned<P>, ring: &RingPtr, params: &Params) -> Result<()> {
+    pub fn txsync(
+        &self,
+        na: &Adapter<P>,
+        k: &Kring<P>,
+        own: &mut KringOwned<P>,
+        ring: &RingPtr,
+        params: &Params,
+    ) -> Result<()> {
         let n = k.num_slots;
         let head = own.rhead;
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
         if let Some((sw, me)) = self.switch() {
-            let batch = params.bridge_batch.load(Ordering::Relaxed).clamp(1, NM_BDG_BATCH);
+            let batch = params
+                .bridge_batch
+                .load(Ordering::Relaxed)
+                .clamp(1, NM_BDG_BATCH);
             forward(&sw, me, na, k, own, ring, hwcur, head, batch as usize);
         }
         // Consumed slots: clear NS_BUF_CHANGED.
@@ -304,7 +317,12 @@ pub fn prepare_tx_kring<P: Platform>(k: &Kring<P>) -> Result<()> {
 
 /// VALE rxsync: release [hwcur, head) (clearing NS_BUF_CHANGED); the tail
 /// is advanced by the senders.
-pub fn rxsync<P: Platform>(_na: &Adapter<P>, k: &Kring<P>, own: &mut KringOwned<P>, ring: &RingPtr) -> Result<()> {
+pub fn rxsync<P: Platform>(
+    _na: &Adapter<P>,
+    k: &Kring<P>,
+    own: &mut KringOwned<P>,
+    ring: &RingPtr,
+) -> Result<()> {
     let n = k.num_slots;
     let _q = k.q_lock.lock();
     let head = own.rhead;
@@ -348,7 +366,11 @@ fn forward<P: Platform>(
         let mut frags = 0u32;
         while left > 0 {
             let s = ring.slot(j);
-            let len = if u32::from(s.len) > buf_size { 0 } else { s.len };
+            let len = if u32::from(s.len) > buf_size {
+                0
+            } else {
+                s.len
+            };
             let mut flags = s.flags;
             frags += 1;
             if frags as usize >= NETMAP_MAX_FRAGS as usize {
@@ -384,7 +406,14 @@ fn forward<P: Platform>(
 }
 
 /// Decide destinations and deliver one gathered batch `own.ft[..cnt]`.
-fn flush<P: Platform>(sw: &Switch<P>, me: u8, na: &Adapter<P>, k: &Kring<P>, own: &mut KringOwned<P>, cnt: usize) {
+fn flush<P: Platform>(
+    sw: &Switch<P>,
+    me: u8,
+    na: &Adapter<P>,
+    k: &Kring<P>,
+    own: &mut KringOwned<P>,
+    cnt: usize,
+) {
     let hdr_len = na.virt_hdr_len.load(Ordering::Relaxed) as usize;
     let mut need_flood = false;
     let mut i = 0usize;
@@ -414,10 +443,11 @@ fn flush<P: Platform>(sw: &Switch<P>, me: u8, na: &Adapter<P>, k: &Kring<P>, own
     {
         let t = sw.table.lock();
         for (idx, p) in t.ports.iter().enumerate() {
-            if let Some(p) = p {
-                if idx as u8 != me && own.dsts.len() < own.dsts.capacity() {
-                    own.dsts.push((idx as u8, p.clone()));
-                }
+            if let Some(p) = p
+                && idx as u8 != me
+                && own.dsts.len() < own.dsts.capacity()
+            {
+                own.dsts.push((idx as u8, p.clone()));
             }
         }
     }
@@ -432,7 +462,9 @@ fn flush<P: Platform>(sw: &Switch<P>, me: u8, na: &Adapter<P>, k: &Kring<P>, own
             continue;
         }
         let uring = k.id % nrx;
-        deliver(na, dna, uring, *idx, own, cnt, |d| d == *idx || (uring == 0 && d == NM_BDG_BROADCAST));
+        deliver(na, dna, uring, *idx, own, cnt, |d| {
+            d == *idx || (uring == 0 && d == NM_BDG_BROADCAST)
+        });
         if uring != 0 && need_flood {
             deliver(na, dna, 0, *idx, own, cnt, |d| d == NM_BDG_BROADCAST);
         }
@@ -451,7 +483,9 @@ fn deliver<P: Platform>(
     cnt: usize,
     sel: impl Fn(u8) -> bool,
 ) {
-    let Some(dk) = dna.kring(Dir::Rx, r) else { return };
+    let Some(dk) = dna.kring(Dir::Rx, r) else {
+        return;
+    };
     let q = dk.q_lock.lock();
     if dk.flags() & NKR_ON == 0 {
         return;
