@@ -354,6 +354,13 @@ pub fn txsync_prologue(
     if hwcur >= n || own.rhead >= n || own.rtail >= n || hwtail >= n {
         return None;
     }
+    // head/cur must lie in the cyclic interval [rhead, rtail] of a ring of
+    // n slots: the checks below, written for in-range values, would accept
+    // head = cur >= n when rtail < rhead (then a VALE or pipe txsync walks
+    // from hwcur towards an index it never reaches).
+    if head >= n || cur >= n {
+        return None;
+    }
     let (rhead, rtail) = (own.rhead, own.rtail);
     if rtail >= rhead {
         if head < rhead || head > rtail || cur < head || cur > rtail {
@@ -396,6 +403,11 @@ pub fn rxsync_prologue(
     if hwcur >= n || hwtail >= n {
         return None;
     }
+    // As in txsync_prologue: out-of-range values would pass the wrapped
+    // case below.
+    if head >= n || cur >= n {
+        return None;
+    }
     if hwtail >= hwcur {
         if head < hwcur || head > hwtail || cur < head || cur > hwtail {
             return None;
@@ -431,6 +443,10 @@ pub fn ring_reinit(
     let n = ring.num_slots();
     let mut errors = 0u32;
     let mut reset = false;
+    // The remembered head/cur become the user's values (§6.4); they are
+    // replaced by the kernel's below if anything is out of range.
+    own.rhead = ring.head();
+    own.rcur = ring.cur();
     if ring.head() >= n || ring.cur() >= n || ring.tail() >= n {
         errors += 1;
         reset = true;

@@ -70,3 +70,10 @@ impl Default for Params {
         }
     }
 }
+
+#[cfg(feature = "host")]
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Netmap<host::HostPlatform>>();
+    assert_send_sync::<NetmapPriv<host::HostPlatform>>();
+};

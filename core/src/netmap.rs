@@ -642,11 +642,6 @@ impl<P: Platform> Netmap<P> {
         {
             return Err(Errno::EIO);
         }
-        // Options this implementation does not consume make REGISTER fail
-        // (§4.2): check before binding so nothing has to be undone.
-        if req.has_unconsumed_option() {
-            return Err(Errno::EOPNOTSUPP);
-        }
         let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
         let exclusive = flags.contains(RegFlags::EXCLUSIVE);
         na.bind_rings(&ranges, exclusive)?;
@@ -657,6 +652,14 @@ impl<P: Platform> Netmap<P> {
                 return Err(e);
             }
         };
+        // Options this implementation does not consume make REGISTER fail
+        // (§4.4 step 10): only after a successful bind, so that bind errors
+        // (EINVAL, EBUSY, ENOMEM) take precedence; the bind is undone.
+        if req.has_unconsumed_option() {
+            na.mem.if_free(nifp);
+            na.unbind_rings(&ranges, exclusive);
+            return Err(Errno::EOPNOTSUPP);
+        }
         let want = reg.nr_extra_bufs.min(self.params.max_extra_bufs);
         let mut got = 0;
         if want > 0 {
@@ -774,7 +777,8 @@ impl<P: Platform> Netmap<P> {
             if !name.as_bytes().starts_with(b"vale") {
                 return Err(Errno::EINVAL);
             }
-            let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+            // A name with bad VALE syntax names no existing switch (§8.6).
+            let (sw_name, _) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::ENOENT)?;
             let sw = self
                 .find_switch(&g, sw_name.as_bytes())
                 .ok_or(Errno::ENOENT)?;

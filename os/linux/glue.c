@@ -411,11 +411,12 @@ static gfp_t nm_gfp(void)
 /* --- memory for Rust's global allocator --------------------------------- */
 
 /*
- * kmalloc aligns power-of-two sizes to their size (and every object to
- * ARCH_KMALLOC_MINALIGN); vmalloc (used by kvmalloc for big sizes in
- * sleepable context) is page aligned.  So for align > ARCH_KMALLOC_MINALIGN
- * round the size up to a power of two >= align.  align is a power of two
- * (Rust's Layout guarantees it); more than a page is not supported.
+ * kmalloc aligns every object to ARCH_KMALLOC_MINALIGN and power-of-two
+ * sizes to their size; objects above PAGE_SIZE come from the kmalloc-8k
+ * cache, the page allocator or vmalloc (kvmalloc's fallback), all at least
+ * page aligned.  So for align > ARCH_KMALLOC_MINALIGN only small sizes need
+ * rounding up to a power of two >= align.  align is a power of two (Rust's
+ * Layout guarantees it); more than a page is not supported.
  */
 void *nm_glue_alloc(size_t size, size_t align, bool zero)
 {
@@ -423,7 +424,7 @@ void *nm_glue_alloc(size_t size, size_t align, bool zero)
 
 	if (align > PAGE_SIZE)
 		return NULL;
-	if (align > ARCH_KMALLOC_MINALIGN)
+	if (align > ARCH_KMALLOC_MINALIGN && size <= PAGE_SIZE)
 		size = roundup_pow_of_two(max(size, align));
 	return kvmalloc(size, gfp | __GFP_NOWARN);
 }

@@ -17,7 +17,7 @@ type GuestBoot = fn(files: &[(&Path, &str)], script: &str, timeout: Duration) ->
 
 /// The guest boot the demo uses: the one piece that is code, not a crate.
 /// `ci/xtask/src/vm.rs` provides it (`Some(crate::vm::...)`).
-const GUEST_BOOT: Option<GuestBoot> = None;
+const GUEST_BOOT: Option<GuestBoot> = Some(crate::vm::boot_script);
 
 /// The pkt-gen package: a Rust pkt-gen with the reference's options and output.
 const PKT_GEN_DIR: &str = "examples/pkt-gen";

@@ -73,7 +73,6 @@ pub fn kernel_toolchain_present() -> bool {
 /// `cargo check` of netmap-core and netmap-uapi as `no_std` for the kernel
 /// target with the kernel toolchain (through the kernel crate, which
 /// depends on both with `default-features = false`).
-#[allow(dead_code)] // API for test.rs (no_std stage)
 pub fn check_core_no_std() -> Result {
     if !kernel_toolchain_present() {
         return Err("kernel toolchain (rustc-web, cargo-web, rust-web-src) not installed".into());
@@ -85,7 +84,6 @@ pub fn check_core_no_std() -> Result {
 /// `cargo fmt --check` and `cargo clippy -D warnings` with the host
 /// toolchain, checking for x86_64-unknown-linux-gnu (the kernel toolchain has
 /// no clippy; the crate is `no_std`, so the check is the same code).
-#[allow(dead_code)] // API for test.rs (fmt / clippy stages)
 pub fn lint_kernel_crate() -> Result {
     let manifest = root().join("os/linux/rust/Cargo.toml");
     run_cmd(
@@ -289,7 +287,7 @@ fn check_object(obj: &Path, k: &Kernel) -> Result {
     // 1. No SIMD registers: the kernel does not save FPU state for us.
     let dis = output(
         Command::new("objdump")
-            .args(["-d", "--no-show-raw-insn"])
+            .args(["-d", "--demangle", "--no-show-raw-insn"])
             .arg(obj),
     )?;
     let mut func = String::new();

@@ -38,6 +38,15 @@ const GUEST_TESTS_PACKAGE: &str = "nm-guest-tests";
 /// emulated-adapter tests.
 const NIC_MODULES: &[&str] = &["virtio_pci", "virtio_net", "e1000", "veth", "tun"];
 
+/// Guest kernel command line: quiet boot (/init raises the console log
+/// level once the guest is up), and every kind of kernel hang turned into a
+/// panic (which powers the guest off: `panic=-1` with QEMU `-no-reboot`),
+/// so a stuck test fails in seconds with its stack trace on the console
+/// instead of running into the harness timeout.
+const KERNEL_CMDLINE: &str = "console=ttyS0 panic=-1 quiet oops=panic softlockup_panic=1 \
+    sysctl.kernel.hung_task_timeout_secs=30 sysctl.kernel.hung_task_panic=1 \
+    sysctl.kernel.panic_on_rcu_stall=1";
+
 /// Default time limit of a vm-test guest run (boot ≈ 4 s in TCG).
 const VM_TEST_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -121,7 +130,6 @@ impl GuestOutput {
 
 /// The boot the demo uses (`demo.rs` `GuestBoot`): `files` (host path, guest path) in the
 /// initramfs, `script` run as root, returns the serial console.
-#[allow(dead_code)] // API for other tasks (demo.rs)
 pub fn boot_script(files: &[(&Path, &str)], script: &str, timeout: Duration) -> Result<String> {
     let opts = BootOpts {
         files: files
@@ -366,7 +374,8 @@ pub fn boot_with(opts: &BootOpts, mut on_line: impl FnMut(&str)) -> Result<Guest
         .arg(&vmlinux)
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        .arg("-append")
+        .arg(KERNEL_CMDLINE)
         .args([
             "-display",
             "none",
@@ -525,7 +534,9 @@ fn init_script(nics: bool) -> String {
          mount -t devtmpfs devtmpfs /dev 2>/dev/null\n\
          mount -t debugfs debugfs /sys/kernel/debug\n\
          mount -t tmpfs tmpfs /tmp\n\
-         ip link set lo up 2>/dev/null\n",
+         mount -t tmpfs tmpfs /run\n\
+         ip link set lo up 2>/dev/null\n\
+         echo 7 > /proc/sys/kernel/printk\n",
     );
     s.push_str(&format!("echo '{MARK} guest-up'\n"));
     if nics {
@@ -552,7 +563,7 @@ fn init_script(nics: bool) -> String {
 fn build_initramfs(k: &Kernel, opts: &BootOpts) -> Result<Vec<u8>> {
     let mut tree: BTreeMap<String, Node> = BTreeMap::new();
     for d in [
-        "dev", "proc", "sys", "tmp", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin",
+        "dev", "proc", "sys", "tmp", "run", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin",
     ] {
         tree.insert(d.into(), Node::Dir);
     }

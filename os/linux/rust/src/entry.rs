@@ -8,7 +8,6 @@
 //!   until `nm_rs_release`, which is called exactly once per open.
 //! * Errors are returned as negative errno values.
 
-use crate::nmcore::{Errno, LogLevel, Netmap, NetmapPriv};
 use crate::params;
 use crate::platform::{self, KernelWaitQueue, LinuxPlatform};
 use alloc::boxed::Box;
@@ -16,6 +15,8 @@ use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use core::fmt::Write;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
+use netmap_core::platform::LogLevel;
+use netmap_core::{Errno, Netmap, NetmapPriv};
 
 type Nm = Netmap<LinuxPlatform>;
 type Priv = NetmapPriv<LinuxPlatform>;
@@ -216,6 +217,10 @@ pub unsafe extern "C" fn nm_rs_stats(buf: *mut u8, len: usize) -> usize {
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
     let mut w = crate::fmt::SliceBuf::new(out);
     let s = netmap().stats();
-    let _ = writeln!(w, "privs {}", s.privs);
+    let _ = write!(
+        w,
+        "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\n",
+        s.if_used, s.ring_used, s.buf_used, s.private_mems, s.switches
+    );
     w.len()
 }

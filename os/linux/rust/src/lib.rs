@@ -22,11 +22,7 @@ mod entry;
 mod ffi;
 mod fmt;
 mod params;
-mod placeholder;
 mod platform;
-
-/// The core's API. TEMPORARY: the placeholder until netmap-core lands.
-use placeholder as nmcore;
 
 use core::alloc::{GlobalAlloc, Layout};
 

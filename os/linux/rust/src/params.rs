@@ -2,9 +2,10 @@
 //! glue.c's own table at init, and their conversion to the core's `Params`.
 
 use crate::ffi;
-use crate::nmcore::{Errno, Params};
 use core::ffi::CStr;
 use core::sync::atomic::Ordering;
+use netmap_core::mem::{MemParams, PoolParams};
+use netmap_core::{Errno, Params};
 
 /// Parameter names in glue.c's id order (its `NM_PARAMS` table).
 pub const NAMES: [&str; 33] = [
@@ -63,17 +64,57 @@ pub fn check_glue_table(count: usize) -> Result<(), Errno> {
     Ok(())
 }
 
+/// A parameter value as the core's unsigned type (negative → 0; the core
+/// range-checks allocator sizes itself).
+fn unsigned(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+/// The value of parameter `name` in glue.c's array (its default if absent).
+fn val(vals: &[i32], name: &str) -> u32 {
+    let i = NAMES.iter().position(|n| *n == name);
+    unsigned(i.and_then(|i| vals.get(i).copied()).unwrap_or(0))
+}
+
+fn pools(vals: &[i32], prefix: &str) -> MemParams {
+    let pool = |kind: &str| {
+        let mut size = alloc::string::String::new();
+        let mut num = alloc::string::String::new();
+        size.push_str(prefix);
+        size.push_str(kind);
+        size.push_str("_size");
+        num.push_str(prefix);
+        num.push_str(kind);
+        num.push_str("_num");
+        PoolParams {
+            objsize: val(vals, &size),
+            objtotal: val(vals, &num),
+        }
+    };
+    MemParams {
+        if_pool: pool("if"),
+        ring_pool: pool("ring"),
+        buf_pool: pool("buf"),
+    }
+}
+
 /// The core's parameters from glue.c's values (indexed like [`NAMES`]).
 pub fn to_core(vals: &[i32]) -> Params {
-    let p = Params::default();
+    let p = Params {
+        global: pools(vals, ""),
+        private: pools(vals, "priv_"),
+        max_bridges: val(vals, "max_bridges"),
+        ..Params::default()
+    };
     for (i, &v) in vals.iter().enumerate() {
         set(&p, i, v);
     }
     p
 }
 
-/// Stores parameter `i` into the core's atomics; false if the core does not
-/// keep it (the value then only lives in glue.c).
+/// Stores a run-time write of parameter `i` into the core's atomics; false
+/// if the core does not follow it at run time (allocator sizes are read
+/// when the module loads; the value then only lives in glue.c).
 pub fn set(p: &Params, i: usize, v: i32) -> bool {
     let slot = match NAMES.get(i).copied() {
         Some("verbose") => &p.verbose,
@@ -82,11 +123,22 @@ pub fn set(p: &Params, i: usize, v: i32) -> bool {
         Some("bridge_batch") => &p.bridge_batch,
         _ => return false,
     };
-    slot.store(v, Ordering::Relaxed);
+    slot.store(unsigned(v), Ordering::Relaxed);
     true
 }
 
-/// The value Rust owns for parameter `i` (actual allocator sizes), if any.
-pub fn get(_p: &Params, _i: usize) -> Option<i32> {
-    None
+/// The value Rust owns for parameter `i`: the `*_curr_*` parameters report
+/// the global allocator's configuration.
+pub fn get(p: &Params, i: usize) -> Option<i32> {
+    let g = &p.global;
+    let v = match NAMES.get(i).copied()? {
+        "if_curr_size" => g.if_pool.objsize,
+        "if_curr_num" => g.if_pool.objtotal,
+        "ring_curr_size" => g.ring_pool.objsize,
+        "ring_curr_num" => g.ring_pool.objtotal,
+        "buf_curr_size" => g.buf_pool.objsize,
+        "buf_curr_num" => g.buf_pool.objtotal,
+        _ => return None,
+    };
+    i32::try_from(v).ok()
 }

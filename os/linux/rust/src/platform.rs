@@ -2,9 +2,9 @@
 
 use crate::ffi;
 use crate::fmt::StackBuf;
-use crate::nmcore::{Fault, LogLevel, Platform, RawLock, WaitQueue};
 use core::ffi::{c_ulong, c_void};
 use core::ptr::NonNull;
+use netmap_core::platform::{Fault, LogLevel, Platform, RawLock, WaitQueue};
 
 /// The Linux kernel as seen by netmap-core. Stateless: every service is a
 /// kernel function.
@@ -62,7 +62,7 @@ pub fn log(level: LogLevel, args: core::fmt::Arguments<'_>) {
     let _ = core::fmt::write(&mut buf, args);
     let level = match level {
         LogLevel::Error => 0,
-        LogLevel::Warning => 1,
+        LogLevel::Warn => 1,
         LogLevel::Info => 2,
         LogLevel::Debug => 3,
     };

@@ -1,9 +1,9 @@
 //! Tests that need no port: the device node, open/close, and the error
 //! cases that do not depend on a request (spec §1.2, §1.3, §5.6, §6.6, §6.7).
 
-use netmap_uapi::*;
 use crate::sys::{DEV, Fd, errno_name, expect_err, expect_ok};
 use crate::{Test, ensure};
+use netmap_uapi::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 pub const TESTS: &[Test] = &[

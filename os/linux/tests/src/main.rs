@@ -13,10 +13,16 @@
 //!
 //! Usage: `nm-guest-tests [--list] [NAME_SUBSTRING...]`.
 
-mod abi;
 mod basic;
+mod ctl;
+mod errors;
 mod params;
+mod pipe;
+mod port;
+mod proc;
+mod robust;
 mod sys;
+mod vale;
 
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
@@ -43,6 +49,11 @@ fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
     v.extend_from_slice(basic::TESTS);
     v.extend_from_slice(params::TESTS);
+    v.extend_from_slice(errors::TESTS);
+    v.extend_from_slice(vale::TESTS);
+    v.extend_from_slice(ctl::TESTS);
+    v.extend_from_slice(pipe::TESTS);
+    v.extend_from_slice(robust::TESTS);
     // Last: reloads the module.
     v.extend_from_slice(params::LAST);
     v

@@ -5,7 +5,10 @@ use crate::{Test, ensure};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-pub const TESTS: &[Test] = &[("module_params", module_params)];
+pub const TESTS: &[Test] = &[
+    ("module_params", module_params),
+    ("guest_network_env", guest_network_env),
+];
 
 /// Run last: unloads and reloads the module.
 pub const LAST: &[Test] = &[("reload_with_params", reload_with_params)];
@@ -145,4 +148,21 @@ fn reload_with_params() -> Result<(), String> {
     r?;
     ensure!(read("verbose")? == 0, "verbose kept across reload");
     Ok(())
+}
+
+/// The guest has what the NIC tests need: the two QEMU NICs (e1000,
+/// virtio-net) and a working iproute2 (`/sbin/ip.full`) for veth pairs and
+/// network namespaces.
+fn guest_network_env() -> Result<(), String> {
+    let links = sh("/sbin/ip.full -o link show")?;
+    let eths = links.lines().filter(|l| l.contains(": eth")).count();
+    ensure!(eths >= 2, "{eths} ethN interfaces:\n{links}");
+    sh("/sbin/ip.full link add nmva type veth peer name nmvb")?;
+    let r = (|| {
+        sh("/sbin/ip.full link set nmva up && /sbin/ip.full link set nmvb up")?;
+        sh("/sbin/ip.full netns add nmns && /sbin/ip.full netns del nmns")?;
+        Ok(())
+    })();
+    sh("/sbin/ip.full link del nmva")?;
+    r
 }

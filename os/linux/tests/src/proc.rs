@@ -51,11 +51,10 @@ impl Signal {
 
 impl Drop for Signal {
     fn drop(&mut self) {
-        // SAFETY: we own both descriptors.
-        unsafe {
-            libc::close(self.rd);
-            libc::close(self.wr);
-        }
+        // SAFETY: we own the descriptor.
+        unsafe { libc::close(self.rd) };
+        // SAFETY: we own the descriptor.
+        unsafe { libc::close(self.wr) };
     }
 }
 
