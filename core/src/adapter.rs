@@ -31,6 +31,8 @@ pub enum Kind<P: Platform> {
     Pipe(PipeEnd<P>),
     /// A null port (§10.2): syncs do nothing.
     Null,
+    /// A monitor of another port (§10.1).
+    Monitor(crate::monitor::MonitorPort<P>),
 }
 
 /// Sizes of a port, as requested/returned in `nmreq_register`.
@@ -347,13 +349,15 @@ impl<P: Platform> Adapter<P> {
             Kind::Vale(v) => v.txsync(self, k, own, ring, params),
             Kind::Pipe(p) => p.txsync(self, k, own, ring),
             Kind::Null => Ok(()),
+            // A monitor cannot inject traffic.
+            Kind::Monitor(_) => Err(Errno::EIO),
         }
     }
 
     /// Port-specific rxsync: releases [hwcur, head) and picks up new data.
     pub fn rxsync(&self, k: &Kring<P>, own: &mut KringOwned<P>, ring: &RingPtr) -> Result<()> {
         match &self.kind {
-            Kind::Vale(_) => crate::vale::rxsync(self, k, own, ring),
+            Kind::Vale(_) | Kind::Monitor(_) => crate::vale::rxsync(self, k, own, ring),
             Kind::Pipe(p) => p.rxsync(self, k, own, ring),
             Kind::Null => Ok(()),
         }

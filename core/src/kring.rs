@@ -127,6 +127,9 @@ pub struct Kring<P: Platform> {
     /// ring, rxsync of VALE ports) around hwtail/slot updates.
     pub q_lock: Lock<P::SpinLock, ()>,
     pub wq: P::WaitQueue,
+    /// Monitor rings attached to this ring (§10.1).
+    pub monitors: Lock<P::SpinLock, Vec<crate::monitor::MonLink<P>>>,
+    has_monitors: core::sync::atomic::AtomicBool,
     /// The ring object in the region; touched only on the control path.
     obj: Lock<P::Mutex, Option<MemObj>>,
 }
@@ -149,6 +152,8 @@ impl<P: Platform> Kring<P> {
             q_lock: Lock::new(()).ok_or(Errno::ENOMEM)?,
             wq: P::WaitQueue::new().ok_or(Errno::ENOMEM)?,
             obj: Lock::new(None).ok_or(Errno::ENOMEM)?,
+            monitors: Lock::new(Vec::new()).ok_or(Errno::ENOMEM)?,
+            has_monitors: core::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -166,6 +171,13 @@ impl<P: Platform> Kring<P> {
     }
     pub fn clear_flag(&self, f: u32) {
         self.flags.fetch_and(!f, Ordering::AcqRel);
+    }
+    /// Cheap check for the data path: are monitors attached?
+    pub fn has_monitors(&self) -> bool {
+        self.has_monitors.load(Ordering::Acquire)
+    }
+    pub fn set_has_monitors(&self, v: bool) {
+        self.has_monitors.store(v, Ordering::Release);
     }
     pub fn is_on(&self) -> bool {
         self.flags() & NKR_ON != 0

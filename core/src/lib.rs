@@ -20,6 +20,7 @@ pub mod error;
 pub mod host;
 pub mod kring;
 pub mod mem;
+pub mod monitor;
 pub mod name;
 pub mod netmap;
 pub mod pipe;

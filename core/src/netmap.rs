@@ -82,6 +82,8 @@ pub struct Netmap<P: Platform> {
     params: Params,
     global_mem: Arc<NetmapMem<P>>,
     g: Lock<P::Mutex, Globals<P>>,
+    /// Suffix counter of monitor names (`parent/rt#N`).
+    mon_counter: core::sync::atomic::AtomicU32,
 }
 
 fn ring_cfg(v: u32, dflt: u32, max: u32) -> u32 {
@@ -107,6 +109,7 @@ impl<P: Platform> Netmap<P> {
             params,
             global_mem,
             g: Lock::new(g).ok_or(Errno::ENOMEM)?,
+            mon_counter: core::sync::atomic::AtomicU32::new(0),
         }))
     }
 
@@ -319,7 +322,23 @@ impl<P: Platform> Netmap<P> {
                     cfg,
                 )?))
             }
-            KernelPort::Monitor { .. } => Err(Errno::EOPNOTSUPP),
+            KernelPort::Monitor {
+                flags: mflags,
+                parent,
+            } => {
+                if !create {
+                    return Err(Errno::EINVAL);
+                }
+                let pflags = flags & !RegFlags::MONITOR_MASK.bits();
+                // The monitored port must exist and be in netmap mode.
+                let parent_na = self
+                    .get_port(g, parent.as_bytes(), mode, pflags, reg, false)
+                    .map_err(|_| Errno::EINVAL)?;
+                if !parent_na.in_netmap_mode() {
+                    return Err(Errno::EINVAL);
+                }
+                self.new_monitor(g, parent_na, mflags, reg)
+            }
             KernelPort::Pipe { parent, id, role } => {
                 let parent_na =
                     match self.get_port(g, parent.as_bytes(), NR_REG_ALL_NIC, 0, reg, create) {
@@ -535,6 +554,61 @@ impl<P: Platform> Netmap<P> {
         Ok(r)
     }
 
+    fn new_monitor(
+        &self,
+        g: &mut Globals<P>,
+        parent: Arc<Adapter<P>>,
+        mflags: RegFlags,
+        reg: &NmreqRegister,
+    ) -> Result<Arc<Adapter<P>>> {
+        let zcopy = mflags.contains(RegFlags::ZCOPY_MON);
+        let tx = zcopy || mflags.contains(RegFlags::MONITOR_TX);
+        let rx = zcopy || mflags.contains(RegFlags::MONITOR_RX);
+        let nrx = parent.nrings(Dir::Tx).max(parent.nrings(Dir::Rx));
+        let pslots = parent.cfg.slots[0].max(parent.cfg.slots[1]);
+        let slots = ring_cfg(reg.nr_rx_slots, pslots, 4096).max(1);
+        let cfg = PortConfig {
+            rings: [nrx, 1],
+            host_rings: [0, 0],
+            slots: [slots, slots],
+        };
+        let mem = if zcopy {
+            parent.mem.clone()
+        } else if reg.nr_mem_id != 0 {
+            let m = self.find_mem(g, reg.nr_mem_id).ok_or(Errno::EINVAL)?;
+            m.finalize()?;
+            m
+        } else {
+            let mp = MemParams::private_for(&self.params.private, 1, nrx, slots, slots, 0, 0);
+            self.new_private_mem(g, &mp)?
+        };
+        let n = self.mon_counter.fetch_add(1, Ordering::Relaxed);
+        let mut num = [0u8; 10];
+        let digits = fmt_u32(n, &mut num);
+        let name = concat(&[
+            parent.name.as_bytes(),
+            b"/",
+            if zcopy { b"z" } else { b"" },
+            if !zcopy && rx { b"r" } else { b"" },
+            if !zcopy && tx { b"t" } else { b"" },
+            b"#",
+            digits,
+        ]);
+        let kind = Kind::Monitor(crate::monitor::MonitorPort {
+            parent,
+            tx,
+            rx,
+            zcopy,
+        });
+        Ok(Arc::new(Adapter::new(
+            self.platform.clone(),
+            name,
+            kind,
+            mem,
+            cfg,
+        )?))
+    }
+
     fn find_switch(&self, g: &Globals<P>, name: &[u8]) -> Option<Arc<Switch<P>>> {
         g.switches
             .iter()
@@ -660,6 +734,19 @@ impl<P: Platform> Netmap<P> {
             na.unbind_rings(&ranges, exclusive);
             return Err(Errno::EOPNOTSUPP);
         }
+        if let Kind::Monitor(mp) = &na.kind {
+            let r = ranges[Dir::Rx.idx()];
+            if let Err(e) = crate::monitor::attach(na, mp, r.first, r.last) {
+                crate::monitor::detach(na, mp, r.first, r.last);
+                na.mem.if_free(nifp);
+                na.unbind_rings(&ranges, exclusive);
+                return Err(e);
+            }
+            if mp.zcopy {
+                // The kernel ORs TX|RX into a zero-copy request (§2.4).
+                reg.nr_flags |= NR_MONITOR_TX | NR_MONITOR_RX;
+            }
+        }
         let want = reg.nr_extra_bufs.min(self.params.max_extra_bufs);
         let mut got = 0;
         if want > 0 {
@@ -703,7 +790,14 @@ impl<P: Platform> Netmap<P> {
             na.mem.extra_bufs_free(nifp.bufs_head());
         }
         na.mem.if_free(b.nifp);
-        na.active_fds.fetch_sub(1, Ordering::AcqRel);
+        if let Kind::Monitor(mp) = &na.kind {
+            let r = b.ranges[Dir::Rx.idx()];
+            crate::monitor::detach(na, mp, r.first, r.last);
+        }
+        if na.active_fds.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The port leaves netmap mode: its monitors stop (§10.1).
+            crate::monitor::parent_gone(na);
+        }
         na.unbind_rings(&b.ranges, b.flags.contains(RegFlags::EXCLUSIVE));
         self.maybe_destroy(g, na);
     }
@@ -1079,7 +1173,10 @@ impl<P: Platform> Netmap<P> {
             let Some(k) = b.na.kring(d, i) else { continue };
             match self.sync_kring(&b.na, k) {
                 SyncOutcome::Stopped => res = Err(Errno::EIO),
-                SyncOutcome::Busy | SyncOutcome::Done | SyncOutcome::Reinit => {}
+                SyncOutcome::Busy
+                | SyncOutcome::Done
+                | SyncOutcome::Reinit
+                | SyncOutcome::Error => {}
             }
         }
         res
@@ -1107,11 +1204,22 @@ impl<P: Platform> Netmap<P> {
                     kring::ring_reinit(&mut own, &ring, hwcur, hwtail, nbufs, bsz);
                     SyncOutcome::Reinit
                 }
-                Some(_) => {
-                    if na.txsync(k, &mut own, &ring, &self.params).is_ok() {
+                Some(head) => {
+                    crate::monitor::tx_sync_begin(na, k, &ring, hwcur, head);
+                    let r = na.txsync(k, &mut own, &ring, &self.params);
+                    if r.is_ok() {
+                        crate::monitor::tx_sync_end(
+                            na,
+                            k,
+                            &ring,
+                            hwtail,
+                            k.nr_hwtail.load(Ordering::Acquire),
+                        );
                         kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
+                        SyncOutcome::Done
+                    } else {
+                        SyncOutcome::Error
                     }
-                    SyncOutcome::Done
                 }
             },
             Dir::Rx => {
@@ -1120,8 +1228,18 @@ impl<P: Platform> Netmap<P> {
                     kring::ring_reinit(&mut own, &ring, hwcur, hwtail, nbufs, bsz);
                     out = SyncOutcome::Reinit;
                 }
-                if na.rxsync(k, &mut own, &ring).is_ok() {
+                crate::monitor::rx_release(na, k, &ring, hwcur, own.rhead);
+                let r = na.rxsync(k, &mut own, &ring);
+                if r.is_ok() {
+                    // VALE ports report new frames at delivery, monitors
+                    // are fed by their parent; pipes learn here.
+                    if matches!(na.kind, Kind::Pipe(_)) {
+                        let new_tail = k.nr_hwtail.load(Ordering::Acquire);
+                        crate::monitor::rx_new(na, k, &ring, hwtail, new_tail);
+                    }
                     kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
+                } else {
+                    out = SyncOutcome::Error;
                 }
                 if self.params.no_timestamp.load(Ordering::Relaxed) == 0
                     || ring.flags() & NR_TIMESTAMP != 0
@@ -1175,7 +1293,9 @@ impl<P: Platform> Netmap<P> {
                         continue;
                     }
                     match self.sync_kring(na, k) {
-                        SyncOutcome::Reinit | SyncOutcome::Stopped => revents |= POLLERR,
+                        SyncOutcome::Reinit | SyncOutcome::Stopped | SyncOutcome::Error => {
+                            revents |= POLLERR
+                        }
                         _ => {}
                     }
                     if want_tx != 0 && ring.cur() != ring.tail() {
@@ -1195,7 +1315,9 @@ impl<P: Platform> Netmap<P> {
                     };
                     let Some(ring) = k.ring() else { continue };
                     match self.sync_kring(na, k) {
-                        SyncOutcome::Reinit | SyncOutcome::Stopped => revents |= POLLERR,
+                        SyncOutcome::Reinit | SyncOutcome::Stopped | SyncOutcome::Error => {
+                            revents |= POLLERR
+                        }
                         _ => {}
                     }
                     if ring.cur() != ring.tail() {
@@ -1229,7 +1351,23 @@ impl<P: Platform> Netmap<P> {
 
 enum SyncOutcome {
     Done,
+    /// The port's sync failed (e.g. the TX ring of a monitor).
+    Error,
     Busy,
     Reinit,
     Stopped,
+}
+
+/// Decimal digits of `v` in `buf`, without allocation.
+fn fmt_u32(mut v: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }

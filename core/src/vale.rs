@@ -525,7 +525,9 @@ fn deliver<P: Platform>(
         i += frags;
     }
     if sent {
+        let old = dk.nr_hwtail.load(Ordering::Relaxed);
         dk.nr_hwtail.store(hwtail, Ordering::Release);
+        crate::monitor::rx_new(dna, dk, &dring, old, hwtail);
     }
     drop(q);
     if sent {
