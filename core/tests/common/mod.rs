@@ -31,20 +31,36 @@ impl Env {
     }
 
     /// NIOCCTRL with `body`, no options. The body is updated from user memory.
-    pub fn ctrl<T: Pod>(&self, np: &NetmapPriv<HostPlatform>, reqtype: u16, name: &str, body: Option<&mut T>) -> Result<NmreqHeader, Errno> {
+    pub fn ctrl<T: Pod>(
+        &self,
+        np: &NetmapPriv<HostPlatform>,
+        reqtype: u16,
+        name: &str,
+        body: Option<&mut T>,
+    ) -> Result<NmreqHeader, Errno> {
         self.ctrl_opts(np, reqtype, name, body, 0).map(|(h, _)| h)
     }
 
     /// NIOCCTRL with a body and an option list at user address `opts`.
-    pub fn ctrl_opts<T: Pod>(&self, np: &NetmapPriv<HostPlatform>, reqtype: u16, name: &str, body: Option<&mut T>, opts: u64) -> Result<(NmreqHeader, i32), Errno> {
+    pub fn ctrl_opts<T: Pod>(
+        &self,
+        np: &NetmapPriv<HostPlatform>,
+        reqtype: u16,
+        name: &str,
+        body: Option<&mut T>,
+        opts: u64,
+    ) -> Result<(NmreqHeader, i32), Errno> {
         let mut hdr = NmreqHeader::new(reqtype, name.as_bytes());
-        hdr.nr_version = NETMAP_API as u16;
+        hdr.nr_version = NETMAP_API;
         hdr.nr_options = opts;
         let baddr = body.as_ref().map(|b| self.p.user_map(b.as_bytes()));
         hdr.nr_body = baddr.unwrap_or(0);
         let haddr = self.p.user_map(hdr.as_bytes());
         let r = self.nm.ioctl(np, NIOCCTRL, haddr);
-        let hb = self.p.user_read(haddr, core::mem::size_of::<NmreqHeader>()).unwrap();
+        let hb = self
+            .p
+            .user_read(haddr, core::mem::size_of::<NmreqHeader>())
+            .unwrap();
         let hdr_out = NmreqHeader::from_bytes(&hb).unwrap();
         if let (Some(b), Some(a)) = (body, baddr) {
             let bytes = self.p.user_read(a, core::mem::size_of::<T>()).unwrap();
@@ -54,11 +70,22 @@ impl Env {
     }
 
     /// Raw NIOCCTRL with a prepared header at a user address.
-    pub fn ioctl_raw(&self, np: &NetmapPriv<HostPlatform>, cmd: u32, arg: u64) -> Result<(), Errno> {
+    pub fn ioctl_raw(
+        &self,
+        np: &NetmapPriv<HostPlatform>,
+        cmd: u32,
+        arg: u64,
+    ) -> Result<(), Errno> {
         self.nm.ioctl(np, cmd, arg)
     }
 
-    pub fn register(&self, np: &NetmapPriv<HostPlatform>, name: &str, mode: u32, flags: u64) -> Result<NmreqRegister, Errno> {
+    pub fn register(
+        &self,
+        np: &NetmapPriv<HostPlatform>,
+        name: &str,
+        mode: u32,
+        flags: u64,
+    ) -> Result<NmreqRegister, Errno> {
         let mut reg = NmreqRegister {
             nr_mode: mode,
             nr_flags: flags,
@@ -68,20 +95,37 @@ impl Env {
         Ok(reg)
     }
 
-    pub fn register_with(&self, np: &NetmapPriv<HostPlatform>, name: &str, mut reg: NmreqRegister) -> Result<NmreqRegister, Errno> {
+    pub fn register_with(
+        &self,
+        np: &NetmapPriv<HostPlatform>,
+        name: &str,
+        mut reg: NmreqRegister,
+    ) -> Result<NmreqRegister, Errno> {
         self.ctrl(np, NETMAP_REQ_REGISTER, name, Some(&mut reg))?;
         Ok(reg)
     }
 
     /// Open + register + "mmap": a user-side view of the port.
     pub fn port(&self, name: &str) -> Port<'_> {
-        self.port_with(name, NmreqRegister { nr_mode: NR_REG_ALL_NIC, ..NmreqRegister::zeroed() })
+        self.port_with(
+            name,
+            NmreqRegister {
+                nr_mode: NR_REG_ALL_NIC,
+                ..NmreqRegister::zeroed()
+            },
+        )
     }
 
     pub fn port_with(&self, name: &str, reg: NmreqRegister) -> Port<'_> {
         let np = self.open();
-        let reg = self.register_with(&np, name, reg).unwrap_or_else(|e| panic!("register {name}: {e}"));
-        Port { env: self, np: Some(np), reg }
+        let reg = self
+            .register_with(&np, name, reg)
+            .unwrap_or_else(|e| panic!("register {name}: {e}"));
+        Port {
+            env: self,
+            np: Some(np),
+            reg,
+        }
     }
 
     pub fn txsync(&self, np: &NetmapPriv<HostPlatform>) -> Result<(), Errno> {
@@ -133,13 +177,16 @@ impl Port<'_> {
     }
 
     pub fn set_bufs_head(&self, v: u32) {
-        let p = self.addr(self.reg.nr_offset + core::mem::offset_of!(NetmapIf, ni_bufs_head) as u64);
+        let p =
+            self.addr(self.reg.nr_offset + core::mem::offset_of!(NetmapIf, ni_bufs_head) as u64);
         // SAFETY: an aligned u32 field of this file's netmap_if.
         unsafe { p.cast::<u32>().write_volatile(v) }
     }
 
     pub fn ring_ofs(&self, i: usize) -> i64 {
-        let p = self.addr(self.reg.nr_offset + 56 + 8 * i as u64).cast::<i64>();
+        let p = self
+            .addr(self.reg.nr_offset + 56 + 8 * i as u64)
+            .cast::<i64>();
         // SAFETY: ring_ofs entries follow the 56-byte header.
         unsafe { p.read_volatile() }
     }
@@ -188,7 +235,13 @@ impl Port<'_> {
             let b = self.buf(&r, s.buf_idx);
             // SAFETY: the buffer holds nr_buf_size >= frame bytes.
             unsafe { core::ptr::copy_nonoverlapping(f.as_ptr(), b, f.len()) };
-            r.set_slot(head, NetmapSlot { len: f.len() as u16, ..s });
+            r.set_slot(
+                head,
+                NetmapSlot {
+                    len: f.len() as u16,
+                    ..s
+                },
+            );
             head = next(head, r.num_slots());
             sent += 1;
         }
@@ -277,12 +330,22 @@ impl URing {
     pub fn slot(&self, i: u32) -> NetmapSlot {
         assert!(i < self.num_slots());
         // SAFETY: slot i < num_slots of this ring.
-        unsafe { self.base.wrapping_add(256 + 16 * i as usize).cast::<NetmapSlot>().read_volatile() }
+        unsafe {
+            self.base
+                .wrapping_add(256 + 16 * i as usize)
+                .cast::<NetmapSlot>()
+                .read_volatile()
+        }
     }
     pub fn set_slot(&self, i: u32, s: NetmapSlot) {
         assert!(i < self.num_slots());
         // SAFETY: slot i < num_slots of this ring.
-        unsafe { self.base.wrapping_add(256 + 16 * i as usize).cast::<NetmapSlot>().write_volatile(s) }
+        unsafe {
+            self.base
+                .wrapping_add(256 + 16 * i as usize)
+                .cast::<NetmapSlot>()
+                .write_volatile(s)
+        }
     }
 }
 
@@ -301,7 +364,9 @@ pub fn frame(dst: [u8; 6], src: [u8; 6], tag: u32, len: usize) -> Vec<u8> {
 // per-frame allocation, bounded blocking waits through poll()).
 
 /// Events for [`Port::poll_wait`].
-pub use netmap_core::netmap::{POLLERR, POLLIN, POLLOUT};
+pub const POLLIN: u32 = netmap_core::netmap::POLLIN;
+pub const POLLOUT: u32 = netmap_core::netmap::POLLOUT;
+pub const POLLERR: u32 = netmap_core::netmap::POLLERR;
 
 impl Port<'_> {
     /// Wait queue of ring 0 of direction `d` of this file's port.
@@ -316,12 +381,24 @@ impl Port<'_> {
             .wq
     }
 
+    /// Address of buffer `idx` of this port's region, like NETMAP_BUF but
+    /// without re-reading the ring header and walking the simulated
+    /// mapping for every slot (the kernel's lookup table gives the same
+    /// address; out-of-range indexes give buffer 0, never a wild pointer).
+    pub fn buf_fast(&self, idx: u32) -> *mut u8 {
+        self.np().binding().expect("bound").na.mem.buf(idx).as_ptr()
+    }
+
     /// poll() for `events` (POLLIN or POLLOUT); if nothing is ready, sleep
     /// on the ring's wait queue for at most `timeout`. Returns the revents
     /// of the poll (before sleeping). Never blocks longer than `timeout`.
     pub fn poll_wait(&self, events: u32, timeout: std::time::Duration) -> u32 {
         use netmap_core::kring::Dir;
-        let d = if events & POLLIN != 0 { Dir::Rx } else { Dir::Tx };
+        let d = if events & POLLIN != 0 {
+            Dir::Rx
+        } else {
+            Dir::Tx
+        };
         let wq = self.wq(d);
         let g = wq.generation();
         let r = self.env.nm.poll(self.np(), events, &mut |_| {});
@@ -335,7 +412,12 @@ impl Port<'_> {
     /// (`buf` is a scratch frame copied into the slot buffer), then txsync
     /// (also when nothing fits: that picks up room freed by the peer).
     /// Returns the number of frames queued.
-    pub fn send_fill(&self, r: &URing, max: usize, mut fill: impl FnMut(&mut [u8]) -> usize) -> usize {
+    pub fn send_fill(
+        &self,
+        r: &URing,
+        max: usize,
+        mut fill: impl FnMut(&mut [u8]) -> usize,
+    ) -> usize {
         let n = r.num_slots();
         let bsz = r.hdr().nr_buf_size as usize;
         let mut head = r.head();
@@ -345,11 +427,18 @@ impl Port<'_> {
         while sent < max && nm_ring_space(n, head, tail) > 0 {
             let len = fill(&mut scratch).min(bsz).min(scratch.len());
             let s = r.slot(head);
-            let b = self.buf(r, s.buf_idx);
+            let b = self.buf_fast(s.buf_idx);
             // SAFETY: the slot buffer holds nr_buf_size >= len bytes and the
             // slot belongs to the user ([head, tail) of a TX ring).
             unsafe { core::ptr::copy_nonoverlapping(scratch.as_ptr(), b, len) };
-            r.set_slot(head, NetmapSlot { len: len as u16, flags: 0, ..s });
+            r.set_slot(
+                head,
+                NetmapSlot {
+                    len: len as u16,
+                    flags: 0,
+                    ..s
+                },
+            );
             head = next(head, n);
             sent += 1;
         }
@@ -372,7 +461,7 @@ impl Port<'_> {
         while h != t {
             let s = r.slot(h);
             let len = (s.len as usize).min(bsz).min(scratch.len());
-            let b = self.buf(r, s.buf_idx);
+            let b = self.buf_fast(s.buf_idx);
             // SAFETY: len <= buffer size; the slot is in [head, tail) of an
             // RX ring, i.e. owned by the user until released.
             unsafe { core::ptr::copy_nonoverlapping(b, scratch.as_mut_ptr(), len) };
@@ -388,7 +477,14 @@ impl Port<'_> {
 
 /// A 60-byte (or `len`-byte) test frame from `src` to `dst` carrying a
 /// stream id and a sequence number, with a payload derived from both.
-pub fn seq_frame(buf: &mut [u8], dst: [u8; 6], src: [u8; 6], stream: u32, seq: u32, len: usize) -> usize {
+pub fn seq_frame(
+    buf: &mut [u8],
+    dst: [u8; 6],
+    src: [u8; 6],
+    stream: u32,
+    seq: u32,
+    len: usize,
+) -> usize {
     let len = len.clamp(26, buf.len());
     buf[..6].copy_from_slice(&dst);
     buf[6..12].copy_from_slice(&src);
@@ -398,7 +494,10 @@ pub fn seq_frame(buf: &mut [u8], dst: [u8; 6], src: [u8; 6], stream: u32, seq: u
     buf[18..22].copy_from_slice(&seq.to_be_bytes());
     buf[22..26].copy_from_slice(&(len as u32).to_be_bytes());
     for (i, b) in buf[26..len].iter_mut().enumerate() {
-        *b = (seq as usize).wrapping_mul(31).wrapping_add(i).wrapping_add(stream as usize) as u8;
+        *b = (seq as usize)
+            .wrapping_mul(31)
+            .wrapping_add(i)
+            .wrapping_add(stream as usize) as u8;
     }
     len
 }
@@ -418,12 +517,20 @@ pub fn check_seq_frame(f: &[u8]) -> Result<([u8; 6], u32, u32), String> {
     let seq = u32::from_be_bytes(f[18..22].try_into().unwrap());
     let len = u32::from_be_bytes(f[22..26].try_into().unwrap()) as usize;
     if len != f.len() {
-        return Err(format!("stream {stream} seq {seq}: len {} but frame says {len}", f.len()));
+        return Err(format!(
+            "stream {stream} seq {seq}: len {} but frame says {len}",
+            f.len()
+        ));
     }
     for (i, &b) in f[26..].iter().enumerate() {
-        let want = (seq as usize).wrapping_mul(31).wrapping_add(i).wrapping_add(stream as usize) as u8;
+        let want = (seq as usize)
+            .wrapping_mul(31)
+            .wrapping_add(i)
+            .wrapping_add(stream as usize) as u8;
         if b != want {
-            return Err(format!("stream {stream} seq {seq}: payload byte {i} is {b:#x}, want {want:#x}"));
+            return Err(format!(
+                "stream {stream} seq {seq}: payload byte {i} is {b:#x}, want {want:#x}"
+            ));
         }
     }
     Ok((src, stream, seq))
