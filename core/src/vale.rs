@@ -23,7 +23,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use netmap_uapi::{NETMAP_MAX_FRAGS, NS_BUF_CHANGED, NS_MOREFRAG};
+use netmap_uapi::{NETMAP_MAX_FRAGS, NS_BUF_CHANGED, NS_INDIRECT, NS_MOREFRAG};
 
 /// Port indexes 0..253.
 pub const NM_BDG_MAXPORTS: usize = 254;
@@ -366,12 +366,26 @@ fn forward<P: Platform>(
         let mut frags = 0u32;
         while left > 0 {
             let s = ring.slot(j);
-            let len = if u32::from(s.len) > buf_size {
+            let mut len = if u32::from(s.len) > buf_size {
                 0
             } else {
                 s.len
             };
             let mut flags = s.flags;
+            if flags & NS_INDIRECT != 0 {
+                // The payload is at the user address `ptr` (§2.6). We run in
+                // the sender's context with no spinlock held, so it is
+                // copied here into the slot's own buffer (whose contents an
+                // indirect sender does not use); a NULL or faulting pointer
+                // makes the slot empty.
+                flags &= !NS_INDIRECT;
+                if s.ptr == 0
+                    || copy_in_user(&na.platform, &na.mem.buf(s.buf_idx), s.ptr, len as usize)
+                        .is_err()
+                {
+                    len = 0;
+                }
+            }
             frags += 1;
             if frags as usize >= NETMAP_MAX_FRAGS as usize {
                 flags &= !NS_MOREFRAG;
@@ -533,6 +547,25 @@ fn deliver<P: Platform>(
     if sent {
         dna.notify(dk);
     }
+}
+
+/// Copy `len` bytes from user address `src` into `dst`, through a small
+/// bounce buffer (no allocation, small stack frame).
+fn copy_in_user<P: Platform>(
+    p: &P,
+    dst: &crate::shm::BufRef<'_>,
+    src: u64,
+    len: usize,
+) -> Result<()> {
+    let mut tmp = [0u8; 256];
+    let mut done = 0usize;
+    while done < len {
+        let c = (len - done).min(tmp.len());
+        p.copy_from_user(&mut tmp[..c], src.wrapping_add(done as u64))?;
+        dst.write(done, &tmp[..c]);
+        done += c;
+    }
+    Ok(())
 }
 
 /// Whether `na` is a VALE port (any kind that lives on a switch).

@@ -108,3 +108,41 @@ fn ports_and_switch_go_away_with_last_user() {
     assert_eq!(st.switches, base.switches);
     assert_eq!(st.private_mems, base.private_mems);
 }
+
+#[test]
+fn indirect_slots_read_user_memory() {
+    let env = Env::new();
+    let a = env.port("vale5:a");
+    let b = env.port("vale5:b");
+    let f = frame(B, A, 42, 200);
+    let addr = env.p.user_map(&f);
+    let tx = a.tx_ring(0).unwrap();
+    let h = tx.head();
+    let s = tx.slot(h);
+    tx.set_slot(
+        h,
+        NetmapSlot {
+            len: f.len() as u16,
+            flags: NS_INDIRECT,
+            ptr: addr,
+            ..s
+        },
+    );
+    // A second slot with a pointer that faults: dropped.
+    let h2 = next(h, tx.num_slots());
+    let s2 = tx.slot(h2);
+    tx.set_slot(
+        h2,
+        NetmapSlot {
+            len: 60,
+            flags: NS_INDIRECT,
+            ptr: 0xdead_0000,
+            ..s2
+        },
+    );
+    let h3 = next(h2, tx.num_slots());
+    tx.set_head(h3);
+    tx.set_cur(h3);
+    a.txsync().unwrap();
+    assert_eq!(b.recv(), vec![f]);
+}
