@@ -16,6 +16,7 @@
 mod basic;
 mod ctl;
 mod errors;
+mod monitor;
 mod params;
 mod pipe;
 mod port;
@@ -53,6 +54,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(vale::TESTS);
     v.extend_from_slice(ctl::TESTS);
     v.extend_from_slice(pipe::TESTS);
+    v.extend_from_slice(monitor::TESTS);
     v.extend_from_slice(robust::TESTS);
     // Last: reloads the module.
     v.extend_from_slice(params::LAST);
