@@ -48,6 +48,8 @@ pub mod ioctl;
 pub mod pod;
 pub mod portname;
 pub mod ring;
+#[cfg(feature = "std")]
+pub mod user;
 
 pub use abi::*;
 pub use consts::*;

@@ -21,10 +21,13 @@ fn check_round_trip(s: &str, opts: ParseOptions) {
         assert_eq!(Ok(a), b, "{s:?} formatted as {f:?}");
         let _ = classify(a.nr_name.as_bytes(), a.mode.as_raw(), a.flags.bits(), true);
         // A client-valid pipe name is a kernel pipe name (modes permitting).
+        // libnetmap does not check the parent part: an empty parent
+        // (`netmap:}A`) passes the client and is refused by the kernel.
         let b = a.nr_name.as_bytes();
         if a.flags & RegFlags::MONITOR_MASK == RegFlags::empty()
             && matches!(a.mode, RegMode::AllNic | RegMode::OneNic)
             && b.iter().any(|&c| c == b'{' || c == b'}')
+            && !matches!(b.first(), Some(b'{' | b'}'))
         {
             let k = classify(b, a.mode.as_raw(), a.flags.bits(), true);
             assert!(matches!(k, Ok(KernelPort::Pipe { .. })), "{s:?}: {k:?}");
@@ -227,4 +230,13 @@ proptest! {
         let parsed = PortSpec::parse_with(&text, WITH_OFFSET);
         prop_assert_eq!(parsed, Ok(spec), "{}", text);
     }
+}
+
+/// Found by the round-trip property: libnetmap's grammar accepts a pipe
+/// with an empty parent, which only the kernel refuses.
+#[test]
+fn empty_pipe_parent_is_a_kernel_error() {
+    let a = PortSpec::parse("netmap:}A").expect("client accepts it");
+    let k = classify(a.nr_name.as_bytes(), a.mode.as_raw(), a.flags.bits(), true);
+    assert!(k.is_err(), "{k:?}");
 }

@@ -1,0 +1,229 @@
+//! The `unsafe` edge of [`crate::user`]: the memory region shared with the kernel
+//! ([`Mapping`]) and the operating-system calls (`open`, `ioctl`, `mmap`, `poll`,
+//! signals, CPU affinity) in `unix`, with the OS differences (ioctl encoding)
+//! selected there by `#[cfg(target_os = ...)]`. A Windows port would add a
+//! sibling module.
+//!
+//! Everything outside this module is `#![deny(unsafe_code)]`. The rest of `user`
+//! reaches the shared memory only through the bounds-checked accessors of
+//! [`Mapping`]: atomics for the ring indexes, volatile reads and writes for slots and
+//! ring headers, and byte slices for packet buffers that the netmap ring protocol
+//! hands to userspace (see [`Mapping::bytes_mut`]).
+
+use crate::pod::Pod;
+use core::mem::{align_of, size_of};
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicU32;
+use std::io;
+use std::sync::Mutex;
+
+mod unix;
+pub use unix::*;
+
+/// A memory region shared with the kernel (a netmap allocator mapped with `mmap`),
+/// or an anonymous region laid out the same way (used to test ring code without the
+/// kernel module).
+///
+/// All accessors check bounds and alignment and return `None` instead of touching
+/// memory outside the region.
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    id: u64,
+    /// Region offsets of the rings that have a live view in this process (at most
+    /// one view per ring, whichever port it comes from: ports sharing rings share
+    /// the mapping).
+    claimed: Mutex<Vec<usize>>,
+}
+
+/// Source of [`Mapping::id`].
+static NEXT_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+}
+
+impl core::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Mapping")
+            .field("addr", &self.ptr)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+// SAFETY: `Mapping` owns a process-wide memory mapping (no thread affinity); all
+// access goes through atomics, volatile operations, or slices whose exclusivity is
+// guaranteed by the callers of `bytes_mut`, so it can be sent to and shared with
+// other threads.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of the netmap region bound to `fd` (`MAP_SHARED`,
+    /// read/write, offset 0).
+    pub fn map_shared(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+        let ptr = mmap(Some(fd), len)?;
+        Ok(Self {
+            ptr,
+            len,
+            id: next_id(),
+            claimed: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// An anonymous, zero-filled, private region of `len` bytes (page aligned).
+    pub fn anonymous(len: usize) -> io::Result<Self> {
+        let ptr = mmap(None, len)?;
+        Ok(Self {
+            ptr,
+            len,
+            id: next_id(),
+            claimed: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// A number identifying this mapping for the life of the process (never
+    /// reused, unlike addresses).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Records that the ring at `off` has a view; `false` if it already has one.
+    pub fn claim(&self, off: usize) -> bool {
+        let mut c = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        if c.contains(&off) {
+            return false;
+        }
+        c.push(off);
+        true
+    }
+
+    /// Ends the view of the ring at `off` (see [`Mapping::claim`]).
+    pub fn release(&self, off: usize) {
+        let mut c = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        c.retain(|&o| o != off);
+    }
+
+    /// Start address of the region.
+    pub fn base_addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// A pointer to `size` bytes at `off` aligned to `align`, if they lie inside the
+    /// region.
+    fn checked(&self, off: usize, size: usize, align: usize) -> Option<*mut u8> {
+        let end = off.checked_add(size)?;
+        if end > self.len || !off.is_multiple_of(align) {
+            return None;
+        }
+        // `wrapping_add` keeps the pointer computation itself safe; `off <= len`
+        // makes it stay inside (or one past) the allocation.
+        Some(self.ptr.as_ptr().wrapping_add(off))
+    }
+
+    /// The `u32` at `off` (4-byte aligned) as an atomic, for ring indexes that the
+    /// kernel and userspace update concurrently.
+    pub fn atomic_u32(&self, off: usize) -> Option<&AtomicU32> {
+        let p = self.checked(off, 4, align_of::<AtomicU32>())?;
+        // SAFETY: `p` is inside the mapping, aligned for `AtomicU32`, and valid for
+        // the lifetime of `&self` (the mapping is unmapped only on drop). The memory
+        // is only ever accessed atomically or with volatile operations of the same
+        // size by this crate; the kernel's concurrent accesses are outside the Rust
+        // memory model, as for any shared memory.
+        Some(unsafe { AtomicU32::from_ptr(p.cast::<u32>()) })
+    }
+
+    /// A volatile read of the `T` at `off` (aligned for `T`).
+    pub fn read<T: Pod>(&self, off: usize) -> Option<T> {
+        let p = self.checked(off, size_of::<T>(), align_of::<T>())?;
+        // SAFETY: `p` is in bounds and aligned for `T` (checked above); every bit
+        // pattern is a valid `T` (`T: Pod`), so whatever the kernel wrote is fine.
+        Some(unsafe { p.cast::<T>().read_volatile() })
+    }
+
+    /// A volatile write of `v` at `off` (aligned for `T`); `None` if out of range.
+    pub fn write<T: Pod>(&self, off: usize, v: T) -> Option<()> {
+        let p = self.checked(off, size_of::<T>(), align_of::<T>())?;
+        // SAFETY: `p` is in bounds and aligned for `T`; the region is writable
+        // (mapped read/write) and `T: Pod` has no drop glue or invariants.
+        unsafe { p.cast::<T>().write_volatile(v) };
+        Some(())
+    }
+
+    /// The `len` bytes at `off`, read-only.
+    ///
+    /// Callers only ask for memory that the kernel does not write while the borrow
+    /// lives (netmap buffers owned by userspace by the ring protocol, or immutable
+    /// objects).
+    pub fn bytes(&self, off: usize, len: usize) -> Option<&[u8]> {
+        let p = self.checked(off, len, 1)?;
+        // SAFETY: `[p, p + len)` lies inside the mapping (checked), which stays
+        // mapped for the lifetime of `&self`; `u8` accepts any value.
+        Some(unsafe { core::slice::from_raw_parts(p, len) })
+    }
+
+    /// The `len` bytes at `off`, writable.
+    ///
+    /// # Safety
+    ///
+    /// For the lifetime of the returned slice no other reference to these bytes may
+    /// exist and the kernel must not access them: the caller must own the memory by
+    /// the netmap ring protocol (a buffer of a slot in `[head, tail)` of a ring it
+    /// borrows exclusively, or a detached extra buffer it holds the only token of).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn bytes_mut(&self, off: usize, len: usize) -> Option<&mut [u8]> {
+        let p = self.checked(off, len, 1)?;
+        // SAFETY: in bounds (checked) and mapped for the lifetime of `&self`;
+        // exclusivity is the caller's contract (see `# Safety`).
+        Some(unsafe { core::slice::from_raw_parts_mut(p, len) })
+    }
+
+    /// Copies `src` to offset `off` (a `memmove`); `None` if out of range. Same
+    /// ownership rule as [`Mapping::bytes_mut`], but no reference escapes, so
+    /// callers only need to own the bytes for the duration of the call.
+    pub fn copy_in(&self, off: usize, src: &[u8]) -> Option<()> {
+        let p = self.checked(off, src.len(), 1)?;
+        // SAFETY: the destination is in bounds and writable, the source is a valid
+        // slice; `ptr::copy` allows the two ranges to overlap.
+        unsafe { core::ptr::copy(src.as_ptr(), p, src.len()) };
+        Some(())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        munmap(self.ptr, self.len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::Ordering;
+
+    #[test]
+    fn anonymous_region_accessors_are_bounds_checked() {
+        let m = Mapping::anonymous(8192).unwrap();
+        assert_eq!(m.len(), 8192);
+        assert!(m.atomic_u32(8188).is_some());
+        assert!(m.atomic_u32(8189).is_none());
+        assert!(m.atomic_u32(8192).is_none());
+        m.atomic_u32(4).unwrap().store(7, Ordering::Release);
+        assert_eq!(m.read::<u32>(4), Some(7));
+        m.write::<u64>(16, u64::MAX).unwrap();
+        assert_eq!(m.bytes(16, 8).unwrap(), &[0xff; 8]);
+        assert!(m.write::<u64>(12, 1).is_none());
+        assert!(m.bytes(8000, 193).is_none());
+        assert!(m.bytes(usize::MAX, 2).is_none());
+        m.copy_in(100, b"abc").unwrap();
+        assert_eq!(m.bytes(100, 3).unwrap(), b"abc");
+        assert!(m.copy_in(8191, b"ab").is_none());
+    }
+}

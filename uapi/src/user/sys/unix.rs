@@ -1,0 +1,231 @@
+//! Unix system calls: `/dev/netmap`, `ioctl`, `mmap`, `poll`, `SIGINT`, CPU
+//! affinity. The ioctl encoding (and CPU pinning) differ per OS: Linux is the
+//! tested target; other Unix systems (FreeBSD) use the BSD ioctl numbers and have
+//! no CPU pinning yet.
+
+use crate::abi::NmreqHeader;
+use crate::consts::{NETMAP_DEVICE_NAME, body_size};
+#[cfg(not(target_os = "linux"))]
+use crate::ioctl::bsd::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
+#[cfg(target_os = "linux")]
+use crate::ioctl::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+/// Path of the netmap control device.
+pub const DEVICE_PATH: &str = NETMAP_DEVICE_NAME;
+
+/// Opens `/dev/netmap` read/write (close-on-exec).
+pub fn open_device() -> io::Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(DEVICE_PATH)?;
+    Ok(OwnedFd::from(f))
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `ioctl(fd, NIOCCTRL, hdr)` with `body` as the request body.
+///
+/// `hdr.nr_body` is set to `body` (or 0 when the request type has no body) and
+/// `hdr.nr_options` to 0; `body` must hold at least the body size of
+/// `hdr.nr_reqtype` (spec §2.1), else `EINVAL` is returned without a system call.
+/// The kernel writes the header back (also on error) and the body on success.
+pub fn ctrl(fd: BorrowedFd<'_>, hdr: &mut NmreqHeader, body: &mut [u8]) -> io::Result<()> {
+    let need = body_size(hdr.nr_reqtype);
+    if body.len() < need {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    hdr.nr_body = if need == 0 {
+        0
+    } else {
+        body.as_mut_ptr() as usize as u64
+    };
+    hdr.nr_options = 0;
+    let p: *mut NmreqHeader = hdr;
+    // SAFETY: NIOCCTRL reads and writes the 88-byte header at `p` (a live `&mut`),
+    // then reads/writes `body_size(nr_reqtype)` bytes at `nr_body`, which points to
+    // `body`, at least that long and exclusively borrowed for the call; there are no
+    // options (`nr_options = 0`).
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NIOCCTRL as _, p) };
+    cvt(ret).map(drop)
+}
+
+/// `ioctl(fd, NIOCTXSYNC)` (`tx = true`) or `ioctl(fd, NIOCRXSYNC)`.
+pub fn sync(fd: BorrowedFd<'_>, tx: bool) -> io::Result<()> {
+    let cmd = if tx { NIOCTXSYNC } else { NIOCRXSYNC };
+    // SAFETY: the sync ioctls take no argument; a null pointer is what the reference
+    // passes. The fd is borrowed, hence open.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, core::ptr::null_mut::<u8>()) };
+    cvt(ret).map(drop)
+}
+
+bitflags::bitflags! {
+    /// `poll()` event bits.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct PollFlags: i16 {
+        /// `POLLIN`: received packets available.
+        const IN = libc::POLLIN;
+        /// `POLLOUT`: free TX slots available.
+        const OUT = libc::POLLOUT;
+        /// `POLLERR`: the port is not usable (or a ring was reinitialized).
+        const ERR = libc::POLLERR;
+        /// `POLLHUP`.
+        const HUP = libc::POLLHUP;
+        /// `POLLNVAL`: not an open descriptor.
+        const NVAL = libc::POLLNVAL;
+    }
+}
+
+/// One entry of a `poll()` set (`struct pollfd`), borrowing the descriptor.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub struct PollFd<'fd> {
+    pfd: libc::pollfd,
+    _fd: core::marker::PhantomData<BorrowedFd<'fd>>,
+}
+
+impl core::fmt::Debug for PollFd<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PollFd")
+            .field("fd", &self.pfd.fd)
+            .field("events", &self.events())
+            .field("revents", &self.revents())
+            .finish()
+    }
+}
+
+impl<'fd> PollFd<'fd> {
+    /// An entry waiting for `events` on `fd`.
+    pub fn new(fd: BorrowedFd<'fd>, events: PollFlags) -> Self {
+        Self {
+            pfd: libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: events.bits(),
+                revents: 0,
+            },
+            _fd: core::marker::PhantomData,
+        }
+    }
+
+    /// Requested events.
+    pub fn events(&self) -> PollFlags {
+        PollFlags::from_bits_retain(self.pfd.events)
+    }
+
+    /// Changes the requested events (and clears the returned ones).
+    pub fn set_events(&mut self, events: PollFlags) {
+        self.pfd.events = events.bits();
+        self.pfd.revents = 0;
+    }
+
+    /// Returned events.
+    pub fn revents(&self) -> PollFlags {
+        PollFlags::from_bits_retain(self.pfd.revents)
+    }
+}
+
+/// `poll(fds, timeout_ms)`: the number of entries with events.
+pub fn poll(fds: &mut [PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
+    let n = libc::nfds_t::try_from(fds.len())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let p = fds.as_mut_ptr().cast::<libc::pollfd>();
+    // SAFETY: `PollFd` is `repr(transparent)` over `pollfd`, so `p` points to `n`
+    // valid, exclusively borrowed `pollfd`s; their fds are borrowed (open).
+    let ret = unsafe { libc::poll(p, n, timeout_ms) };
+    cvt(ret).map(|r| r as usize)
+}
+
+/// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`, or an anonymous
+/// private zero-filled mapping when `fd` is `None`.
+pub(super) fn mmap(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<NonNull<u8>> {
+    if len == 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let (flags, raw) = match fd {
+        Some(fd) => (libc::MAP_SHARED, fd.as_raw_fd()),
+        None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
+    };
+    // SAFETY: a fresh mapping chosen by the kernel (`addr = NULL`) cannot alias any
+    // existing Rust object; the arguments are plain values.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            raw,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))
+}
+
+/// `munmap(ptr, len)` of a mapping made by [`mmap`].
+pub(super) fn munmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: `ptr`/`len` describe a mapping created by `mmap` and owned by the
+    // `Mapping` being dropped, so no reference into it outlives this call.
+    // Failure cannot be handled meaningfully in `drop` and is ignored.
+    let _ = unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+}
+
+static SIGINT_SEEN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_sig: libc::c_int) {
+    SIGINT_SEEN.store(true, Ordering::SeqCst);
+    // A second ^C kills the program, as in the reference tools.
+    // SAFETY: `signal` is async-signal-safe; SIG_DFL is a valid disposition.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+}
+
+/// Installs a `SIGINT` handler that only records the signal (see
+/// [`sigint_received`]); the handler then restores the default action so that a
+/// second `SIGINT` terminates the process.
+pub fn catch_sigint() -> io::Result<()> {
+    let handler: extern "C" fn(libc::c_int) = on_sigint;
+    // SAFETY: the handler only touches an atomic and calls the async-signal-safe
+    // `signal`; installing it has no other effect on Rust state.
+    let old = unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+    if old == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether `SIGINT` arrived since [`catch_sigint`].
+pub fn sigint_received() -> bool {
+    SIGINT_SEEN.load(Ordering::SeqCst)
+}
+
+/// Pins the calling thread to CPU `cpu`.
+#[cfg(target_os = "linux")]
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: `cpu_set_t` is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    if cpu >= 8 * core::mem::size_of::<libc::cpu_set_t>() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: `cpu` is within the set (checked above), `set` is a valid cpu_set_t.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    let size = core::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: pid 0 is the calling thread; `set` is a valid set of `size` bytes.
+    cvt(unsafe { libc::sched_setaffinity(0, size, &set) }).map(drop)
+}
+
+/// Pins the calling thread to CPU `cpu` (not implemented on this OS).
+#[cfg(not(target_os = "linux"))]
+pub fn pin_current_thread(_cpu: usize) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}

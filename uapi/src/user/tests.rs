@@ -1,0 +1,378 @@
+//! Ring, region and buffer tests on in-memory regions (no kernel module needed).
+
+use super::region::Region;
+use super::sys::Mapping;
+use super::testing::{FakeConfig, FakeRegion};
+use super::{SendError, SlotError};
+use crate::consts::{NS_BUF_CHANGED, NS_MOREFRAG, SlotFlags};
+use std::sync::Arc;
+
+fn fake(slots: u32, buf_size: u32) -> FakeRegion {
+    FakeRegion::new(FakeConfig {
+        slots,
+        buf_size,
+        ..FakeConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn new_rings_have_the_kernel_initial_state() {
+    let f = fake(8, 2048);
+    assert_eq!(f.tx_rings(), 0..1);
+    assert_eq!(f.rx_rings(), 0..1);
+    let tx = f.tx_ring(0);
+    assert_eq!((tx.head(), tx.cur(), tx.tail()), (0, 0, 7));
+    assert_eq!(tx.space(), 7);
+    assert!(!tx.tx_pending());
+    assert_eq!(tx.num_slots(), 8);
+    assert_eq!(tx.buf_size(), 2048);
+    let rx = f.rx_ring(0);
+    assert_eq!((rx.head(), rx.cur(), rx.tail()), (0, 0, 0));
+    assert!(rx.is_empty());
+    assert_eq!(rx.recv_count_for_test(), 0);
+}
+
+trait Count {
+    fn recv_count_for_test(self) -> usize;
+}
+
+impl Count for super::RxRing<'_> {
+    fn recv_count_for_test(mut self) -> usize {
+        let mut n = 0;
+        while self.recv().is_some() {
+            n += 1;
+        }
+        n
+    }
+}
+
+#[test]
+fn send_fills_until_full_and_txsync_frees_with_wraparound() {
+    let f = fake(8, 2048);
+    for round in 0..5u8 {
+        let mut tx = f.tx_ring(0);
+        let mut sent = 0;
+        while tx.send(&[round; 60]).is_ok() {
+            sent += 1;
+        }
+        assert_eq!(sent, 7, "one slot always stays unused");
+        assert_eq!(tx.send(&[0; 60]), Err(SendError::NoSpace));
+        assert!(tx.tx_pending());
+        assert_eq!(tx.space(), 0);
+        drop(tx);
+        let frames = f.txsync(0);
+        assert_eq!(frames.len(), 7);
+        assert!(frames.iter().all(|fr| fr == &vec![round; 60]));
+        let tx = f.tx_ring(0);
+        assert_eq!(tx.space(), 7);
+        assert_eq!(tx.head(), (7 * (u32::from(round) + 1)) % 8);
+        assert_eq!(tx.tail(), (tx.head() + 7) % 8);
+    }
+}
+
+#[test]
+fn long_frames_use_morefrag_chains() {
+    let f = fake(8, 64);
+    let frame: Vec<u8> = (0..200u8).collect();
+    let mut tx = f.tx_ring(0);
+    tx.send(&frame).unwrap();
+    assert_eq!(tx.head(), 4, "200 bytes in 64-byte buffers = 4 slots");
+    for j in 0..3 {
+        assert_eq!(f.kernel_slot(true, 0, j).flags & NS_MOREFRAG, NS_MOREFRAG);
+        assert_eq!(f.kernel_slot(true, 0, j).len, 64);
+    }
+    assert_eq!(f.kernel_slot(true, 0, 3).flags & NS_MOREFRAG, 0);
+    assert_eq!(f.kernel_slot(true, 0, 3).len, 8);
+    assert_eq!(tx.send(&frame), Err(SendError::NoSpace), "3 slots left");
+    assert_eq!(tx.send(&vec![0; 64 * 65]), Err(SendError::TooLong));
+    drop(tx);
+    assert_eq!(f.txsync(0), vec![frame.clone()]);
+
+    assert!(f.deliver(0, &frame));
+    let mut rx = f.rx_ring(0);
+    assert_eq!(rx.space(), 4);
+    let pkt = rx.recv().unwrap();
+    assert_eq!(pkt.num_frags(), 4);
+    assert_eq!(pkt.len(), 200);
+    let mut all = Vec::new();
+    pkt.copy_to(&mut all);
+    assert_eq!(all, frame);
+    drop(pkt);
+    assert_eq!(rx.head(), 4);
+    assert!(rx.recv().is_none());
+}
+
+#[test]
+fn incomplete_chain_is_not_returned() {
+    let f = fake(8, 64);
+    assert!(f.deliver(0, &[1; 100]));
+    // Simulate a chain cut at tail: make the last fragment claim MOREFRAG.
+    {
+        let mut rx = f.rx_ring(0);
+        assert_eq!(rx.space(), 2);
+        rx.set_slot_flags(1, SlotFlags::MOREFRAG).unwrap();
+        assert!(rx.recv().is_none());
+        assert_eq!(rx.head(), 0);
+    }
+}
+
+#[test]
+fn rx_release_and_kernel_room() {
+    let f = fake(4, 2048);
+    assert_eq!(f.rx_room(0), 3);
+    assert!(f.deliver(0, b"a"));
+    assert!(f.deliver(0, b"b"));
+    assert!(f.deliver(0, b"c"));
+    assert!(!f.deliver(0, b"d"), "full: one slot stays free");
+    {
+        let mut rx = f.rx_ring(0);
+        let p = rx.recv().unwrap();
+        assert_eq!(p.data(), b"a");
+        p.keep();
+        assert_eq!(rx.head(), 0, "kept packets are not released");
+        assert_eq!(rx.recv().unwrap().data(), b"a");
+        assert_eq!(rx.recv().unwrap().data(), b"b");
+        assert_eq!(rx.head(), 2);
+    }
+    f.rxsync(0);
+    assert!(f.deliver(0, b"d"));
+    assert!(f.deliver(0, b"e"));
+    assert!(!f.deliver(0, b"f"));
+    let mut rx = f.rx_ring(0);
+    let got: Vec<Vec<u8>> = std::iter::from_fn(|| rx.recv().map(|p| p.data().to_vec())).collect();
+    assert_eq!(got, vec![b"c".to_vec(), b"d".to_vec(), b"e".to_vec()]);
+    assert_eq!((rx.head(), rx.tail()), (1, 1), "wrapped around");
+}
+
+#[test]
+fn buffers_are_only_accessible_in_the_user_window() {
+    let f = fake(8, 2048);
+    let mut tx = f.tx_ring(0);
+    assert!(tx.owns(0) && tx.owns(6) && !tx.owns(7));
+    assert_eq!(tx.buf(7).unwrap_err(), SlotError::NotOwned);
+    assert_eq!(tx.buf(8).unwrap_err(), SlotError::OutOfRange);
+    assert_eq!(tx.buf_mut(3).unwrap().len(), 2048);
+    tx.buf_mut(0).unwrap()[..3].copy_from_slice(b"xyz");
+    tx.set_len(0, 3).unwrap();
+    assert_eq!(tx.data(0).unwrap(), b"xyz");
+    assert_eq!(tx.set_len(0, 2049), Err(SlotError::TooLong));
+    assert_eq!(tx.write(1, 2040, &[0; 9]), Err(SlotError::TooLong));
+    tx.advance(1);
+    assert_eq!(tx.buf(0).unwrap_err(), SlotError::NotOwned);
+    assert_eq!(tx.set_len(0, 1), Err(SlotError::NotOwned));
+    let rx = f.rx_ring(0);
+    assert_eq!(rx.buf(0).unwrap_err(), SlotError::NotOwned, "empty RX ring");
+}
+
+#[test]
+fn one_view_per_ring() {
+    let f = fake(8, 2048);
+    let a = f.tx_ring(0);
+    assert!(f.region_for_test().tx_ring(0).is_err());
+    drop(a);
+    assert!(f.region_for_test().tx_ring(0).is_ok());
+    assert!(f.region_for_test().rx_ring(1).is_err(), "not bound");
+}
+
+#[test]
+fn one_view_per_ring_across_ports_sharing_memory() {
+    let f = fake(8, 2048);
+    // A second port bound to the same rings maps the same region (same mem id).
+    let other = Region::parse(f.region_for_test().map.clone(), 0).unwrap();
+    let a = f.tx_ring(0);
+    assert!(other.tx_ring(0).is_err());
+    let rx = other.rx_ring(0).unwrap();
+    drop(a);
+    let b = other.tx_ring(0).unwrap();
+    assert!(f.region_for_test().tx_ring(0).is_err());
+    assert!(f.region_for_test().rx_ring(0).is_err());
+    drop((b, rx));
+    assert!(f.region_for_test().tx_ring(0).is_ok());
+}
+
+#[test]
+fn advance_and_cur_are_clamped() {
+    let f = fake(8, 2048);
+    let mut tx = f.tx_ring(0);
+    assert_eq!(tx.advance(100), 7);
+    assert_eq!((tx.head(), tx.cur()), (7, 7));
+    assert!(!tx.set_cur(0), "beyond tail");
+    drop(tx);
+    f.txsync(0);
+    let mut tx = f.tx_ring(0);
+    assert_eq!(tx.tail(), 6);
+    assert!(tx.set_cur(2));
+    assert_eq!(tx.cur(), 2);
+    tx.wait_for_more();
+    assert_eq!(tx.cur(), 6);
+}
+
+#[test]
+fn swap_buf_between_rings_of_one_region() {
+    let f = fake(8, 2048);
+    assert!(f.deliver(0, b"zero copy"));
+    let mut rx = f.rx_ring(0);
+    let mut tx = f.tx_ring(0);
+    let (a, b) = (rx.slot(0).buf_idx, tx.slot(0).buf_idx);
+    assert_eq!(rx.swap_buf(1, &mut tx, 0), Err(SlotError::NotOwned));
+    rx.swap_buf(0, &mut tx, 0).unwrap();
+    assert_eq!((rx.slot(0).buf_idx, tx.slot(0).buf_idx), (b, a));
+    assert_ne!(rx.slot(0).flags & NS_BUF_CHANGED, 0);
+    assert_ne!(tx.slot(0).flags & NS_BUF_CHANGED, 0);
+    tx.set_len(0, 9).unwrap();
+    assert_eq!(tx.data(0).unwrap(), b"zero copy");
+    tx.advance(1);
+    rx.advance(1);
+    drop((tx, rx));
+    assert_eq!(f.txsync(0), vec![b"zero copy".to_vec()]);
+    assert_eq!(f.kernel_slot(true, 0, 0).flags & NS_BUF_CHANGED, 0);
+
+    let other = fake(8, 2048);
+    let mut rx = f.rx_ring(0);
+    let mut otx = other.tx_ring(0);
+    assert!(f.deliver(0, b"x"));
+    assert_eq!(rx.swap_buf(1, &mut otx, 0), Err(SlotError::DifferentMemory));
+}
+
+#[test]
+fn extra_buffers_list() {
+    let f = FakeRegion::new(FakeConfig {
+        extra_bufs: 3,
+        ..FakeConfig::default()
+    })
+    .unwrap();
+    assert_eq!(f.extra_buf_count(), 3);
+    let e = f.take_extra_buf().unwrap();
+    assert_eq!(f.extra_buf_count(), 2);
+    assert_eq!(f.extra_buf(&e).unwrap().len(), 2048);
+    let mut tx = f.tx_ring(0);
+    let old_idx = tx.slot(2).buf_idx;
+    let new_idx = e.index();
+    let old = tx.replace_buf(2, e).unwrap();
+    assert_eq!(old.index(), old_idx);
+    assert_eq!(tx.slot(2).buf_idx, new_idx);
+    assert_ne!(tx.slot(2).flags & NS_BUF_CHANGED, 0);
+    drop(tx);
+    f.put_extra_buf(old).unwrap();
+    assert_eq!(f.extra_buf_count(), 3);
+    let other = fake(8, 2048);
+    let e = f.take_extra_buf().unwrap();
+    let e = other.put_extra_buf(e).unwrap_err();
+    f.put_extra_buf(e).unwrap();
+    while let Some(e) = f.take_extra_buf() {
+        // Leaked on purpose: the fake region is dropped with the test.
+        drop(e);
+    }
+    assert_eq!(f.extra_buf_count(), 0);
+}
+
+#[test]
+fn region_parse_rejects_garbage() {
+    let map = Arc::new(Mapping::anonymous(4096).unwrap());
+    // netmap_if announcing 1 TX ring whose ring_ofs points past the region.
+    map.write(24, 1u32).unwrap();
+    map.write(28, 1u32).unwrap();
+    map.write(56, 1_000_000i64).unwrap();
+    assert!(
+        Region::parse(map.clone(), 0)
+            .unwrap_err()
+            .contains("outside")
+    );
+    map.write(56, -8i64).unwrap();
+    assert!(
+        Region::parse(map.clone(), 0)
+            .unwrap_err()
+            .contains("before")
+    );
+    // A ring inside the region with 0 slots.
+    map.write(56, 256i64).unwrap();
+    assert!(
+        Region::parse(map.clone(), 0)
+            .unwrap_err()
+            .contains("0 slots")
+    );
+    // Absurd ring counts.
+    map.write(24, u32::MAX).unwrap();
+    assert!(Region::parse(map.clone(), 0).is_err());
+    assert!(
+        Region::parse(map.clone(), 4)
+            .unwrap_err()
+            .contains("aligned")
+    );
+    assert!(Region::parse(map, 8192).is_err());
+}
+
+#[test]
+fn ring_window_arithmetic() {
+    use super::ring::{in_window, ring_add};
+    assert!(in_window(8, 6, 2, 7) && in_window(8, 6, 2, 0) && in_window(8, 6, 2, 1));
+    assert!(!in_window(8, 6, 2, 2) && !in_window(8, 6, 2, 5));
+    assert!(!in_window(8, 3, 3, 3), "empty window");
+    assert!(!in_window(8, 9, 2, 0), "garbage head");
+    assert!(!in_window(8, 0, 7, 8));
+    assert_eq!(ring_add(8, 7, 1), 0);
+    assert_eq!(ring_add(8, 5, 8), 5);
+    assert_eq!(ring_add(0, 5, 8), 0);
+}
+
+impl FakeRegion {
+    fn region_for_test(&self) -> &Region {
+        self.region_ref()
+    }
+}
+
+#[test]
+fn open_errors_without_the_kernel_module() {
+    use super::{Error, Port};
+    match Port::open("eth0") {
+        Err(Error::Spec { error, .. }) => assert_eq!(error.errno(), crate::consts::errno::EINVAL),
+        other => panic!("{other:?}"),
+    }
+    let e = Port::open("netmap:x@extmem:file=/tmp/x").unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    if !std::path::Path::new(super::DEVICE_PATH).exists() {
+        let e = Port::open("vale0:a").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot open /dev/netmap: is the netmap module loaded?"
+        );
+        let e = super::Netmap::open().unwrap_err();
+        assert_eq!(e.op(), Some(super::Op::Open));
+    }
+}
+
+#[test]
+fn builder_overrides_the_spec() {
+    use super::Port;
+    use crate::consts::{RegFlags, RegMode};
+    let (name, body) = Port::builder("netmap:eth0-2/x@conf:slots=512,rings=3")
+        .tx_slots(1024)
+        .extra_bufs(7)
+        .flags(RegFlags::ACCEPT_VNET_HDR)
+        .request()
+        .unwrap();
+    assert_eq!(name, "eth0");
+    assert_eq!((body.nr_tx_slots, body.nr_rx_slots), (1024, 512));
+    assert_eq!((body.nr_tx_rings, body.nr_rx_rings), (3, 3));
+    assert_eq!(body.nr_mode, RegMode::OneNic.as_raw());
+    assert_eq!(body.nr_ringid, 2);
+    assert_eq!(body.nr_extra_bufs, 7);
+    assert_eq!(
+        body.nr_flags,
+        (RegFlags::EXCLUSIVE | RegFlags::ACCEPT_VNET_HDR).bits()
+    );
+    let (_, body) = Port::builder("vale0:p@2")
+        .mode(RegMode::OneNic, 1)
+        .request()
+        .unwrap();
+    assert_eq!((body.nr_mode, body.nr_ringid, body.nr_mem_id), (4, 1, 2));
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<super::Port>();
+    check::<super::Netmap>();
+    check::<super::Error>();
+}
