@@ -33,6 +33,8 @@ pub enum Kind<P: Platform> {
     Null,
     /// A monitor of another port (§10.1).
     Monitor(crate::monitor::MonitorPort<P>),
+    /// An OS network interface (NIC, emulated adapter), with host rings.
+    Netif(crate::netif::NetifPort<P>),
 }
 
 /// Sizes of a port, as requested/returned in `nmreq_register`.
@@ -351,6 +353,7 @@ impl<P: Platform> Adapter<P> {
             Kind::Null => Ok(()),
             // A monitor cannot inject traffic.
             Kind::Monitor(_) => Err(Errno::EIO),
+            Kind::Netif(n) => n.txsync(self, k, own, ring),
         }
     }
 
@@ -358,6 +361,7 @@ impl<P: Platform> Adapter<P> {
     pub fn rxsync(&self, k: &Kring<P>, own: &mut KringOwned<P>, ring: &RingPtr) -> Result<()> {
         match &self.kind {
             Kind::Vale(_) | Kind::Monitor(_) => crate::vale::rxsync(self, k, own, ring),
+            Kind::Netif(_) => crate::netif::rxsync(self, k, own, ring),
             Kind::Pipe(p) => p.rxsync(self, k, own, ring),
             Kind::Null => Ok(()),
         }

@@ -271,3 +271,102 @@ impl Platform for HostPlatform {
         }
     }
 }
+
+/// A fake network interface for tests: frames "transmitted" are recorded,
+/// frames given to the "host stack" too; tests push received frames with
+/// [`crate::adapter::Adapter::rx_push`] on the adapter handed to
+/// `register`.
+pub struct HostNetif {
+    pub name: crate::name::Name,
+    pub cfg: crate::netif::NetifConfig,
+    pub sent: Mutex<Vec<Vec<u8>>>,
+    pub to_host: Mutex<Vec<Vec<u8>>>,
+    /// The adapter while in netmap mode.
+    pub adapter: Mutex<Option<alloc::sync::Weak<crate::adapter::Adapter<HostPlatform>>>>,
+    /// Frames accepted by `transmit` before it reports a full queue.
+    pub tx_budget: Mutex<Option<usize>>,
+}
+
+impl HostNetif {
+    pub fn new(name: &str, rings: u32, slots: u32) -> Arc<Self> {
+        Arc::new(HostNetif {
+            name: crate::name::Name::from_c(name.as_bytes()),
+            cfg: crate::netif::NetifConfig {
+                rings: [rings, rings],
+                slots: [slots, slots],
+                mtu: 1500,
+                max_rx_buf: 2048,
+            },
+            sent: Mutex::new(Vec::new()),
+            to_host: Mutex::new(Vec::new()),
+            adapter: Mutex::new(None),
+            tx_budget: Mutex::new(None),
+        })
+    }
+
+    /// The adapter, while some file has the interface in netmap mode.
+    pub fn adapter(&self) -> Option<Arc<crate::adapter::Adapter<HostPlatform>>> {
+        self.adapter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|w| w.upgrade())
+    }
+}
+
+fn buf_bytes(buf: &crate::shm::BufRef<'_>, len: usize) -> Vec<u8> {
+    let mut v = alloc::vec![0u8; len];
+    let n = buf.read(0, &mut v);
+    v.truncate(n);
+    v
+}
+
+impl crate::netif::NetifOps<HostPlatform> for HostNetif {
+    fn name(&self) -> crate::name::Name {
+        self.name
+    }
+    fn config(&self) -> crate::netif::NetifConfig {
+        self.cfg
+    }
+    fn register(
+        &self,
+        na: &Arc<crate::adapter::Adapter<HostPlatform>>,
+        on: bool,
+    ) -> crate::Result<()> {
+        *self.adapter.lock().unwrap_or_else(|e| e.into_inner()) = on.then(|| Arc::downgrade(na));
+        Ok(())
+    }
+    fn transmit(&self, _ring: u32, buf: &crate::shm::BufRef<'_>, len: usize) -> bool {
+        let mut budget = self.tx_budget.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = budget.as_mut() {
+            if *b == 0 {
+                return false;
+            }
+            *b -= 1;
+        }
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf_bytes(buf, len));
+        true
+    }
+    fn host_inject(&self, buf: &crate::shm::BufRef<'_>, len: usize) -> crate::Result<()> {
+        self.to_host
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf_bytes(buf, len));
+        Ok(())
+    }
+}
+
+/// Interface lookup over a fixed list of [`HostNetif`]s.
+pub struct HostNetifProvider(pub Vec<Arc<HostNetif>>);
+
+impl crate::netif::NetifProvider<HostPlatform> for HostNetifProvider {
+    fn lookup(&self, name: &[u8]) -> Option<Arc<dyn crate::netif::NetifOps<HostPlatform>>> {
+        self.0
+            .iter()
+            .find(|n| n.name.as_bytes() == name)
+            .map(|n| n.clone() as Arc<dyn crate::netif::NetifOps<HostPlatform>>)
+    }
+}

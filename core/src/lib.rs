@@ -22,6 +22,7 @@ pub mod kring;
 pub mod mem;
 pub mod monitor;
 pub mod name;
+pub mod netif;
 pub mod netmap;
 pub mod pipe;
 pub mod platform;

@@ -12,6 +12,7 @@ use crate::adapter::{Adapter, Kind, PortConfig, RingRange};
 use crate::kring::{self, Dir, Kring, NKR_STOPPED};
 use crate::mem::{MemObj, MemParams, NetmapMem};
 use crate::name::{Name, concat};
+use crate::netif::{NetifOps, NetifProvider};
 use crate::pipe::{NM_MAXPIPES, NM_PIPE_MAXRINGS, NM_PIPE_MAXSLOTS, PipeEnd, PipePair, Role};
 use crate::platform::Platform;
 use crate::request::Request;
@@ -74,6 +75,8 @@ struct Globals<P: Platform> {
     /// Ports that are neither on a switch nor OS interfaces: parents of
     /// pipes named after a non-existent plain name (§9, §15.6).
     plain: Vec<Arc<Adapter<P>>>,
+    /// Adapters of OS interfaces in use (netmap mode, pipes).
+    netifs: Vec<Arc<Adapter<P>>>,
 }
 
 /// The global context.
@@ -84,6 +87,8 @@ pub struct Netmap<P: Platform> {
     g: Lock<P::Mutex, Globals<P>>,
     /// Suffix counter of monitor names (`parent/rt#N`).
     mon_counter: core::sync::atomic::AtomicU32,
+    /// The OS's interface lookup, if the OS has network interfaces.
+    netif_provider: Once<alloc::boxed::Box<dyn NetifProvider<P>>>,
 }
 
 fn ring_cfg(v: u32, dflt: u32, max: u32) -> u32 {
@@ -103,6 +108,7 @@ impl<P: Platform> Netmap<P> {
             mems: Vec::new(),
             last_mem_id: 1,
             plain: Vec::new(),
+            netifs: Vec::new(),
         };
         Ok(Box::new(Netmap {
             platform,
@@ -110,7 +116,13 @@ impl<P: Platform> Netmap<P> {
             global_mem,
             g: Lock::new(g).ok_or(Errno::ENOMEM)?,
             mon_counter: core::sync::atomic::AtomicU32::new(0),
+            netif_provider: Once::new(),
         }))
+    }
+
+    /// Install the OS's network-interface lookup (once, at module init).
+    pub fn set_netif_provider(&self, p: alloc::boxed::Box<dyn NetifProvider<P>>) -> Result<()> {
+        self.netif_provider.set(p).map_err(|_| Errno::EBUSY)
     }
 
     pub fn params(&self) -> &Params {
@@ -376,12 +388,23 @@ impl<P: Platform> Netmap<P> {
                 }
                 r
             }
-            KernelPort::Netif { name } => g
-                .plain
-                .iter()
-                .find(|na| na.name.as_bytes() == name.as_bytes())
-                .cloned()
-                .ok_or(Errno::ENXIO),
+            KernelPort::Netif { name } => {
+                let known = g
+                    .plain
+                    .iter()
+                    .chain(g.netifs.iter())
+                    .find(|na| na.name.as_bytes() == name.as_bytes())
+                    .cloned();
+                if let Some(na) = known {
+                    return Ok(na);
+                }
+                let ops = self
+                    .netif_provider
+                    .get()
+                    .and_then(|p| p.lookup(name.as_bytes()))
+                    .ok_or(Errno::ENXIO)?;
+                self.new_netif(g, name, ops, reg)
+            }
         }
     }
 
@@ -554,6 +577,42 @@ impl<P: Platform> Netmap<P> {
         Ok(r)
     }
 
+    fn new_netif(
+        &self,
+        g: &mut Globals<P>,
+        name: Name,
+        ops: Arc<dyn NetifOps<P>>,
+        reg: &NmreqRegister,
+    ) -> Result<Arc<Adapter<P>>> {
+        let c = ops.config();
+        let max = self.params.max_rings;
+        let host = |v: u16| ring_cfg(u32::from(v), 1, max);
+        let cfg = PortConfig {
+            rings: [c.rings[0].clamp(1, max), c.rings[1].clamp(1, max)],
+            host_rings: [host(reg.nr_host_rx_rings), host(reg.nr_host_tx_rings)],
+            slots: [
+                c.slots[0].clamp(1, self.params.max_slots),
+                c.slots[1].clamp(1, self.params.max_slots),
+            ],
+        };
+        let mem = if reg.nr_mem_id != 0 {
+            self.find_mem(g, reg.nr_mem_id).ok_or(Errno::EINVAL)?
+        } else {
+            self.global_mem.clone()
+        };
+        mem.finalize()?;
+        let na = Arc::new(Adapter::new(
+            self.platform.clone(),
+            name,
+            Kind::Netif(crate::netif::NetifPort { ops }),
+            mem,
+            cfg,
+        )?);
+        g.netifs.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        g.netifs.push(na.clone());
+        Ok(na)
+    }
+
     fn new_monitor(
         &self,
         g: &mut Globals<P>,
@@ -653,6 +712,7 @@ impl<P: Platform> Netmap<P> {
                 }
                 g.plain.retain(|p| !Arc::ptr_eq(p, na));
             }
+            Kind::Netif(_) => g.netifs.retain(|p| !Arc::ptr_eq(p, na)),
             Kind::Pipe(pe) => {
                 let parent = pe.parent.clone();
                 let removed = {
@@ -734,6 +794,14 @@ impl<P: Platform> Netmap<P> {
             na.unbind_rings(&ranges, exclusive);
             return Err(Errno::EOPNOTSUPP);
         }
+        if let Kind::Netif(ni) = &na.kind
+            && !na.in_netmap_mode()
+            && let Err(e) = ni.ops.register(na, true)
+        {
+            na.mem.if_free(nifp);
+            na.unbind_rings(&ranges, exclusive);
+            return Err(e);
+        }
         if let Kind::Monitor(mp) = &na.kind {
             let r = ranges[Dir::Rx.idx()];
             if let Err(e) = crate::monitor::attach(na, mp, r.first, r.last) {
@@ -795,7 +863,11 @@ impl<P: Platform> Netmap<P> {
             crate::monitor::detach(na, mp, r.first, r.last);
         }
         if na.active_fds.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The port leaves netmap mode: its monitors stop (§10.1).
+            // The port leaves netmap mode: the device stops feeding it and
+            // its monitors stop (§10.1).
+            if let Kind::Netif(ni) = &na.kind {
+                let _ = ni.ops.register(na, false);
+            }
             crate::monitor::parent_gone(na);
         }
         na.unbind_rings(&b.ranges, b.flags.contains(RegFlags::EXCLUSIVE));

@@ -535,3 +535,29 @@ pub fn check_seq_frame(f: &[u8]) -> Result<([u8; 6], u32, u32), String> {
     }
     Ok((src, stream, seq))
 }
+
+impl Port<'_> {
+    /// A ring by its `ring_ofs` value.
+    pub fn uring_at(&self, ofs: i64) -> URing {
+        let off = (self.reg.nr_offset as i64 + ofs) as u64;
+        URing {
+            base: self.addr(off),
+            region_off: off,
+        }
+    }
+
+    /// Write `data` into slot `i` of `ring` (buffer and len).
+    pub fn put(&self, ring: &URing, i: u32, data: &[u8]) {
+        let s = ring.slot(i);
+        let b = self.buf(ring, s.buf_idx);
+        // SAFETY: the slot's buffer holds nr_buf_size >= data bytes.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), b, data.len()) };
+        ring.set_slot(
+            i,
+            NetmapSlot {
+                len: data.len() as u16,
+                ..s
+            },
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! OS network interfaces in netmap mode (NICs through the emulated
+//! "generic" adapter or a netmap-aware driver), with their host rings
+//! (§6.5, §6.8, §10.3).
+//!
+//! The core owns the rings and the ring protocol; the OS supplies the
+//! device side through [`NetifOps`]: transmitting slots, and pushing
+//! received frames into RX rings with [`Adapter::rx_push`] (callable from
+//! the OS's receive context: it only takes the kring's data-path lock).
+//! Host rings are driven by the core: the host TX ring hands frames to the
+//! OS stack with [`NetifOps::host_inject`], the OS pushes frames the stack
+//! transmits into the host RX ring with `rx_push`.
+
+#![deny(unsafe_code)]
+
+use crate::adapter::Adapter;
+use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist};
+use crate::name::Name;
+use crate::platform::Platform;
+use crate::shm::{BufRef, RingPtr};
+use crate::{Errno, Result};
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+use netmap_uapi::NS_BUF_CHANGED;
+
+/// What the OS reports about a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetifConfig {
+    /// Hardware rings, indexed by `Dir` (RX, TX).
+    pub rings: [u32; 2],
+    /// Slots per ring, indexed by `Dir`.
+    pub slots: [u32; 2],
+    pub mtu: u32,
+    /// Largest frame the device can receive in one buffer (0: unknown).
+    pub max_rx_buf: u32,
+}
+
+/// The device side of an OS network interface.
+pub trait NetifOps<P: Platform>: Send + Sync {
+    fn name(&self) -> Name;
+    fn config(&self) -> NetifConfig;
+    /// Start (`on`) or stop intercepting the device's traffic. Called on
+    /// the control path when the port enters or leaves netmap mode.
+    fn register(&self, na: &Arc<Adapter<P>>, on: bool) -> Result<()>;
+    /// Transmit the frames of `len` bytes in `bufs` (one call per frame,
+    /// from the hardware TX ring's txsync). Returns false when the device
+    /// cannot take more frames now (the slot stays pending).
+    fn transmit(&self, ring: u32, buf: &BufRef<'_>, len: usize) -> bool;
+    /// Give a frame to the host stack as if the device had received it.
+    fn host_inject(&self, buf: &BufRef<'_>, len: usize) -> Result<()>;
+}
+
+/// Looks up OS interfaces by name (in the caller's namespace).
+pub trait NetifProvider<P: Platform>: Send + Sync {
+    fn lookup(&self, name: &[u8]) -> Option<Arc<dyn NetifOps<P>>>;
+}
+
+/// Netif state of an adapter.
+pub struct NetifPort<P: Platform> {
+    pub ops: Arc<dyn NetifOps<P>>,
+}
+
+impl<P: Platform> NetifPort<P> {
+    /// txsync: hardware rings transmit through the OS; the host TX ring
+    /// hands its frames to the host stack (§6.5).
+    pub fn txsync(
+        &self,
+        na: &Adapter<P>,
+        k: &Kring<P>,
+        own: &mut KringOwned<P>,
+        ring: &RingPtr,
+    ) -> Result<()> {
+        let n = k.num_slots;
+        let head = own.rhead;
+        let mut j = k.nr_hwcur.load(Ordering::Relaxed);
+        let host = k.id >= na.nrings(Dir::Tx);
+        let bsize = na.mem.buf_size() as usize;
+        while j != head {
+            let s = ring.slot(j);
+            let len = s.len as usize;
+            let buf = na.mem.buf(s.buf_idx);
+            if host {
+                if (14..=bsize).contains(&len) {
+                    let _ = self.ops.host_inject(&buf, len);
+                }
+            } else if len <= bsize && !self.ops.transmit(k.id, &buf, len) {
+                break;
+            }
+            if s.flags & NS_BUF_CHANGED != 0 {
+                ring.set_slot_flags(j, s.flags & !NS_BUF_CHANGED);
+            }
+            j = nm_next(j, n);
+        }
+        // Frames are copied out by the OS: the slots are free again.
+        k.nr_hwcur.store(j, Ordering::Release);
+        k.nr_hwtail.store(nm_prev(j, n), Ordering::Release);
+        Ok(())
+    }
+}
+
+impl<P: Platform> Adapter<P> {
+    /// Copy a received frame into RX ring `ring` (hardware rings first,
+    /// then host rings). Returns false if the frame was dropped: ring not
+    /// active, full, or frame larger than a buffer. Data-path safe: takes
+    /// only the kring's `q_lock`.
+    pub fn rx_push(&self, ring: u32, frame: &[u8]) -> bool {
+        let Some(k) = self.kring(Dir::Rx, ring) else {
+            return false;
+        };
+        let q = k.q_lock.lock();
+        if k.flags() & NKR_ON == 0 {
+            return false;
+        }
+        let Some(r) = k.ring() else { return false };
+        let n = k.num_slots;
+        let hwcur = k.nr_hwcur.load(Ordering::Acquire);
+        let hwtail = k.nr_hwtail.load(Ordering::Relaxed);
+        if hwcur >= n || hwtail >= n || ring_dist(hwtail, nm_prev(hwcur, n), n) == 0 {
+            return false;
+        }
+        if frame.len() > self.mem.buf_size() as usize {
+            return false;
+        }
+        let s = r.slot(hwtail);
+        let b = self.mem.buf(s.buf_idx);
+        let len = b.write(0, frame);
+        r.set_slot_len_flags(hwtail, len as u16, 0);
+        let new_tail = nm_next(hwtail, n);
+        k.nr_hwtail.store(new_tail, Ordering::Release);
+        crate::monitor::rx_new(self, k, &r, hwtail, new_tail);
+        drop(q);
+        self.notify(k);
+        true
+    }
+}
+
+/// rxsync of a netif ring: frames were pushed by the OS; release
+/// [hwcur, head) (same as a VALE port).
+pub fn rxsync<P: Platform>(
+    na: &Adapter<P>,
+    k: &Kring<P>,
+    own: &mut KringOwned<P>,
+    ring: &RingPtr,
+) -> Result<()> {
+    crate::vale::rxsync(na, k, own, ring)
+}
+
+/// Errors of the OS lookup.
+pub fn not_found() -> Errno {
+    Errno::ENXIO
+}
