@@ -14,7 +14,7 @@ use crate::mem::{MemObj, MemParams, NetmapMem};
 use crate::name::{Name, concat};
 use crate::netif::{NetifOps, NetifProvider};
 use crate::pipe::{NM_MAXPIPES, NM_PIPE_MAXRINGS, NM_PIPE_MAXSLOTS, PipeEnd, PipePair, Role};
-use crate::platform::Platform;
+use crate::platform::{Platform, WaitQueue};
 use crate::request::Request;
 use crate::sync::{Lock, Once};
 use crate::vale::{Switch, ValePort};
@@ -118,6 +118,31 @@ impl<P: Platform> Netmap<P> {
             mon_counter: core::sync::atomic::AtomicU32::new(0),
             netif_provider: Once::new(),
         }))
+    }
+
+    /// The OS interface `name` is going away (e.g. `ip link del`): the
+    /// device side is told to stop, the port's rings stop (syncs fail with
+    /// EIO, poll reports POLLERR) and the port is forgotten; files still
+    /// bound to it keep a harmless, dead adapter until they close.
+    pub fn netif_gone(&self, name: &[u8]) {
+        let mut g = self.g.lock();
+        let Some(pos) = g.netifs.iter().position(|na| na.name.as_bytes() == name) else {
+            return;
+        };
+        let na = g.netifs.swap_remove(pos);
+        if let Kind::Netif(ni) = &na.kind
+            && na.in_netmap_mode()
+        {
+            let _ = ni.ops.register(&na, false);
+        }
+        for d in Dir::BOTH {
+            for k in na.krings[d.idx()].iter() {
+                k.set_flag(NKR_STOPPED);
+                k.notify();
+            }
+            na.si[d.idx()].wake_all();
+        }
+        crate::monitor::parent_gone(&na);
     }
 
     /// Install the OS's network-interface lookup (once, at module init).

@@ -114,3 +114,25 @@ fn pipes_and_monitors_on_a_nic() {
     let m = env.port("eth0{p");
     assert_eq!(m.reg.nr_mem_id, 1);
 }
+
+#[test]
+fn device_gone_while_bound() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let base = env.nm.stats();
+    {
+        let p = env.port("eth0");
+        env.nm.netif_gone(b"eth0");
+        assert!(eth0.adapter().is_none(), "device side told to stop");
+        assert_eq!(p.txsync().unwrap_err(), Errno::EIO);
+        assert_eq!(p.rxsync().unwrap_err(), Errno::EIO);
+        let rev = env
+            .nm
+            .poll(p.np(), netmap_core::netmap::POLLIN, &mut |_| {});
+        assert_ne!(rev & netmap_core::netmap::POLLERR, 0);
+        // A new open sees a fresh adapter.
+        let q = env.port("eth0");
+        q.txsync().unwrap();
+    }
+    assert_eq!(env.nm.stats(), base);
+}
