@@ -333,31 +333,7 @@ impl<P: Platform> Netmap<P> {
                 if !create || reg.nr_mem_id == 0 {
                     return Err(Errno::EINVAL);
                 }
-                let mem = self.find_mem(g, reg.nr_mem_id).ok_or(Errno::EINVAL)?;
-                let max = self.params.max_rings;
-                let (tr, rr) = (u32::from(reg.nr_tx_rings), u32::from(reg.nr_rx_rings));
-                let (ts, rs) = (reg.nr_tx_slots, reg.nr_rx_slots);
-                if tr > max || rr > max || ts > self.params.max_slots || rs > self.params.max_slots
-                {
-                    return Err(Errno::EINVAL);
-                }
-                if (tr > 0 && ts == 0) || (rr > 0 && rs == 0) {
-                    return Err(Errno::EINVAL);
-                }
-                mem.finalize()?;
-                let cfg = PortConfig {
-                    rings: [rr, tr],
-                    host_rings: [0, 0],
-                    slots: [rs, ts],
-                };
-                let an = concat(&[b"null:", name.as_bytes()]);
-                Ok(Arc::new(Adapter::new(
-                    self.platform.clone(),
-                    an,
-                    Kind::Null,
-                    mem,
-                    cfg,
-                )?))
+                self.new_null(g, name, reg)
             }
             KernelPort::Monitor {
                 flags: mflags,
@@ -433,6 +409,7 @@ impl<P: Platform> Netmap<P> {
         }
     }
 
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
     fn vale_mem(
         &self,
         g: &mut Globals<P>,
@@ -472,6 +449,7 @@ impl<P: Platform> Netmap<P> {
         }
     }
 
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
     fn new_vale_port(
         &self,
         g: &mut Globals<P>,
@@ -498,6 +476,7 @@ impl<P: Platform> Netmap<P> {
 
     /// A VALE-style port not on any switch, made for a pipe whose parent
     /// name does not exist (§9, §15.6); deleted with its last pipe.
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
     fn new_plain_port(
         &self,
         g: &mut Globals<P>,
@@ -525,6 +504,7 @@ impl<P: Platform> Netmap<P> {
         Ok(na)
     }
 
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
     fn get_pipe(
         &self,
         parent: &Arc<Adapter<P>>,
@@ -602,6 +582,40 @@ impl<P: Platform> Netmap<P> {
         Ok(r)
     }
 
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
+    fn new_null(
+        &self,
+        g: &mut Globals<P>,
+        name: Name,
+        reg: &NmreqRegister,
+    ) -> Result<Arc<Adapter<P>>> {
+        let mem = self.find_mem(g, reg.nr_mem_id).ok_or(Errno::EINVAL)?;
+        let max = self.params.max_rings;
+        let (tr, rr) = (u32::from(reg.nr_tx_rings), u32::from(reg.nr_rx_rings));
+        let (ts, rs) = (reg.nr_tx_slots, reg.nr_rx_slots);
+        if tr > max || rr > max || ts > self.params.max_slots || rs > self.params.max_slots {
+            return Err(Errno::EINVAL);
+        }
+        if (tr > 0 && ts == 0) || (rr > 0 && rs == 0) {
+            return Err(Errno::EINVAL);
+        }
+        mem.finalize()?;
+        let cfg = PortConfig {
+            rings: [rr, tr],
+            host_rings: [0, 0],
+            slots: [rs, ts],
+        };
+        let an = concat(&[b"null:", name.as_bytes()]);
+        Ok(Arc::new(Adapter::new(
+            self.platform.clone(),
+            an,
+            Kind::Null,
+            mem,
+            cfg,
+        )?))
+    }
+
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
     fn new_netif(
         &self,
         g: &mut Globals<P>,
@@ -638,6 +652,7 @@ impl<P: Platform> Netmap<P> {
         Ok(na)
     }
 
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
     fn new_monitor(
         &self,
         g: &mut Globals<P>,
@@ -701,6 +716,7 @@ impl<P: Platform> Netmap<P> {
             .cloned()
     }
 
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
     fn new_switch(&self, g: &mut Globals<P>, name: Name) -> Result<Arc<Switch<P>>> {
         let slot = g
             .switches
