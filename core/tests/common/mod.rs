@@ -202,10 +202,7 @@ impl Port<'_> {
         (o != 0).then(|| self.uring((self.reg.nr_offset as i64 + o) as u64))
     }
     fn uring(&self, off: u64) -> URing {
-        URing {
-            base: self.addr(off),
-            region_off: off,
-        }
+        URing::new(self.addr(off), off)
     }
 
     /// Kernel address of buffer `idx` as seen from `ring`.
@@ -283,6 +280,8 @@ pub fn prev(i: u32, n: u32) -> u32 {
 pub struct URing {
     pub base: *mut u8,
     pub region_off: u64,
+    /// `num_slots`, read once (the kernel never changes it).
+    n: u32,
 }
 
 impl URing {
@@ -293,8 +292,18 @@ impl URing {
     fn field(&self, off: usize) -> *mut u32 {
         self.base.wrapping_add(off).cast()
     }
+    /// A view of the ring object at `base` (region offset `region_off`).
+    pub fn new(base: *mut u8, region_off: u64) -> Self {
+        // SAFETY: base is a ring object of the region; num_slots is at 8.
+        let n = unsafe { base.wrapping_add(8).cast::<u32>().read_volatile() };
+        URing {
+            base,
+            region_off,
+            n,
+        }
+    }
     pub fn num_slots(&self) -> u32 {
-        self.hdr().num_slots
+        self.n
     }
     pub fn head(&self) -> u32 {
         // SAFETY: head field of the ring header.
@@ -540,10 +549,7 @@ impl Port<'_> {
     /// A ring by its `ring_ofs` value.
     pub fn uring_at(&self, ofs: i64) -> URing {
         let off = (self.reg.nr_offset as i64 + ofs) as u64;
-        URing {
-            base: self.addr(off),
-            region_off: off,
-        }
+        URing::new(self.addr(off), off)
     }
 
     /// Write `data` into slot `i` of `ring` (buffer and len).
