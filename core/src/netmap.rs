@@ -308,8 +308,7 @@ impl<P: Platform> Netmap<P> {
         }
         let mem = Arc::new(NetmapMem::new(self.platform.clone(), id, params, true)?);
         mem.finalize()?;
-        g.mems.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        g.mems.push(Arc::downgrade(&mem));
+        try_push(&mut g.mems, Arc::downgrade(&mem))?;
         g.last_mem_id = id;
         Ok(mem)
     }
@@ -499,8 +498,7 @@ impl<P: Platform> Netmap<P> {
             mem,
             cfg,
         )?);
-        g.plain.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        g.plain.push(na.clone());
+        try_push(&mut g.plain, na.clone())?;
         Ok(na)
     }
 
@@ -647,8 +645,7 @@ impl<P: Platform> Netmap<P> {
             mem,
             cfg,
         )?);
-        g.netifs.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        g.netifs.push(na.clone());
+        try_push(&mut g.netifs, na.clone())?;
         Ok(na)
     }
 
@@ -1483,4 +1480,11 @@ fn fmt_u32(mut v: u32, buf: &mut [u8; 10]) -> &[u8] {
         }
     }
     &buf[i..]
+}
+
+/// `Vec::push` that reports allocation failure instead of aborting.
+fn try_push<T>(v: &mut Vec<T>, x: T) -> Result<()> {
+    v.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+    v.push(x);
+    Ok(())
 }

@@ -8,7 +8,7 @@
 
 use crate::Result;
 use crate::adapter::Adapter;
-use crate::kring::{Dir, Kring, KringOwned, nm_next, nm_prev, ring_dist};
+use crate::kring::{Dir, Kring, KringOwned, nm_next, nm_prev};
 use crate::name::Name;
 use crate::platform::Platform;
 use crate::shm::RingPtr;
@@ -71,6 +71,29 @@ impl<P: Platform> PipeEnd<P> {
         peer.kring(d.other(), i)
     }
 
+    /// Common start of both syncs: take the tail the peer published and
+    /// return [hwcur, head) with the peer, or None when there is nothing to
+    /// move.
+    fn begin(&self, k: &Kring<P>, own: &KringOwned<P>) -> Option<(u32, u32, Arc<Adapter<P>>)> {
+        k.nr_hwtail
+            .store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
+        let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
+        let head = own.rhead;
+        if hwcur == head {
+            return None;
+        }
+        Some((hwcur, head, self.peer()?))
+    }
+
+    /// The peer's kring connected to `k`, with its ring (same geometry).
+    fn peer_ring<'a>(peer: &'a Adapter<P>, k: &Kring<P>) -> Option<(&'a Kring<P>, RingPtr)> {
+        let pk = Self::peer_kring(peer, k.dir, k.id)?;
+        let r = pk.ring()?;
+        (r.num_slots() == k.num_slots).then_some((pk, r))
+    }
+
+    /// Copy the descriptors [hwcur, head) into the peer's RX ring and
+    /// publish them up to the end of the last complete packet.
     pub fn txsync(
         &self,
         _na: &Adapter<P>,
@@ -78,42 +101,26 @@ impl<P: Platform> PipeEnd<P> {
         own: &mut KringOwned<P>,
         ring: &RingPtr,
     ) -> Result<()> {
+        let Some((hwcur, head, peer)) = self.begin(k, own) else {
+            return Ok(());
+        };
+        let Some((rxk, rxring)) = Self::peer_ring(&peer, k) else {
+            return Ok(());
+        };
         let n = k.num_slots;
-        k.nr_hwtail
-            .store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
-        let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
-        let head = own.rhead;
-        let mut m = ring_dist(hwcur, head, n);
-        if m == 0 {
-            return Ok(());
-        }
-        let Some(peer) = self.peer() else {
-            return Ok(());
-        };
-        let Some(rxk) = Self::peer_kring(&peer, Dir::Tx, k.id) else {
-            return Ok(());
-        };
-        let Some(rxring) = rxk.ring() else {
-            return Ok(());
-        };
-        if rxring.num_slots() != n {
-            return Ok(());
-        }
         let mut j = hwcur;
         let mut nk = n; // first slot after the last complete packet
-        while m > 0 {
+        while j != head {
             let mut ts = ring.slot(j);
             if ts.flags & NS_BUF_CHANGED != 0 {
-                ring.set_slot_flags(j, ts.flags & !NS_BUF_CHANGED);
                 ts.flags &= !NS_BUF_CHANGED;
+                ring.set_slot_flags(j, ts.flags);
             }
             rxring.set_slot(j, ts);
-            let complete = ts.flags & NS_MOREFRAG == 0;
             j = nm_next(j, n);
-            if complete {
+            if ts.flags & NS_MOREFRAG == 0 {
                 nk = j;
             }
-            m -= 1;
         }
         k.nr_hwcur.store(j, Ordering::Release);
         if nk < n {
@@ -123,6 +130,9 @@ impl<P: Platform> PipeEnd<P> {
         Ok(())
     }
 
+    /// Give the released descriptors [hwcur, head) back to the sender's TX
+    /// ring (swapped buffers propagate, with NS_BUF_CHANGED) and let the
+    /// sender reuse the slots.
     pub fn rxsync(
         &self,
         _na: &Adapter<P>,
@@ -130,39 +140,21 @@ impl<P: Platform> PipeEnd<P> {
         own: &mut KringOwned<P>,
         ring: &RingPtr,
     ) -> Result<()> {
+        let Some((hwcur, head, peer)) = self.begin(k, own) else {
+            return Ok(());
+        };
+        let Some((txk, txring)) = Self::peer_ring(&peer, k) else {
+            return Ok(());
+        };
         let n = k.num_slots;
-        k.nr_hwtail
-            .store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
-        let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
-        let head = own.rhead;
-        let mut m = ring_dist(hwcur, head, n);
-        if m == 0 {
-            return Ok(());
-        }
-        let Some(peer) = self.peer() else {
-            return Ok(());
-        };
-        let Some(txk) = Self::peer_kring(&peer, Dir::Rx, k.id) else {
-            return Ok(());
-        };
-        let Some(txring) = txk.ring() else {
-            return Ok(());
-        };
-        if txring.num_slots() != n {
-            return Ok(());
-        }
         let mut j = hwcur;
-        while m > 0 {
-            let mut rs = ring.slot(j);
+        while j != head {
+            let rs = ring.slot(j);
             if rs.flags & NS_BUF_CHANGED != 0 {
                 ring.set_slot_flags(j, rs.flags & !NS_BUF_CHANGED);
-                rs.flags &= !NS_BUF_CHANGED;
-                // Report the swap to the sender.
-                rs.flags |= NS_BUF_CHANGED;
             }
             txring.set_slot(j, rs);
             j = nm_next(j, n);
-            m -= 1;
         }
         txk.pipe_tail.store(nm_prev(j, n), Ordering::Release);
         k.nr_hwcur.store(j, Ordering::Release);

@@ -167,6 +167,20 @@ impl RingPtr {
         unsafe { flagsp.write_volatile(flags) };
     }
 
+    /// Clear NS_BUF_CHANGED on the slots [from, to) (slots handed back to
+    /// the user, §2.6).
+    pub fn clear_buf_changed(&self, from: u32, to: u32) {
+        let n = self.num_slots;
+        let mut j = from;
+        while j != to && j < n {
+            let f = self.slot(j).flags;
+            if f & netmap_uapi::NS_BUF_CHANGED != 0 {
+                self.set_slot_flags(j, f & !netmap_uapi::NS_BUF_CHANGED);
+            }
+            j = if j + 1 == n { 0 } else { j + 1 };
+        }
+    }
+
     /// Write only `flags` of slot `i`.
     pub fn set_slot_flags(&self, i: u32, flags: u16) {
         let p = self.slot_ptr(i).cast::<u8>();

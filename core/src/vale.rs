@@ -23,7 +23,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use netmap_uapi::{NETMAP_MAX_FRAGS, NS_BUF_CHANGED, NS_INDIRECT, NS_MOREFRAG};
+use netmap_uapi::{NETMAP_MAX_FRAGS, NS_INDIRECT, NS_MOREFRAG};
 
 /// Port indexes 0..253.
 pub const NM_BDG_MAXPORTS: usize = 254;
@@ -281,15 +281,7 @@ impl<P: Platform> ValePort<P> {
                 .clamp(1, NM_BDG_BATCH);
             forward(&sw, me, na, k, own, ring, hwcur, head, batch as usize);
         }
-        // Consumed slots: clear NS_BUF_CHANGED.
-        let mut j = hwcur;
-        while j != head {
-            let f = ring.slot(j).flags;
-            if f & NS_BUF_CHANGED != 0 {
-                ring.set_slot_flags(j, f & !NS_BUF_CHANGED);
-            }
-            j = nm_next(j, n);
-        }
+        ring.clear_buf_changed(hwcur, head);
         k.nr_hwcur.store(head, Ordering::Release);
         k.nr_hwtail.store(nm_prev(head, n), Ordering::Release);
         Ok(())
@@ -323,17 +315,9 @@ pub fn rxsync<P: Platform>(
     own: &mut KringOwned<P>,
     ring: &RingPtr,
 ) -> Result<()> {
-    let n = k.num_slots;
     let _q = k.q_lock.lock();
     let head = own.rhead;
-    let mut j = k.nr_hwcur.load(Ordering::Relaxed);
-    while j != head {
-        let f = ring.slot(j).flags;
-        if f & NS_BUF_CHANGED != 0 {
-            ring.set_slot_flags(j, f & !NS_BUF_CHANGED);
-        }
-        j = nm_next(j, n);
-    }
+    ring.clear_buf_changed(k.nr_hwcur.load(Ordering::Relaxed), head);
     k.nr_hwcur.store(head, Ordering::Release);
     Ok(())
 }
