@@ -363,35 +363,11 @@ pub fn txsync_prologue(
     let n = ring.num_slots();
     let head = ring.head();
     let cur = ring.cur();
-    if hwcur >= n || own.rhead >= n || own.rtail >= n || hwtail >= n {
+    if hwcur >= n || hwtail >= n || !head_cur_valid(head, cur, own.rhead, own.rtail, n) {
         return None;
     }
-    // head/cur must lie in the cyclic interval [rhead, rtail] of a ring of
-    // n slots: the checks below, written for in-range values, would accept
-    // head = cur >= n when rtail < rhead (then a VALE or pipe txsync walks
-    // from hwcur towards an index it never reaches).
-    if head >= n || cur >= n {
-        return None;
-    }
-    let (rhead, rtail) = (own.rhead, own.rtail);
-    if rtail >= rhead {
-        if head < rhead || head > rtail || cur < head || cur > rtail {
-            return None;
-        }
-    } else {
-        if head > rtail && head < rhead {
-            return None;
-        }
-        if head <= rtail {
-            if cur < head || cur > rtail {
-                return None;
-            }
-        } else if cur > rtail && cur < head {
-            return None;
-        }
-    }
-    if ring.tail() != rtail {
-        ring.set_tail(rtail);
+    if ring.tail() != own.rtail {
+        ring.set_tail(own.rtail);
     }
     own.rhead = head;
     own.rcur = cur;
@@ -412,34 +388,33 @@ pub fn rxsync_prologue(
     let cur = ring.cur();
     own.rhead = head;
     own.rcur = cur;
-    if hwcur >= n || hwtail >= n {
+    if !head_cur_valid(head, cur, hwcur, hwtail, n) {
         return None;
-    }
-    // As in txsync_prologue: out-of-range values would pass the wrapped
-    // case below.
-    if head >= n || cur >= n {
-        return None;
-    }
-    if hwtail >= hwcur {
-        if head < hwcur || head > hwtail || cur < head || cur > hwtail {
-            return None;
-        }
-    } else {
-        if head > hwtail && head < hwcur {
-            return None;
-        }
-        if head <= hwtail {
-            if cur < head || cur > hwtail {
-                return None;
-            }
-        } else if cur > hwtail && cur < head {
-            return None;
-        }
     }
     if ring.tail() != own.rtail {
         ring.set_tail(own.rtail);
     }
     Some(head)
+}
+
+/// The check shared by both prologues: `head` in the cyclic interval
+/// [lo, hi] and `cur` in [head, hi], on a ring of `n` slots. Every value is
+/// range-checked first: the wrapped-case comparisons alone would accept
+/// head = cur >= n when hi < lo (and a sync would then walk towards an
+/// index it never reaches).
+fn head_cur_valid(head: u32, cur: u32, lo: u32, hi: u32, n: u32) -> bool {
+    if head >= n || cur >= n || lo >= n || hi >= n {
+        return false;
+    }
+    if hi >= lo {
+        head >= lo && head <= hi && cur >= head && cur <= hi
+    } else if head > hi && head < lo {
+        false
+    } else if head <= hi {
+        cur >= head && cur <= hi
+    } else {
+        !(cur > hi && cur < head)
+    }
 }
 
 /// Ring reinit after a failed prologue (§6.4, `netmap_ring_reinit`).
