@@ -374,6 +374,25 @@ impl Bitmap {
         true
     }
 
+    /// Every object free again except the first `reserved` ones (the
+    /// state right after finalize for the buffer pool).
+    fn reset_reserving(&mut self, reserved: u32) {
+        let n = self.words.len();
+        let rem = self.total % 64;
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w = if i + 1 == n && rem != 0 {
+                (1u64 << rem) - 1
+            } else {
+                u64::MAX
+            };
+        }
+        self.free = self.total;
+        self.hint = 0;
+        for j in 0..reserved {
+            self.take(j);
+        }
+    }
+
     fn is_free(&self, j: u32) -> bool {
         self.words
             .get(j as usize / 64)
@@ -638,7 +657,19 @@ impl<P: Platform> NetmapMem<P> {
                 .get()
                 .and_then(|t| t.lut[pool].get(j as usize))
                 .is_some_and(|&k| k == obj.kaddr);
-            same && self.state.lock()[pool].release(j)
+            if !same {
+                return false;
+            }
+            let mut state = self.state.lock();
+            let freed = state[pool].release(j);
+            // The region fell out of use (no netmap_if, no ring is left):
+            // buffers still marked used were leaked by a user (a broken
+            // extra-buffer list, swapped slot buffers). Reclaim them, as the
+            // reference does when the last user goes (netmap_mem_deref).
+            if freed && state[IF_POOL].used() == 0 && state[RING_POOL].used() == 0 {
+                state[BUF_POOL].reset_reserving(2);
+            }
+            freed
         });
         if !ok {
             crate::nm_log!(

@@ -45,6 +45,17 @@
 #include <linux/preempt.h>
 #include <linux/irqflags.h>
 #include <linux/bug.h>
+#include <linux/netdevice.h>
+#include <linux/etherdevice.h>
+#include <linux/if_arp.h>
+#include <linux/if_vlan.h>
+#include <linux/skbuff.h>
+#include <linux/rtnetlink.h>
+#include <linux/workqueue.h>
+#include <linux/list.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
+#include <net/net_namespace.h>
 
 MODULE_LICENSE("Dual BSD/GPL");
 MODULE_DESCRIPTION("netmap-rs: fast packet I/O and the VALE switch (netmap API 14)");
@@ -65,6 +76,10 @@ unsigned int nm_rs_poll(void *priv, unsigned int events, void *file, void *pt);
 int nm_rs_mmap_check(void *priv, u64 offset, u64 len);
 void *nm_rs_mmap_page(void *priv, u64 offset);
 size_t nm_rs_stats(char *buf, size_t len);
+bool nm_rs_netif_rx(void *ctx, unsigned int queue, bool host, const u8 *data,
+		    size_t len);
+void nm_rs_netif_gone(const char *name, size_t len);
+void nm_rs_netif_tx_wake(void *ctx);
 
 /* ------------------------------------------------------------------------
  * Module parameters (spec section 12).
@@ -326,6 +341,436 @@ static struct miscdevice nm_miscdev = {
 };
 
 /* ------------------------------------------------------------------------
+ * Emulated ("generic") adapter for Linux net devices (spec 10.3, 6.5).
+ *
+ * Rust (rust/src/netif.rs) owns the netmap side; this part owns the
+ * device side of one binding, a `struct nm_gna`:
+ *
+ *   - lookup: the device by name in the caller's network namespace, held
+ *     (dev_hold) from lookup until the Rust object is dropped or the device
+ *     is unregistered, whichever comes first;
+ *   - register(on): an rx_handler that copies every received frame into a
+ *     hardware RX ring (nm_rs_netif_rx) and consumes the skb, and a copy of
+ *     dev->netdev_ops whose ndo_start_xmit diverts what the host stack
+ *     transmits into the host RX ring; register(off) undoes both;
+ *   - transmit: skbs marked NM_PRIO_TX go through the original
+ *     ndo_start_xmit; host_inject: skbs marked NM_PRIO_RX are passed to the
+ *     stack by the rx_handler;
+ *   - NETDEV_UNREGISTER: the hooks are removed and the reference dropped
+ *     at once (under rtnl, so `ip link del` never waits for netmap); Rust
+ *     learns that the device is gone from a work item (nm_rs_netif_gone),
+ *     because the core takes its global lock before rtnl (register).
+ *
+ * Lock order: core global lock -> rtnl.  The notifier (rtnl held) never
+ * calls into Rust.  `dev` is RCU-protected for the data path (transmit,
+ * inject); `ctx` (the Rust adapter) is set before the hooks are installed
+ * and cleared only after they are removed and synchronize_net().
+ * ------------------------------------------------------------------------ */
+
+static gfp_t nm_gfp(void);
+
+/* skb->priority values marking netmap's own skbs (cf. the reference's
+ * NM_MAGIC_PRIORITY_TX/RX). */
+#define NM_PRIO_TX 0x6e6d7478u	/* "nmtx": from a netmap TX ring */
+#define NM_PRIO_RX 0x6e6d7278u	/* "nmrx": from the host TX ring */
+#define NM_GNA_HEADROOM 128
+
+struct nm_gna {
+	struct list_head list;		/* nm_gna_list, under rtnl */
+	struct net_device *dev;		/* RCU; NULL once detached */
+	void *ctx;			/* Rust adapter while hooked */
+	bool rx_hooked;
+	bool tx_hooked;
+	const struct net_device_ops *orig_ops;
+	struct net_device_ops ops;	/* dev->netdev_ops while tx_hooked */
+	struct timer_list tx_timer;	/* retry after a full qdisc */
+	char name[IFNAMSIZ];
+};
+
+/* What Rust needs to size the port (mirrored in rust/src/ffi.rs). */
+struct nm_gna_info {
+	u32 rx_rings;
+	u32 tx_rings;
+	u32 slots;
+	u32 mtu;
+};
+
+static LIST_HEAD(nm_gna_list);
+static struct workqueue_struct *nm_wq;
+
+struct nm_gone_work {
+	struct work_struct work;
+	size_t len;
+	char name[IFNAMSIZ];
+};
+
+/* Frames the device hands us: into a hardware RX ring. */
+static rx_handler_result_t nm_gna_rx_handler(struct sk_buff **pskb)
+{
+	struct sk_buff *skb = *pskb;
+	struct net_device *dev = skb->dev;
+	struct nm_gna *gna;
+	unsigned int q;
+
+	if (skb->priority == NM_PRIO_RX) {
+		/* Injected from the host TX ring: for the stack. */
+		skb->priority = 0;
+		return RX_HANDLER_PASS;
+	}
+	gna = rcu_dereference(dev->rx_handler_data);
+	if (!gna || !READ_ONCE(gna->ctx))
+		return RX_HANDLER_PASS;
+	q = skb_rx_queue_recorded(skb) ? skb_get_rx_queue(skb) : 0;
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		goto dropped;
+	if (!skb_mac_header_was_set(skb))
+		goto drop;
+	/* The whole frame from the MAC header, VLAN tag back inline. */
+	skb_push(skb, skb->data - skb_mac_header(skb));
+	if (skb_vlan_tag_present(skb)) {
+		skb = __vlan_hwaccel_push_inside(skb);
+		if (!skb)
+			goto dropped;
+	}
+	if (skb_linearize(skb))
+		goto drop;
+	/* Frames that do not fit are dropped by Rust (ring full, too long). */
+	if (!nm_rs_netif_rx(gna->ctx, q, false, skb->data, skb->len))
+		goto drop;
+	consume_skb(skb);
+	return RX_HANDLER_CONSUMED;
+drop:
+	kfree_skb(skb);
+dropped:
+	dev_core_stats_rx_dropped_inc(dev);
+	return RX_HANDLER_CONSUMED;
+}
+
+/*
+ * ndo_start_xmit while in netmap mode: netmap's own frames go to the
+ * driver, the host stack's frames to the host RX ring.
+ */
+static netdev_tx_t nm_gna_start_xmit(struct sk_buff *skb,
+				     struct net_device *dev)
+{
+	const struct net_device_ops *ops = READ_ONCE(dev->netdev_ops);
+	struct nm_gna *gna;
+
+	/* Restored meanwhile (we run under rcu_read_lock_bh): the driver. */
+	if (ops->ndo_start_xmit != nm_gna_start_xmit)
+		return ops->ndo_start_xmit(skb, dev);
+	gna = container_of(ops, struct nm_gna, ops);
+	if (skb->priority == NM_PRIO_TX)
+		return gna->orig_ops->ndo_start_xmit(skb, dev);
+	/* Offloads cannot be expressed in a slot (spec 6.5): drop GSO. */
+	if (skb_is_gso(skb))
+		goto drop;
+	if (skb_vlan_tag_present(skb)) {
+		skb = __vlan_hwaccel_push_inside(skb);
+		if (!skb)
+			return NETDEV_TX_OK;
+	}
+	if (skb->ip_summed == CHECKSUM_PARTIAL && skb_checksum_help(skb))
+		goto drop;
+	if (skb_linearize(skb))
+		goto drop;
+	if (!nm_rs_netif_rx(gna->ctx, skb_get_queue_mapping(skb), true,
+			    skb->data, skb->len))
+		goto drop;
+	dev_consume_skb_any(skb);
+	return NETDEV_TX_OK;
+drop:
+	dev_core_stats_tx_dropped_inc(dev);
+	dev_kfree_skb_any(skb);
+	return NETDEV_TX_OK;
+}
+
+/* Multiqueue devices: netmap's frames use the queue of their TX ring. */
+static u16 nm_gna_select_queue(struct net_device *dev, struct sk_buff *skb,
+			       struct net_device *sb_dev)
+{
+	const struct net_device_ops *ops = READ_ONCE(dev->netdev_ops);
+	struct nm_gna *gna;
+
+	if (skb->priority == NM_PRIO_TX)
+		return skb_get_queue_mapping(skb);
+	if (ops->ndo_select_queue == nm_gna_select_queue) {
+		gna = container_of(ops, struct nm_gna, ops);
+		if (gna->orig_ops->ndo_select_queue)
+			return gna->orig_ops->ndo_select_queue(dev, skb, sb_dev);
+	} else if (ops->ndo_select_queue) {
+		return ops->ndo_select_queue(dev, skb, sb_dev);
+	}
+	return netdev_pick_tx(dev, skb, sb_dev);
+}
+
+/* Remove the hooks (rtnl held); afterwards neither hook runs any more. */
+static void nm_gna_unhook(struct nm_gna *gna, struct net_device *dev)
+{
+	if (!gna->rx_hooked && !gna->tx_hooked)
+		return;
+	if (gna->tx_hooked) {
+		WRITE_ONCE(dev->netdev_ops, gna->orig_ops);
+		gna->tx_hooked = false;
+	}
+	if (gna->rx_hooked) {
+		netdev_rx_handler_unregister(dev);
+		gna->rx_hooked = false;
+	}
+	/* xmit runs under rcu_read_lock_bh, rx handlers under RCU too. */
+	synchronize_net();
+	WRITE_ONCE(gna->ctx, NULL);
+	/* A retry timer that read the old ctx has finished after this. */
+	del_timer_sync(&gna->tx_timer);
+}
+
+/* Unhook and drop the device reference (rtnl held). */
+static void nm_gna_detach(struct nm_gna *gna)
+{
+	struct net_device *dev = rtnl_dereference(gna->dev);
+
+	if (!dev)
+		return;
+	nm_gna_unhook(gna, dev);
+	RCU_INIT_POINTER(gna->dev, NULL);
+	synchronize_net();
+	dev_put(dev);
+}
+
+/*
+ * The qdisc was full (see nm_glue_gna_xmit): wake the TX rings' waiters so
+ * that poll() runs txsync again and retries the pending slots.
+ */
+static void nm_gna_tx_timer(struct timer_list *t)
+{
+	struct nm_gna *gna = from_timer(gna, t, tx_timer);
+	void *ctx = READ_ONCE(gna->ctx);
+
+	if (ctx)
+		nm_rs_netif_tx_wake(ctx);
+}
+
+/*
+ * Look up `name` in the caller's namespace; returns a new nm_gna holding
+ * the device, or NULL (no such Ethernet device, or no memory).
+ */
+void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
+{
+	struct net_device *dev;
+	struct nm_gna *gna;
+	int slots = READ_ONCE(nm_param_vals[NM_PARAM_generic_ringsize]);
+
+	if (!len || len >= IFNAMSIZ || memchr(name, 0, len))
+		return NULL;
+	gna = kzalloc(sizeof(*gna), GFP_KERNEL);
+	if (!gna)
+		return NULL;
+	memcpy(gna->name, name, len);
+	timer_setup(&gna->tx_timer, nm_gna_tx_timer, 0);
+	rtnl_lock();
+	dev = __dev_get_by_name(current->nsproxy->net_ns, gna->name);
+	if (!dev || dev->reg_state != NETREG_REGISTERED ||
+	    dev->type != ARPHRD_ETHER || !dev->netdev_ops->ndo_start_xmit) {
+		rtnl_unlock();
+		kfree(gna);
+		return NULL;
+	}
+	dev_hold(dev);
+	RCU_INIT_POINTER(gna->dev, dev);
+	list_add(&gna->list, &nm_gna_list);
+	info->rx_rings = max(dev->real_num_rx_queues, 1u);
+	info->tx_rings = max(dev->real_num_tx_queues, 1u);
+	info->slots = slots >= 3 ? slots : 1024;
+	info->mtu = dev->mtu;
+	rtnl_unlock();
+	return gna;
+}
+
+/* The Rust object is gone: detach and free. */
+void nm_glue_gna_free(void *p)
+{
+	struct nm_gna *gna = p;
+
+	rtnl_lock();
+	nm_gna_detach(gna);
+	list_del(&gna->list);
+	rtnl_unlock();
+	/* Detached: nothing arms the timer any more. */
+	del_timer_sync(&gna->tx_timer);
+	kfree(gna);
+}
+
+/*
+ * Enter (on) or leave netmap mode.  `ctx` is what the hooks pass to
+ * nm_rs_netif_rx.  Idempotent; leaving a detached device is a no-op.
+ */
+int nm_glue_gna_register(void *p, void *ctx, bool on)
+{
+	struct nm_gna *gna = p;
+	struct net_device *dev;
+	int err = 0;
+
+	rtnl_lock();
+	dev = rtnl_dereference(gna->dev);
+	if (!on) {
+		if (dev)
+			nm_gna_unhook(gna, dev);
+		goto out;
+	}
+	if (!dev) {
+		err = -ENXIO;
+		goto out;
+	}
+	if (gna->rx_hooked)
+		goto out;
+	WRITE_ONCE(gna->ctx, ctx);
+	err = netdev_rx_handler_register(dev, nm_gna_rx_handler, gna);
+	if (err) {
+		WRITE_ONCE(gna->ctx, NULL);
+		goto out;
+	}
+	gna->rx_hooked = true;
+	gna->orig_ops = dev->netdev_ops;
+	gna->ops = *dev->netdev_ops;
+	gna->ops.ndo_start_xmit = nm_gna_start_xmit;
+	gna->ops.ndo_select_queue = nm_gna_select_queue;
+	WRITE_ONCE(dev->netdev_ops, &gna->ops);
+	gna->tx_hooked = true;
+out:
+	rtnl_unlock();
+	return err;
+}
+
+/* An skb for a `len`-byte frame; *data is where to copy it. */
+void *nm_glue_skb_alloc(size_t len, u8 **data)
+{
+	struct sk_buff *skb;
+
+	skb = alloc_skb(len + NM_GNA_HEADROOM, nm_gfp() | __GFP_NOWARN);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, NM_GNA_HEADROOM);
+	*data = skb_put(skb, len);
+	return skb;
+}
+
+/*
+ * Transmit `skb` (an Ethernet frame) on TX queue `ring`; consumes it.
+ * 0: sent (or dropped for good: device down, too long, driver error);
+ * -EAGAIN: the qdisc is full (NET_XMIT_DROP), the slot must stay pending
+ * and a timer wakes the TX rings a tick later (there is no TX completion
+ * event otherwise, like the reference); -ENXIO: the device is gone.
+ */
+int nm_glue_gna_xmit(void *p, void *s, unsigned int ring)
+{
+	struct nm_gna *gna = p;
+	struct sk_buff *skb = s;
+	struct net_device *dev;
+	int rc;
+
+	rcu_read_lock_bh();
+	dev = rcu_dereference_bh(gna->dev);
+	if (!dev || skb->len > dev->mtu + dev->hard_header_len + VLAN_HLEN) {
+		rcu_read_unlock_bh();
+		kfree_skb(skb);
+		return dev ? 0 : -ENXIO;
+	}
+	skb->dev = dev;
+	skb_reset_mac_header(skb);
+	skb->protocol = eth_hdr(skb)->h_proto;
+	skb->priority = NM_PRIO_TX;
+	skb_set_queue_mapping(skb, ring % dev->real_num_tx_queues);
+	rc = dev_queue_xmit(skb);
+	if (rc == NET_XMIT_DROP && !timer_pending(&gna->tx_timer))
+		mod_timer(&gna->tx_timer, jiffies + 1);
+	rcu_read_unlock_bh();
+	return rc == NET_XMIT_DROP ? -EAGAIN : 0;
+}
+
+/* Give `skb` to the host stack as if `dev` had received it; consumes it. */
+int nm_glue_gna_inject(void *p, void *s)
+{
+	struct nm_gna *gna = p;
+	struct sk_buff *skb = s;
+	struct net_device *dev;
+
+	rcu_read_lock();
+	dev = rcu_dereference(gna->dev);
+	if (!dev) {
+		rcu_read_unlock();
+		kfree_skb(skb);
+		return -ENXIO;
+	}
+	skb->protocol = eth_type_trans(skb, dev);
+	skb->priority = NM_PRIO_RX;
+	netif_rx(skb);
+	rcu_read_unlock();
+	return 0;
+}
+
+static void nm_gone_work_fn(struct work_struct *w)
+{
+	struct nm_gone_work *gw = container_of(w, struct nm_gone_work, work);
+
+	if (READ_ONCE(nm_rs_live))
+		nm_rs_netif_gone(gw->name, gw->len);
+	kfree(gw);
+}
+
+static int nm_netdev_event(struct notifier_block *nb, unsigned long event,
+			   void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct nm_gone_work *gw;
+	struct nm_gna *gna;
+
+	if (event != NETDEV_UNREGISTER)
+		return NOTIFY_DONE;
+	list_for_each_entry(gna, &nm_gna_list, list) {
+		if (rtnl_dereference(gna->dev) != dev)
+			continue;
+		nm_gna_detach(gna);
+		gw = kzalloc(sizeof(*gw), GFP_KERNEL);
+		if (!gw) {
+			pr_warn("netmap: %s gone, no memory to tell the port\n",
+				gna->name);
+			continue;
+		}
+		INIT_WORK(&gw->work, nm_gone_work_fn);
+		gw->len = strnlen(gna->name, IFNAMSIZ);
+		memcpy(gw->name, gna->name, gw->len);
+		queue_work(nm_wq, &gw->work);
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block nm_netdev_nb = {
+	.notifier_call = nm_netdev_event,
+};
+
+static int nm_gna_init(void)
+{
+	int err;
+
+	nm_wq = alloc_ordered_workqueue("netmap", 0);
+	if (!nm_wq)
+		return -ENOMEM;
+	err = register_netdevice_notifier(&nm_netdev_nb);
+	if (err)
+		destroy_workqueue(nm_wq);
+	return err;
+}
+
+static void nm_gna_exit(void)
+{
+	/* Replays NETDEV_UNREGISTER for every device: detaches leftovers. */
+	unregister_netdevice_notifier(&nm_netdev_nb);
+	/* Runs the pending nm_rs_netif_gone calls. */
+	destroy_workqueue(nm_wq);
+}
+
+/* ------------------------------------------------------------------------
  * debugfs: /sys/kernel/debug/netmap/stats, the core's allocator counters
  * as "name value" lines (formatted by Rust).
  * ------------------------------------------------------------------------ */
@@ -359,8 +804,15 @@ static int __init nm_module_init(void)
 		return err;
 	WRITE_ONCE(nm_rs_live, true);
 
+	err = nm_gna_init();
+	if (err) {
+		WRITE_ONCE(nm_rs_live, false);
+		nm_rs_exit();
+		return err;
+	}
 	err = misc_register(&nm_miscdev);
 	if (err) {
+		nm_gna_exit();
 		WRITE_ONCE(nm_rs_live, false);
 		nm_rs_exit();
 		return err;
@@ -377,6 +829,8 @@ static void __exit nm_module_exit(void)
 	debugfs_remove_recursive(nm_debugfs_dir);
 	/* No file can be open here: each open file holds a module reference. */
 	misc_deregister(&nm_miscdev);
+	/* Pending "device gone" work still calls into Rust: before the fence. */
+	nm_gna_exit();
 	/*
 	 * Parameter callbacks run under kernel_param_lock and sysfs stays up
 	 * until after this function: make sure none is inside Rust any more.

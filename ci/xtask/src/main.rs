@@ -6,6 +6,7 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod module;
 mod setup;
 mod test;
@@ -38,6 +39,9 @@ enum Cmd {
     Module,
     /// Build the module and guest programs, boot QEMU and run the guest tests.
     VmTest,
+    /// Run the libFuzzer targets of fuzz/: a short smoke of each, or one
+    /// target for `--time` seconds (`cargo xtask fuzz ring --time 300`).
+    Fuzz(fuzz::Args),
     /// Run a benchmark and print its figures (`cargo xtask bench core`).
     Bench {
         /// Which benchmark: `core`.
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
         Cmd::VmTest => vm::run(),
         Cmd::Bench { what, args } => bench::run(&what, &args),
+        Cmd::Fuzz(args) => fuzz::run(&args),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

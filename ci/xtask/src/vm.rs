@@ -32,6 +32,9 @@ pub const MARK: &str = "@@NM";
 pub const GUEST_TARGET_DIR: &str = "target/guest";
 const HOST_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 const GUEST_TESTS_PACKAGE: &str = "nm-guest-tests";
+/// The example programs the guest tests drive (os/linux/tests/src/tools.rs),
+/// installed as `/bin/<name>`.
+const GUEST_TOOL_PACKAGES: &[&str] = &["pkt-gen", "vale-ctl", "bridge"];
 
 /// NIC modules put in the initramfs (with their dependencies), loaded when
 /// [`BootOpts::nics`] is set: the QEMU NICs plus veth and tun for the
@@ -156,7 +159,11 @@ pub fn run() -> Result {
     let t0 = Instant::now();
     let ko = module::run()?;
     let t_module = t0.elapsed();
-    let tests = build_guest_programs(&[GUEST_TESTS_PACKAGE])?.remove(0);
+    let mut packages = vec![GUEST_TESTS_PACKAGE];
+    packages.extend_from_slice(GUEST_TOOL_PACKAGES);
+    let mut programs = build_guest_programs(&packages)?;
+    let tools = programs.split_off(1);
+    let tests = programs.remove(0);
     let timeout = std::env::var("NM_VM_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -174,7 +181,15 @@ pub fn run() -> Result {
         files: vec![
             (ko, "/lib/modules/netmap.ko".into()),
             (tests, "/bin/nm-guest-tests".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            tools
+                .into_iter()
+                .zip(GUEST_TOOL_PACKAGES)
+                .map(|(p, name)| (p, format!("/bin/{name}"))),
+        )
+        .collect(),
         script,
         timeout,
         nics: true,

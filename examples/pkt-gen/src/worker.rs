@@ -33,6 +33,8 @@ pub trait Dev {
     fn poll(&self, events: PollFlags, timeout: Duration) -> Result<PollFlags, Error>;
     /// `NIOCTXSYNC`.
     fn sync_tx(&self) -> Result<(), Error>;
+    /// `NIOCRXSYNC`.
+    fn sync_rx(&self) -> Result<(), Error>;
 }
 
 impl Dev for Port {
@@ -59,6 +61,9 @@ impl Dev for Port {
     }
     fn sync_tx(&self) -> Result<(), Error> {
         Port::sync_tx(self)
+    }
+    fn sync_rx(&self) -> Result<(), Error> {
+        Port::sync_rx(self)
     }
 }
 
@@ -496,6 +501,10 @@ pub fn receiver<P: Dev>(port: &P, cfg: &Config, st: &ThreadState) {
         st.min_space.fetch_min(space, Ordering::Relaxed);
         st.set(pkts, bytes, events);
     }
+    // Give the consumed slots back before leaving (-n reached, or SIGINT): a
+    // pipe sender regains its TX slots only when the receiver releases them,
+    // and waits for its ring to drain.
+    let _ = port.sync_rx();
     st.set(pkts, bytes, events);
     st.toc(Instant::now());
     st.completed.store(true, Ordering::Relaxed);
@@ -971,6 +980,10 @@ mod tests {
             self.kernel();
             Ok(())
         }
+        fn sync_rx(&self) -> Result<(), Error> {
+            self.kernel();
+            Ok(())
+        }
     }
 
     fn config(argv: &[&str]) -> Config {
@@ -1032,6 +1045,8 @@ mod tests {
         assert_eq!(st.pkts.load(Ordering::Relaxed), 500);
         assert_eq!(st.bytes.load(Ordering::Relaxed), 30_000);
         assert_ne!(st.min_space.load(Ordering::Relaxed), u64::MAX);
+        // The last packets were released to the kernel before leaving.
+        assert_eq!(dev.f.rx_room(0), 63);
 
         // -W: leave once a poll finds nothing.
         let dev = FakeDev::new(64, 2048, false);

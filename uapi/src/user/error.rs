@@ -93,6 +93,9 @@ impl Op {
             (Op::ValeDetach, e::EBUSY) => "polling is active, or detach the second switch first",
             (Op::ValeList, e::ENOENT) => "no such VALE switch",
             (Op::ValeNewif, e::EEXIST) => "an interface with this name exists",
+            (Op::ValeNewif | Op::ValeDelif, e::EOPNOTSUPP) => {
+                "persistent VALE ports are not supported by this netmap module"
+            }
             (Op::ValeDelif, e::EBUSY) => "the port is in use or attached to a switch",
             (Op::ValeDelif, e::EINVAL) => "not a persistent VALE port",
             (Op::ValeDelif, e::ENXIO) => "no such interface",

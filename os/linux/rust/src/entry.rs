@@ -65,6 +65,9 @@ pub unsafe extern "C" fn nm_rs_init(vals: *const c_int, n: c_uint) -> c_int {
     let vals = unsafe { core::slice::from_raw_parts(vals, n as usize) };
     match Netmap::new(LinuxPlatform, params::to_core(vals)) {
         Ok(nm) => {
+            if let Err(e) = nm.set_netif_provider(Box::new(crate::netif::LinuxNetifProvider)) {
+                return neg(e);
+            }
             NETMAP.store(Box::into_raw(nm), Ordering::Release);
             0
         }
@@ -223,4 +226,16 @@ pub unsafe extern "C" fn nm_rs_stats(buf: *mut u8, len: usize) -> usize {
         s.if_used, s.ring_used, s.buf_used, s.private_mems, s.switches
     );
     w.len()
+}
+
+/// The Linux device `name` was unregistered while netmap used it (called
+/// from glue.c's work item, after the device side was detached).
+///
+/// # Safety
+/// `name` is valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_gone(name: *const u8, len: usize) {
+    // SAFETY: valid for len bytes by the function contract.
+    let name = unsafe { core::slice::from_raw_parts(name, len) };
+    netmap().netif_gone(name);
 }

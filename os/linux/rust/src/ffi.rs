@@ -53,3 +53,33 @@ unsafe extern "C" {
     /// BUG().
     pub fn nm_glue_bug() -> !;
 }
+
+/// What `nm_glue_gna_lookup` reports about a device (glue.c's
+/// `struct nm_gna_info`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GnaInfo {
+    pub rx_rings: u32,
+    pub tx_rings: u32,
+    pub slots: u32,
+    pub mtu: u32,
+}
+
+unsafe extern "C" {
+    /// The Ethernet device `name` in the caller's network namespace, held,
+    /// as an opaque `struct nm_gna *`; NULL if there is none.
+    pub fn nm_glue_gna_lookup(name: *const u8, len: usize, info: *mut GnaInfo) -> *mut c_void;
+    /// Detaches (unhook, dev_put) and frees a `nm_gna`.
+    pub fn nm_glue_gna_free(gna: *mut c_void);
+    /// Installs (`on`) or removes the rx_handler and the xmit hook; `ctx` is
+    /// what the hooks pass to `nm_rs_netif_rx`. 0 or -errno.
+    pub fn nm_glue_gna_register(gna: *mut c_void, ctx: *const c_void, on: bool) -> c_int;
+    /// An skb for a `len`-byte frame (`*data`: where to write it), or NULL.
+    pub fn nm_glue_skb_alloc(len: usize, data: *mut *mut u8) -> *mut c_void;
+    /// Transmits (and consumes) an skb on TX queue `ring`. 0 (sent or
+    /// dropped for good), -EAGAIN (qdisc full: retry the slot later; a timer
+    /// calls `nm_rs_netif_tx_wake`) or -ENXIO (device gone).
+    pub fn nm_glue_gna_xmit(gna: *mut c_void, skb: *mut c_void, ring: u32) -> c_int;
+    /// Hands (and consumes) an skb to the host stack. 0 or -ENXIO.
+    pub fn nm_glue_gna_inject(gna: *mut c_void, skb: *mut c_void) -> c_int;
+}

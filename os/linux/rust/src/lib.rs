@@ -4,6 +4,7 @@
 //! * [`platform`] implements the core's platform trait (locks, wait queues,
 //!   page clusters, user copies, time, logging) over the C wrappers of
 //!   `glue.c` declared in [`ffi`];
+//! * [`netif`] puts Linux net devices in netmap mode (emulated adapter);
 //! * [`entry`] exports the `extern "C"` functions `glue.c` calls from module
 //!   init/exit, the module-parameter callbacks and the file operations;
 //! * this file provides the global allocator (kvmalloc) and the panic
@@ -21,6 +22,7 @@ extern crate alloc;
 mod entry;
 mod ffi;
 mod fmt;
+mod netif;
 mod params;
 mod platform;
 

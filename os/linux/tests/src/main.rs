@@ -17,12 +17,15 @@ mod basic;
 mod ctl;
 mod errors;
 mod monitor;
+mod nic;
 mod params;
 mod pipe;
 mod port;
 mod proc;
 mod robust;
+mod stress;
 mod sys;
+mod tools;
 mod vale;
 
 use std::io::{Read, Write};
@@ -56,6 +59,9 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(pipe::TESTS);
     v.extend_from_slice(monitor::TESTS);
     v.extend_from_slice(robust::TESTS);
+    v.extend_from_slice(stress::TESTS);
+    v.extend_from_slice(nic::TESTS);
+    v.extend_from_slice(tools::TESTS);
     // Last: reloads the module.
     v.extend_from_slice(params::LAST);
     v

@@ -1,0 +1,194 @@
+//! Linux network interfaces through the emulated ("generic") adapter
+//! (spec §10.3): the core's [`NetifProvider`] / [`NetifOps`] over the
+//! `nm_glue_gna_*` functions of glue.c, and the entry points glue.c calls
+//! from the device's receive and transmit paths.
+//!
+//! glue.c owns the device side (`struct nm_gna`: device reference,
+//! rx_handler, ndo_start_xmit hook, unregister notifier); this file owns
+//! the netmap side: which ring a frame goes to, and the adapter reference
+//! the hooks use while the port is in netmap mode.
+
+use crate::ffi;
+use crate::platform::LinuxPlatform;
+use alloc::sync::Arc;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use netmap_core::adapter::Adapter;
+use netmap_core::kring::Dir;
+use netmap_core::name::Name;
+use netmap_core::netif::{NetifConfig, NetifOps, NetifProvider};
+use netmap_core::shm::BufRef;
+use netmap_core::sync::Lock;
+use netmap_core::{Errno, Result};
+
+type Na = Adapter<LinuxPlatform>;
+
+/// Largest frame the generic adapter receives (spec §10.3).
+const MAX_RX_BUF: u32 = 32768;
+/// An Ethernet header: shorter frames are not transmitted.
+const ETH_HLEN: usize = 14;
+
+/// Looks up Linux Ethernet devices in the caller's network namespace.
+pub struct LinuxNetifProvider;
+
+impl NetifProvider<LinuxPlatform> for LinuxNetifProvider {
+    fn lookup(&self, name: &[u8]) -> Option<Arc<dyn NetifOps<LinuxPlatform>>> {
+        let adapter = Lock::new(None)?;
+        let mut info = ffi::GnaInfo::default();
+        // SAFETY: name is valid for name.len() bytes, info for writes.
+        let gna = unsafe { ffi::nm_glue_gna_lookup(name.as_ptr(), name.len(), &mut info) };
+        let gna = NonNull::new(gna)?;
+        Some(Arc::new(GenericNetif {
+            gna,
+            name: Name::from_c(name),
+            cfg: NetifConfig {
+                rings: [info.rx_rings, info.tx_rings],
+                slots: [info.slots, info.slots],
+                mtu: info.mtu,
+                max_rx_buf: MAX_RX_BUF,
+            },
+            adapter,
+        }))
+    }
+}
+
+/// One Linux device seen through the generic adapter.
+pub struct GenericNetif {
+    /// glue.c's `struct nm_gna`, owned (freed on drop).
+    gna: NonNull<c_void>,
+    name: Name,
+    cfg: NetifConfig,
+    /// The adapter while in netmap mode: glue.c's hooks use its address.
+    adapter: Lock<crate::platform::Mutex, Option<Arc<Na>>>,
+}
+
+// SAFETY: the nm_gna is used only through glue.c functions, which
+// serialize the control path with rtnl and protect the data path with RCU.
+unsafe impl Send for GenericNetif {}
+// SAFETY: as above.
+unsafe impl Sync for GenericNetif {}
+
+impl Drop for GenericNetif {
+    fn drop(&mut self) {
+        // SAFETY: gna came from nm_glue_gna_lookup and is freed once, here.
+        unsafe { ffi::nm_glue_gna_free(self.gna.as_ptr()) }
+    }
+}
+
+/// A fresh skb for `len` bytes with its data area as a slice.
+fn skb_alloc<'a>(len: usize) -> Option<(NonNull<c_void>, &'a mut [u8])> {
+    let mut data = core::ptr::null_mut();
+    // SAFETY: data is valid for writes.
+    let skb = NonNull::new(unsafe { ffi::nm_glue_skb_alloc(len, &mut data) })?;
+    // SAFETY: nm_glue_skb_alloc put len bytes at data in the new skb, which
+    // is ours until handed to nm_glue_gna_xmit/inject.
+    let out = unsafe { core::slice::from_raw_parts_mut(data, len) };
+    Some((skb, out))
+}
+
+impl NetifOps<LinuxPlatform> for GenericNetif {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn config(&self) -> NetifConfig {
+        self.cfg
+    }
+
+    fn register(&self, na: &Arc<Na>, on: bool) -> Result<()> {
+        let mut cur = self.adapter.lock();
+        if on {
+            if cur.is_some() {
+                return Ok(());
+            }
+            let ctx = Arc::as_ptr(na).cast::<c_void>();
+            // SAFETY: live gna; ctx stays valid while the hooks are
+            // installed: we keep `na` alive until they are removed.
+            let r = unsafe { ffi::nm_glue_gna_register(self.gna.as_ptr(), ctx, true) };
+            if r != 0 {
+                return Err(Errno(-r));
+            }
+            *cur = Some(na.clone());
+        } else {
+            // SAFETY: live gna; after this call no hook runs any more.
+            unsafe { ffi::nm_glue_gna_register(self.gna.as_ptr(), core::ptr::null(), false) };
+            cur.take();
+        }
+        Ok(())
+    }
+
+    fn transmit(&self, ring: u32, buf: &BufRef<'_>, len: usize) -> bool {
+        if len < ETH_HLEN {
+            return true; // not a frame: dropped
+        }
+        let Some((skb, out)) = skb_alloc(len) else {
+            return false;
+        };
+        buf.read(0, out);
+        // SAFETY: live gna; the skb is ours and consumed by the call.
+        // -EAGAIN (qdisc full) and -ENXIO (gone) leave the slot pending.
+        unsafe { ffi::nm_glue_gna_xmit(self.gna.as_ptr(), skb.as_ptr(), ring) == 0 }
+    }
+
+    fn host_inject(&self, buf: &BufRef<'_>, len: usize) -> Result<()> {
+        let (skb, out) = skb_alloc(len).ok_or(Errno::ENOMEM)?;
+        buf.read(0, out);
+        // SAFETY: live gna; the skb is ours and consumed by the call.
+        match unsafe { ffi::nm_glue_gna_inject(self.gna.as_ptr(), skb.as_ptr()) } {
+            0 => Ok(()),
+            e => Err(Errno(-e)),
+        }
+    }
+}
+
+/// A frame from the device (`host` false: received; true: sent by the
+/// host stack) for RX queue `queue`: pushed into the matching hardware or
+/// host RX ring. Returns false if it was dropped.
+///
+/// # Safety
+/// `ctx` is the adapter pointer glue.c got from `register(on)` and the
+/// hooks are still installed; `data` is valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_rx(
+    ctx: *const c_void,
+    queue: u32,
+    host: bool,
+    data: *const u8,
+    len: usize,
+) -> bool {
+    // SAFETY: by the contract the adapter is alive (GenericNetif keeps an
+    // Arc until the hooks are removed and synchronize_net() returned).
+    let na = unsafe { &*ctx.cast::<Na>() };
+    // SAFETY: data is valid for len bytes by the contract.
+    let frame = unsafe { core::slice::from_raw_parts(data, len) };
+    let hw = na.nrings(Dir::Rx);
+    let ring = if host {
+        let nh = na.nhost(Dir::Rx);
+        if nh == 0 {
+            return false;
+        }
+        hw + queue % nh
+    } else {
+        queue % hw.max(1)
+    };
+    na.rx_push(ring, frame)
+}
+
+/// The device's qdisc had no room (a transmit was refused): wake the
+/// waiters of the hardware TX rings so that they sync and retry. Called
+/// from glue.c's retry timer (softirq).
+///
+/// # Safety
+/// `ctx` is the adapter pointer glue.c got from `register(on)`, still
+/// hooked (glue.c clears it, then waits for the timer, before
+/// `register(off)` returns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_tx_wake(ctx: *const c_void) {
+    // SAFETY: alive by the contract (as in nm_rs_netif_rx).
+    let na = unsafe { &*ctx.cast::<Na>() };
+    for i in 0..na.nrings(Dir::Tx) {
+        if let Some(k) = na.kring(Dir::Tx, i) {
+            na.notify(k);
+        }
+    }
+}

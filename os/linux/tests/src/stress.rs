@@ -1,0 +1,315 @@
+//! Seeded stress (issue "hardening"): several processes issue random control
+//! requests, open and close random ports (VALE, pipes, monitors, null
+//! ports) with random modes and flags, scribble over their rings between
+//! syncs, and get SIGKILLed at random points, while a clean sender/receiver
+//! pair keeps checking its traffic. Bounded in time and count; the runner's
+//! leak check then requires every pool back at its baseline, and vm-test
+//! requires a clean rmmod and no kernel warning.
+//!
+//! `NM_STRESS_SEED` and `NM_STRESS_SECS` override the seed and duration.
+
+use crate::port::{BCAST, Port, all_nic, check_frame, frame, mac, register};
+use crate::proc::{Child, spawn};
+use crate::sys::{Fd, errno_name};
+use crate::{Test, ensure};
+use netmap_uapi::pod::Pod;
+use netmap_uapi::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub const TESTS: &[Test] = &[("stress_random_clients", stress_random_clients)];
+
+/// xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len() as u64) as usize]
+    }
+}
+
+/// Counters shared by all processes (an anonymous shared mapping, inherited
+/// by the forked clients).
+#[derive(Clone, Copy)]
+struct Counters {
+    ptr: *mut AtomicU64,
+}
+
+const C_REQUESTS: usize = 0;
+const C_REGISTERS: usize = 1;
+const C_HOSTILE_SYNCS: usize = 2;
+const C_KILLS: usize = 3;
+const C_FRAMES: usize = 4;
+const NCOUNTERS: usize = 5;
+
+impl Counters {
+    fn new() -> Result<Counters, String> {
+        // SAFETY: anonymous shared mapping of NCOUNTERS u64 values.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err("mmap of the counters failed".into());
+        }
+        Ok(Counters { ptr: p.cast() })
+    }
+    fn add(&self, i: usize, v: u64) {
+        assert!(i < NCOUNTERS);
+        // SAFETY: i < NCOUNTERS, inside the zeroed 4096-byte mapping that
+        // lives until the process exits; AtomicU64 has u64's layout.
+        unsafe { &*self.ptr.wrapping_add(i) }.fetch_add(v, Ordering::Relaxed);
+    }
+    fn get(&self, i: usize) -> u64 {
+        assert!(i < NCOUNTERS);
+        // SAFETY: as in `add`.
+        unsafe { &*self.ptr.wrapping_add(i) }.load(Ordering::Relaxed)
+    }
+}
+
+const NAMES: &[&str] = &[
+    "valeS0:a",
+    "valeS0:b",
+    "valeS0:c",
+    "valeS1:a",
+    "valeS1:b",
+    "pS{1",
+    "pS}1",
+    "pS{2",
+    "pS}2",
+    "valeS0:a{x",
+    "valeS0:a}x",
+    "nosuch0",
+    "vale-bad:x",
+    "val",
+    "pT{",
+];
+
+/// One NIOCCTRL with a random (often malformed) header and body.
+fn random_ctrl(fd: &Fd, rng: &mut Rng) -> Result<(), i32> {
+    let mut body = [0u8; 128];
+    for b in body.iter_mut() {
+        *b = rng.next() as u8;
+    }
+    // On the heap: the kernel reads (and writes back) the option.
+    let mut opt = Box::new(NmreqOption::zeroed());
+    opt.nro_reqtype = rng.below(8) as u32;
+    opt.nro_size = rng.below(64);
+    let mut h = NmreqHeader::new(rng.below(17) as u16, rng.pick(NAMES).as_bytes());
+    if rng.below(8) == 0 {
+        h.nr_version = rng.next() as u16;
+    }
+    h.nr_body = if rng.below(4) == 0 {
+        0
+    } else {
+        body.as_mut_ptr() as u64
+    };
+    if rng.below(3) == 0 {
+        let self_ptr = std::ptr::from_mut(&mut *opt) as u64;
+        opt.nro_next = if rng.below(3) == 0 { self_ptr } else { 0 };
+        h.nr_options = self_ptr;
+    }
+    if h.nr_reqtype == NETMAP_REQ_REGISTER {
+        // Registering here would bind this scratch fd; the register path has
+        // its own generator below.
+        h.nr_reqtype = NETMAP_REQ_PORT_INFO_GET;
+    }
+    fd.ioctl_ptr(NIOCCTRL, &mut h)
+}
+
+fn random_reg(rng: &mut Rng) -> NmreqRegister {
+    let modes = [
+        NR_REG_ALL_NIC,
+        NR_REG_ALL_NIC,
+        NR_REG_ONE_NIC,
+        NR_REG_SW,
+        NR_REG_NULL,
+        0,
+        99,
+    ];
+    let flag_bits = [
+        0,
+        0,
+        NR_EXCLUSIVE,
+        NR_MONITOR_TX,
+        NR_MONITOR_RX,
+        NR_ZCOPY_MON,
+        NR_RX_RINGS_ONLY,
+        NR_TX_RINGS_ONLY,
+        NR_ACCEPT_VNET_HDR,
+    ];
+    NmreqRegister {
+        nr_mode: modes[rng.below(modes.len() as u64) as usize],
+        nr_ringid: rng.below(3) as u16,
+        nr_flags: flag_bits[rng.below(flag_bits.len() as u64) as usize],
+        nr_tx_rings: rng.below(4) as u16,
+        nr_rx_rings: rng.below(4) as u16,
+        nr_tx_slots: [0, 64, 1024, 5000][rng.below(4) as usize],
+        nr_rx_slots: [0, 128, 1024][rng.below(3) as usize],
+        nr_extra_bufs: [0, 0, 3, 100][rng.below(4) as usize],
+        nr_mem_id: [0, 0, 0, 1, 77][rng.below(5) as usize],
+        ..all_nic()
+    }
+}
+
+/// Scribble on a bound port's rings and sync.
+fn hostile(p: &Port, rng: &mut Rng, c: &Counters) {
+    for i in 0..2 {
+        let ring = if i == 0 { p.tx(0) } else { p.rx(0) };
+        let Ok(r) = ring else { continue };
+        let n = r.num_slots();
+        let pick = |rng: &mut Rng| match rng.below(4) {
+            0 => rng.next() as u32,
+            1 => n,
+            _ => rng.below(n as u64) as u32,
+        };
+        r.poke(pick(rng), pick(rng), pick(rng));
+        for _ in 0..rng.below(8) {
+            let s = NetmapSlot {
+                buf_idx: if rng.below(2) == 0 {
+                    rng.next() as u32
+                } else {
+                    rng.below(4096) as u32
+                },
+                len: rng.next() as u16,
+                flags: rng.next() as u16,
+                ptr: rng.next(),
+            };
+            let _ = r.set_slot(rng.below(n as u64) as u32, s);
+        }
+    }
+    let _ = p.txsync();
+    let _ = p.rxsync();
+    let _ = p.fd.poll(libc::POLLIN | libc::POLLOUT, 0);
+    c.add(C_HOSTILE_SYNCS, 1);
+}
+
+/// A chaos client: runs until killed or `until`.
+fn chaos(seed: u64, until: Instant, c: &Counters) -> Result<(), String> {
+    let mut rng = Rng(seed | 1);
+    let mut ports: Vec<Port> = Vec::new();
+    let scratch = Fd::open_netmap()?;
+    while Instant::now() < until {
+        match rng.below(10) {
+            0..=2 => {
+                let _ = random_ctrl(&scratch, &mut rng);
+                c.add(C_REQUESTS, 1);
+            }
+            3..=4 => {
+                let name = rng.pick(NAMES);
+                c.add(C_REGISTERS, 1);
+                if let Ok(p) = Port::open_with(name, random_reg(&mut rng)) {
+                    ports.push(p);
+                }
+                if ports.len() > 6 {
+                    ports.remove(0);
+                }
+            }
+            5..=7 => {
+                if !ports.is_empty() {
+                    let i = rng.below(ports.len() as u64) as usize;
+                    hostile(&ports[i], &mut rng, c);
+                }
+            }
+            8 => {
+                if !ports.is_empty() {
+                    let i = rng.below(ports.len() as u64) as usize;
+                    let f = frame(
+                        BCAST,
+                        mac(0x77),
+                        rng.next() as u32,
+                        60 + rng.below(1400) as usize,
+                    );
+                    let _ = ports[i].send(&[f]);
+                }
+            }
+            _ => {
+                if !ports.is_empty() {
+                    let i = rng.below(ports.len() as u64) as usize;
+                    ports.swap_remove(i);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn stress_random_clients() -> Result<(), String> {
+    let seed: u64 = std::env::var("NM_STRESS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_2026);
+    let secs: u64 = std::env::var("NM_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15)
+        .min(45);
+    let c = Counters::new()?;
+    let mut rng = Rng(seed);
+    // A clean pair on its own switch, checked at the end.
+    let a = Port::open("valeK:a")?;
+    let b = Port::open("valeK:b")?;
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut kids: Vec<Child> = Vec::new();
+    let mut sent = 0u32;
+    while Instant::now() < end {
+        while kids.len() < 4 {
+            let s = rng.next();
+            kids.push(spawn(move || chaos(s, end, &c))?);
+        }
+        std::thread::sleep(Duration::from_millis(50 + rng.below(300)));
+        if rng.below(2) == 0 {
+            let i = rng.below(kids.len() as u64) as usize;
+            kids.swap_remove(i).kill9();
+            c.add(C_KILLS, 1);
+        }
+        // The clean pair keeps working throughout.
+        let f = frame(mac(0xb), mac(0xa), sent, 60);
+        a.send(&[f]).map_err(|e| format!("clean sender: {e}"))?;
+        sent += 1;
+        for g in b.recv()? {
+            check_frame(&g, mac(0xa))?;
+            c.add(C_FRAMES, 1);
+        }
+    }
+    for k in kids {
+        k.kill9();
+        c.add(C_KILLS, 1);
+    }
+    for g in b.recv()? {
+        check_frame(&g, mac(0xa))?;
+        c.add(C_FRAMES, 1);
+    }
+    ensure!(
+        c.get(C_FRAMES) == u64::from(sent),
+        "clean pair: {} of {sent} frames arrived",
+        c.get(C_FRAMES)
+    );
+    // Every name can still be registered and used once the chaos is over.
+    let (_fd, _) = register("valeS0:a", all_nic())
+        .map_err(|e| format!("valeS0:a after stress: {}", errno_name(e)))?;
+    println!(
+        "NOTE stress seed {seed:#x} {secs} s: {} requests, {} registers, {} hostile syncs, {} kills, {} clean frames",
+        c.get(C_REQUESTS),
+        c.get(C_REGISTERS),
+        c.get(C_HOSTILE_SYNCS),
+        c.get(C_KILLS),
+        c.get(C_FRAMES)
+    );
+    Ok(())
+}
