@@ -526,32 +526,17 @@ impl<P: Platform> Netmap<P> {
         let mr = ring_cfg(u32::from(reg.nr_rx_rings), 1, NM_PIPE_MAXRINGS);
         let mts = ring_cfg(reg.nr_tx_slots, pslots[Dir::Tx.idx()], NM_PIPE_MAXSLOTS);
         let mrs = ring_cfg(reg.nr_rx_slots, pslots[Dir::Rx.idx()], NM_PIPE_MAXSLOTS);
-        // The configuration given is the master's; the slave's is crossed.
-        let (mcfg, scfg) = match role {
-            Role::Master => (
-                PortConfig {
-                    rings: [mr, mt],
-                    host_rings: [0, 0],
-                    slots: [mrs, mts],
-                },
-                PortConfig {
-                    rings: [mt, mr],
-                    host_rings: [0, 0],
-                    slots: [mts, mrs],
-                },
-            ),
-            Role::Slave => (
-                PortConfig {
-                    rings: [mt, mr],
-                    host_rings: [0, 0],
-                    slots: [mts, mrs],
-                },
-                PortConfig {
-                    rings: [mr, mt],
-                    host_rings: [0, 0],
-                    slots: [mrs, mts],
-                },
-            ),
+        // The request configures the master, whichever end it opens; the
+        // slave gets the crossed configuration (§9).
+        let mcfg = PortConfig {
+            rings: [mr, mt],
+            host_rings: [0, 0],
+            slots: [mrs, mts],
+        };
+        let scfg = PortConfig {
+            rings: [mt, mr],
+            host_rings: [0, 0],
+            slots: [mts, mrs],
         };
         let mk = |r: Role, cfg: PortConfig, brace: &[u8]| -> Result<Arc<Adapter<P>>> {
             Ok(Arc::new(Adapter::new(

@@ -47,3 +47,21 @@ fn pipe_payload_round_trip() {
     s.send(&[&f]);
     assert_eq!(m.recv(), vec![f]);
 }
+
+/// The request configures the master even when it opens the slave (§9).
+#[test]
+fn request_configures_the_master() {
+    use netmap_uapi::pod::Pod;
+    use netmap_uapi::*;
+    let env = Env::new();
+    let reg = NmreqRegister {
+        nr_mode: NR_REG_ALL_NIC,
+        nr_tx_rings: 2,
+        nr_rx_rings: 1,
+        ..NmreqRegister::zeroed()
+    };
+    let s = env.port_with("pq}1", reg);
+    assert_eq!((s.reg.nr_tx_rings, s.reg.nr_rx_rings), (1, 2));
+    let m = env.port("pq{1");
+    assert_eq!((m.reg.nr_tx_rings, m.reg.nr_rx_rings), (2, 1));
+}
