@@ -138,6 +138,17 @@ impl<P: Platform> Adapter<P> {
         matches!(self.kind, Kind::Vale(_))
     }
 
+    /// The adapter name users see (VALE_LIST, `ni_name`): `name`, except
+    /// for a persistent VALE port that was attached to a switch, which is
+    /// then called `valeS:P` (§15.13). `name` stays the plain name by which
+    /// `netmap:P` finds the port.
+    pub fn shown_name(&self) -> Name {
+        match &self.kind {
+            Kind::Vale(v) => (*v.attached_name.lock()).unwrap_or(self.name),
+            _ => self.name,
+        }
+    }
+
     /// Rings a file binds (§6.1).
     pub fn compute_ranges(
         &self,
@@ -291,7 +302,7 @@ impl<P: Platform> Adapter<P> {
         let obj = self.mem.if_alloc(crate::shm::nifp_size(total))?;
         let nifp = crate::shm::nifp_at(obj.kaddr, total);
         let hdr = NetmapIf {
-            ni_name: self.name.to_c_array_truncated::<16>(),
+            ni_name: self.shown_name().to_c_array_truncated::<16>(),
             ni_flags: if self.mem.is_private() {
                 netmap_uapi::NI_PRIV_MEM
             } else {

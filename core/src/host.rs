@@ -359,14 +359,76 @@ impl crate::netif::NetifOps<HostPlatform> for HostNetif {
     }
 }
 
-/// Interface lookup over a fixed list of [`HostNetif`]s.
-pub struct HostNetifProvider(pub Vec<Arc<HostNetif>>);
+/// What a [`HostNetifProvider`] was asked to do with persistent-port
+/// interfaces, and fault injection for it.
+#[derive(Debug, Default)]
+pub struct HostIfLog {
+    /// `(true, name)` for each create, `(false, name)` for each delete.
+    pub calls: Vec<(bool, Vec<u8>)>,
+    /// Interfaces of persistent ports that exist now.
+    pub live: Vec<Vec<u8>>,
+    /// The next create or delete fails with this errno.
+    pub fail_next: Option<crate::Errno>,
+}
+
+/// Interface lookup over a fixed list of [`HostNetif`]s; persistent-port
+/// interfaces are recorded in a shared [`HostIfLog`].
+#[derive(Default)]
+pub struct HostNetifProvider {
+    pub nics: Vec<Arc<HostNetif>>,
+    pub log: Arc<Mutex<HostIfLog>>,
+}
+
+impl HostNetifProvider {
+    pub fn new(nics: Vec<Arc<HostNetif>>) -> Self {
+        HostNetifProvider {
+            nics,
+            log: Arc::default(),
+        }
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, HostIfLog> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl crate::netif::NetifProvider<HostPlatform> for HostNetifProvider {
     fn lookup(&self, name: &[u8]) -> Option<Arc<dyn crate::netif::NetifOps<HostPlatform>>> {
-        self.0
+        self.nics
             .iter()
             .find(|n| n.name.as_bytes() == name)
             .map(|n| n.clone() as Arc<dyn crate::netif::NetifOps<HostPlatform>>)
+    }
+
+    fn exists(&self, name: &[u8]) -> bool {
+        self.lookup(name).is_some() || self.log().live.iter().any(|n| n == name)
+    }
+
+    fn create_persistent(&self, name: &[u8]) -> crate::Result<()> {
+        let mut log = self.log();
+        log.calls.push((true, name.to_vec()));
+        if let Some(e) = log.fail_next.take() {
+            return Err(e);
+        }
+        if log.live.iter().any(|n| n == name) {
+            return Err(crate::Errno::EEXIST);
+        }
+        log.live.push(name.to_vec());
+        Ok(())
+    }
+
+    fn delete_persistent(&self, name: &[u8]) -> crate::Result<()> {
+        let mut log = self.log();
+        log.calls.push((false, name.to_vec()));
+        if let Some(e) = log.fail_next.take() {
+            return Err(e);
+        }
+        let pos = log
+            .live
+            .iter()
+            .position(|n| n == name)
+            .ok_or(crate::Errno::ENXIO)?;
+        log.live.swap_remove(pos);
+        Ok(())
     }
 }

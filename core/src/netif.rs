@@ -49,9 +49,34 @@ pub trait NetifOps<P: Platform>: Send + Sync {
     fn host_inject(&self, buf: &BufRef<'_>, len: usize) -> Result<()>;
 }
 
-/// Looks up OS interfaces by name (in the caller's namespace).
+/// Looks up OS interfaces by name (in the caller's namespace), and makes
+/// the OS interfaces of persistent VALE ports (§8.4).
+///
+/// The core calls every method with its global lock held (lock order: core
+/// global lock, then whatever the OS takes inside, e.g. rtnl on Linux).
 pub trait NetifProvider<P: Platform>: Send + Sync {
+    /// An interface the core can put in netmap mode, if `name` is one.
     fn lookup(&self, name: &[u8]) -> Option<Arc<dyn NetifOps<P>>>;
+
+    /// Whether an OS interface called `name` exists at all (also one that
+    /// [`lookup`](Self::lookup) would not accept, e.g. a loopback device).
+    fn exists(&self, name: &[u8]) -> bool {
+        self.lookup(name).is_some()
+    }
+
+    /// Create the OS interface of persistent VALE port `name` (NEWIF). The
+    /// core has checked the name (1..=15 bytes, no `vale` prefix) and that
+    /// no interface or port of that name exists. An OS without persistent
+    /// ports keeps the default: `EOPNOTSUPP`.
+    fn create_persistent(&self, _name: &[u8]) -> Result<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Remove the OS interface made by
+    /// [`create_persistent`](Self::create_persistent) (DELIF).
+    fn delete_persistent(&self, _name: &[u8]) -> Result<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
 }
 
 /// Netif state of an adapter.

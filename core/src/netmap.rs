@@ -44,6 +44,8 @@ pub struct MemStats {
     pub private_mems: u32,
     /// VALE switches alive.
     pub switches: u32,
+    /// Persistent VALE ports (NEWIF, not yet DELIF).
+    pub persistent: u32,
 }
 
 /// A file's binding to a port (REGISTER).
@@ -77,6 +79,8 @@ struct Globals<P: Platform> {
     plain: Vec<Arc<Adapter<P>>>,
     /// Adapters of OS interfaces in use (netmap mode, pipes).
     netifs: Vec<Arc<Adapter<P>>>,
+    /// Persistent VALE ports (NEWIF, §8.4), by plain name, until DELIF.
+    persistent: Vec<Arc<Adapter<P>>>,
 }
 
 /// The global context.
@@ -109,6 +113,7 @@ impl<P: Platform> Netmap<P> {
             last_mem_id: 1,
             plain: Vec::new(),
             netifs: Vec::new(),
+            persistent: Vec::new(),
         };
         Ok(Box::new(Netmap {
             platform,
@@ -183,6 +188,7 @@ impl<P: Platform> Netmap<P> {
         st.buf_used = gs.buf_used;
         st.private_mems = g.mems.len() as u32;
         st.switches = g.switches.iter().filter(|s| s.is_some()).count() as u32;
+        st.persistent = g.persistent.len() as u32;
         st
     }
 
@@ -240,10 +246,8 @@ impl<P: Platform> Netmap<P> {
             NETMAP_REQ_VALE_LIST => self.req_vale_list(req),
             NETMAP_REQ_PORT_HDR_SET => self.req_hdr_set(req),
             NETMAP_REQ_PORT_HDR_GET => self.req_hdr_get(req),
-            NETMAP_REQ_VALE_NEWIF | NETMAP_REQ_VALE_DELIF => {
-                // Persistent ports need OS network interfaces (os/* hooks).
-                Err(Errno::EOPNOTSUPP)
-            }
+            NETMAP_REQ_VALE_NEWIF => self.req_vale_newif(req),
+            NETMAP_REQ_VALE_DELIF => self.req_vale_delif(req),
             NETMAP_REQ_VALE_POLLING_ENABLE | NETMAP_REQ_VALE_POLLING_DISABLE => {
                 self.req_polling(req)
             }
@@ -347,6 +351,8 @@ impl<P: Platform> Netmap<P> {
                     .get_port(g, parent.as_bytes(), mode, pflags, reg, false)
                     .map_err(|_| Errno::EINVAL)?;
                 if !parent_na.in_netmap_mode() {
+                    // The lookup may have made the adapter of an idle NIC.
+                    self.maybe_destroy(g, &parent_na);
                     return Err(Errno::EINVAL);
                 }
                 self.new_monitor(g, parent_na, mflags, reg)
@@ -369,19 +375,24 @@ impl<P: Platform> Netmap<P> {
                 }
                 r
             }
-            KernelPort::Vale { switch, .. } => {
+            KernelPort::Vale { switch, port } => {
                 let full = Name::from_c(name);
-                let sw = match self.find_switch(g, switch.as_bytes()) {
-                    Some(sw) => sw,
-                    None if create => self.new_switch(g, switch)?,
-                    None => return Err(Errno::ENXIO),
-                };
-                if let Some((_, na)) = sw.find(full.as_bytes()) {
+                let sw = self.find_switch(g, switch.as_bytes());
+                if let Some((_, na)) = sw.as_ref().and_then(|sw| sw.find(full.as_bytes())) {
                     return Ok(na);
                 }
                 if !create {
                     return Err(Errno::ENXIO);
                 }
+                // An interface (or persistent port) that is not on this
+                // switch: `valeS:ifname` is for ATTACH/DETACH only (§8.2).
+                if self.is_interface(g, port.as_bytes()) {
+                    return Err(Errno::EINVAL);
+                }
+                let sw = match sw {
+                    Some(sw) => sw,
+                    None => self.new_switch(g, switch)?,
+                };
                 let r = self.new_vale_port(g, &sw, full, reg);
                 if r.is_err() && sw.active_ports() == 0 {
                     self.remove_switch(g, &sw);
@@ -389,9 +400,12 @@ impl<P: Platform> Netmap<P> {
                 r
             }
             KernelPort::Netif { name } => {
+                // Persistent VALE ports first: their OS interface must not
+                // be taken over by the NIC adapter.
                 let known = g
-                    .plain
+                    .persistent
                     .iter()
+                    .chain(g.plain.iter())
                     .chain(g.netifs.iter())
                     .find(|na| na.name.as_bytes() == name.as_bytes())
                     .cloned();
@@ -406,6 +420,19 @@ impl<P: Platform> Netmap<P> {
                 self.new_netif(g, name, ops, reg)
             }
         }
+    }
+
+    /// Whether `name` is an OS interface or a persistent VALE port.
+    #[inline(never)] // keeps get_port's (recursive) stack frame small
+    fn is_interface(&self, g: &Globals<P>, name: &[u8]) -> bool {
+        if name.is_empty() {
+            return false;
+        }
+        g.persistent
+            .iter()
+            .chain(g.netifs.iter())
+            .any(|na| na.name.as_bytes() == name)
+            || self.netif_provider.get().is_some_and(|p| p.exists(name))
     }
 
     #[inline(never)] // keeps get_port's (recursive) stack frame small
@@ -986,7 +1013,7 @@ impl<P: Platform> Netmap<P> {
                     if let Some(na) = sw.port(p) {
                         l.nr_bridge_idx = b as u16;
                         l.nr_port_idx = p as u32;
-                        req.hdr.nr_name = na.name.to_c_array();
+                        req.hdr.nr_name = na.shown_name().to_c_array();
                         req.set_body(&l);
                         return Ok(());
                     }
@@ -999,10 +1026,17 @@ impl<P: Platform> Netmap<P> {
         Err(Errno::ENOENT)
     }
 
+    /// VALE_ATTACH `valeS:P` (§8.5): P must be a persistent VALE port,
+    /// which joins switch `valeS` (created if needed) under the name
+    /// `valeS:P`. Attaching NICs ("bwrap") is not implemented: an existing
+    /// OS interface gets `EOPNOTSUPP`, any other name `EINVAL`.
     fn req_vale_attach(&self, req: &mut Request) -> Result<()> {
-        let g = self.g.lock();
-        let a: NmreqValeAttach = req.body();
+        let mut g = self.g.lock();
+        let mut a: NmreqValeAttach = req.body();
         let name = Name::from_c(&req.hdr.nr_name);
+        if !name.as_bytes().starts_with(b"val") {
+            return Err(Errno::EINVAL);
+        }
         let (sw_name, port) = parse_vale_name(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
         if a.reg.nr_mode != NR_REG_ALL_NIC && a.reg.nr_mode != NR_REG_NIC_SW {
             return Err(Errno::EINVAL);
@@ -1010,19 +1044,60 @@ impl<P: Platform> Netmap<P> {
         if a.reg.nr_ringid != 0 {
             return Err(Errno::EINVAL);
         }
-        if let Some(sw) = self.find_switch(&g, sw_name.as_bytes())
-            && sw.find(name.as_bytes()).is_some()
+        let sw = self.find_switch(&g, sw_name.as_bytes());
+        if sw
+            .as_ref()
+            .is_some_and(|sw| sw.find(name.as_bytes()).is_some())
         {
             return Err(Errno::EBUSY);
         }
-        // Only OS interfaces (NICs, persistent ports) can be attached; the
-        // core has none of its own.
-        let _ = port;
-        Err(Errno::EINVAL)
+        let Some(na) = g.persistent.iter().find(|na| na.name == port).cloned() else {
+            if self.is_interface(&g, port.as_bytes()) {
+                // A NIC: its "bwrap" into the switch is not implemented.
+                return Err(Errno::EOPNOTSUPP);
+            }
+            return Err(Errno::EINVAL);
+        };
+        let Kind::Vale(v) = &na.kind else {
+            return Err(Errno::EINVAL);
+        };
+        // A persistent port has no host rings to attach as `valeS:P^`.
+        if a.reg.nr_mode == NR_REG_NIC_SW {
+            return Err(Errno::EINVAL);
+        }
+        if v.switch().is_some() {
+            // Already on another switch. The reference then wraps the port
+            // like a NIC (bwrap) and attaches the wrapper; not implemented.
+            return Err(Errno::EBUSY);
+        }
+        if na.in_netmap_mode() {
+            // Open by a file (the reference's NETMAP_OWNED_BY_ANY check).
+            return Err(Errno::EBUSY);
+        }
+        let (sw, created) = match sw {
+            Some(sw) => (sw, false),
+            None => (self.new_switch(&mut g, sw_name)?, true),
+        };
+        let idx = match sw.add_port(na.clone()) {
+            Ok(idx) => idx,
+            Err(e) => {
+                if created {
+                    self.remove_switch(&mut g, &sw);
+                }
+                return Err(e);
+            }
+        };
+        *v.attached_name.lock() = Some(name);
+        *v.bdg.lock() = Some((sw, idx));
+        a.port_index = u32::from(idx);
+        req.set_body(&a);
+        Ok(())
     }
 
+    /// VALE_DETACH `valeS:P` (§8.5): a persistent port leaves the switch
+    /// (which goes away when empty).
     fn req_vale_detach(&self, req: &mut Request) -> Result<()> {
-        let g = self.g.lock();
+        let mut g = self.g.lock();
         let name = Name::from_c(&req.hdr.nr_name);
         if !name.as_bytes().starts_with(b"val") {
             return Err(Errno::EINVAL);
@@ -1031,12 +1106,108 @@ impl<P: Platform> Netmap<P> {
         let sw = self
             .find_switch(&g, sw_name.as_bytes())
             .ok_or(Errno::ENXIO)?;
-        match sw.find(name.as_bytes()) {
-            // Ephemeral ports are not attached, they are created by REGISTER.
-            Some((_, na)) if matches!(&na.kind, Kind::Vale(v) if v.ephemeral) => Err(Errno::ENXIO),
-            Some(_) => Err(Errno::EOPNOTSUPP),
-            None => Err(Errno::ENXIO),
+        let (idx, na) = sw.find(name.as_bytes()).ok_or(Errno::ENXIO)?;
+        let Kind::Vale(v) = &na.kind else {
+            return Err(Errno::ENXIO);
+        };
+        // Ephemeral ports are not attached, they are created by REGISTER.
+        if v.ephemeral {
+            return Err(Errno::ENXIO);
         }
+        // The port's own txsync stops forwarding into this switch first.
+        v.bdg.lock().take();
+        sw.remove_port(idx);
+        if sw.active_ports() == 0 {
+            self.remove_switch(&mut g, &sw);
+        }
+        let d = NmreqValeDetach {
+            port_index: u32::from(idx),
+            ..NmreqValeDetach::zeroed()
+        };
+        req.set_body(&d);
+        Ok(())
+    }
+
+    /// NEWIF `P` (§8.4): a persistent VALE port with its OS interface, on
+    /// no switch. Rings and slots as for an ephemeral port (§8.2), in a
+    /// private region or the region `nr_mem_id`.
+    fn req_vale_newif(&self, req: &mut Request) -> Result<()> {
+        let mut g = self.g.lock();
+        let mut nb: NmreqValeNewif = req.body();
+        let name = Name::from_c(&req.hdr.nr_name);
+        let b = name.as_bytes();
+        // IFNAMSIZ - 1 bytes; and never a name the port could not be opened
+        // by (`netmap:P`): no VALE prefix, no pipe braces, nothing an OS
+        // interface name cannot contain.
+        if b.is_empty()
+            || b.len() > 15
+            || b.starts_with(b"vale")
+            || b.iter()
+                .any(|&c| matches!(c, b'{' | b'}' | b'/' | b':') || c <= b' ' || c >= 0x7f)
+        {
+            return Err(Errno::EINVAL);
+        }
+        if g.plain.iter().any(|na| na.name == name) || self.is_interface(&g, b) {
+            return Err(Errno::EEXIST);
+        }
+        let provider = self.netif_provider.get().ok_or(Errno::EOPNOTSUPP)?;
+        let reg = NmreqRegister {
+            nr_tx_slots: nb.nr_tx_slots,
+            nr_rx_slots: nb.nr_rx_slots,
+            nr_tx_rings: nb.nr_tx_rings,
+            nr_rx_rings: nb.nr_rx_rings,
+            nr_mem_id: nb.nr_mem_id,
+            nr_mode: NR_REG_ALL_NIC,
+            ..NmreqRegister::zeroed()
+        };
+        let cfg = Self::vale_cfg(&reg);
+        let mem = self.vale_mem(&mut g, &reg, &cfg, 0, 2)?;
+        let na = Arc::new(Adapter::new(
+            self.platform.clone(),
+            name,
+            Kind::Vale(ValePort::new(false)?),
+            mem,
+            cfg,
+        )?);
+        g.persistent.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        provider.create_persistent(b)?;
+        g.persistent.push(na.clone());
+        nb.nr_tx_slots = na.cfg.slots[Dir::Tx.idx()];
+        nb.nr_rx_slots = na.cfg.slots[Dir::Rx.idx()];
+        nb.nr_tx_rings = na.nrings(Dir::Tx) as u16;
+        nb.nr_rx_rings = na.nrings(Dir::Rx) as u16;
+        nb.nr_mem_id = na.mem.id();
+        req.set_body(&nb);
+        Ok(())
+    }
+
+    /// DELIF `P` (§8.4): removes an unused persistent port and its OS
+    /// interface.
+    fn req_vale_delif(&self, req: &mut Request) -> Result<()> {
+        let mut g = self.g.lock();
+        let name = Name::from_c(&req.hdr.nr_name);
+        let Some(pos) = g.persistent.iter().position(|na| na.name == name) else {
+            // An interface, but not one made by NEWIF: EINVAL; nothing: ENXIO.
+            let other =
+                g.plain.iter().any(|na| na.name == name) || self.is_interface(&g, name.as_bytes());
+            return Err(if other { Errno::EINVAL } else { Errno::ENXIO });
+        };
+        let na = &g.persistent[pos];
+        let attached = matches!(&na.kind, Kind::Vale(v) if v.switch().is_some());
+        // Open by a file, on a switch, parent of pipes, or otherwise
+        // referenced (e.g. by a monitor): the list holds the only reference
+        // of an unused port.
+        if na.in_netmap_mode()
+            || attached
+            || !na.pipes.lock().is_empty()
+            || Arc::strong_count(na) > 1
+        {
+            return Err(Errno::EBUSY);
+        }
+        let provider = self.netif_provider.get().ok_or(Errno::EOPNOTSUPP)?;
+        provider.delete_persistent(name.as_bytes())?;
+        g.persistent.swap_remove(pos);
+        Ok(())
     }
 
     fn req_polling(&self, req: &mut Request) -> Result<()> {
@@ -1067,6 +1238,7 @@ impl<P: Platform> Netmap<P> {
         let reg = NmreqRegister::zeroed();
         let na = self.get_port(&mut g, name.as_bytes(), NR_REG_ALL_NIC, 0, &reg, false)?;
         if !na.is_vale() {
+            self.maybe_destroy(&mut g, &na);
             return Err(Errno::ENXIO);
         }
         na.virt_hdr_len.store(h.nr_hdr_len, Ordering::Release);
@@ -1079,6 +1251,8 @@ impl<P: Platform> Netmap<P> {
         let reg = NmreqRegister::zeroed();
         let na = self.get_port(&mut g, &req.hdr.nr_name, NR_REG_ALL_NIC, 0, &reg, false)?;
         h.nr_hdr_len = na.virt_hdr_len.load(Ordering::Acquire);
+        // An idle NIC's adapter made by the lookup goes away again.
+        self.maybe_destroy(&mut g, &na);
         req.set_body(&h);
         Ok(())
     }
@@ -1231,16 +1405,30 @@ impl<P: Platform> Netmap<P> {
             (_, c) if c == NETMAP_PT_HOST_CREATE || c == NETMAP_PT_HOST_DELETE => {
                 Err(Errno::ENOMEM)
             }
-            (_, c)
-                if c == NETMAP_BDG_ATTACH
-                    || c == NETMAP_BDG_DETACH
-                    || c == NETMAP_BDG_NEWIF
-                    || c == NETMAP_BDG_DELIF =>
-            {
+            (_, c) if c == NETMAP_BDG_NEWIF => {
+                hdr.nr_reqtype = NETMAP_REQ_VALE_NEWIF;
+                let nb = NmreqValeNewif {
+                    nr_tx_slots: reg.nr_tx_slots,
+                    nr_rx_slots: reg.nr_rx_slots,
+                    nr_tx_rings: reg.nr_tx_rings,
+                    nr_rx_rings: reg.nr_rx_rings,
+                    nr_mem_id: reg.nr_mem_id,
+                    ..NmreqValeNewif::zeroed()
+                };
+                let mut req = Request::internal(hdr, nb.as_bytes())?;
+                self.dispatch(np, &mut req)?;
+                let out: NmreqValeNewif = req.body();
+                nmr.nr_tx_slots = out.nr_tx_slots;
+                nmr.nr_rx_slots = out.nr_rx_slots;
+                nmr.nr_tx_rings = out.nr_tx_rings;
+                nmr.nr_rx_rings = out.nr_rx_rings;
+                nmr.nr_arg2 = out.nr_mem_id;
+                Ok(())
+            }
+            (_, c) if c == NETMAP_BDG_ATTACH || c == NETMAP_BDG_DETACH || c == NETMAP_BDG_DELIF => {
                 hdr.nr_reqtype = match c {
                     x if x == NETMAP_BDG_ATTACH => NETMAP_REQ_VALE_ATTACH,
                     x if x == NETMAP_BDG_DETACH => NETMAP_REQ_VALE_DETACH,
-                    x if x == NETMAP_BDG_NEWIF => NETMAP_REQ_VALE_NEWIF,
                     _ => NETMAP_REQ_VALE_DELIF,
                 };
                 let mut a = NmreqValeAttach::zeroed();

@@ -223,12 +223,14 @@ impl<P: Platform> Switch<P> {
         self.table.lock().active
     }
 
-    /// The port named exactly `name`, with its index.
+    /// The port named exactly `name` (its name as a switch port, see
+    /// [`Adapter::shown_name`]), with its index. Control path: ports join
+    /// and leave under the global lock; the table lock is taken per index,
+    /// so that no port lock nests inside it.
     pub fn find(&self, name: &[u8]) -> Option<(u8, Arc<Adapter<P>>)> {
-        let t = self.table.lock();
-        t.ports.iter().enumerate().find_map(|(i, p)| match p {
-            Some(na) if na.name.as_bytes() == name => Some((i as u8, na.clone())),
-            _ => None,
+        (0..NM_BDG_MAXPORTS).find_map(|i| {
+            let na = self.port(i)?;
+            (na.shown_name().as_bytes() == name).then_some((i as u8, na))
         })
     }
 
@@ -245,8 +247,13 @@ pub type Membership<P> = Option<(Arc<Switch<P>>, u8)>;
 pub struct ValePort<P: Platform> {
     /// The switch the port is on, and its index there.
     pub bdg: Lock<P::SpinLock, Membership<P>>,
-    /// Destroyed when its last user goes (REGISTER-created ports).
+    /// Destroyed when its last user goes (REGISTER-created ports). The
+    /// others are persistent ports (NEWIF), kept until DELIF.
     pub ephemeral: bool,
+    /// A persistent port's name since its last VALE_ATTACH, `valeS:P`: the
+    /// adapter name shown in VALE_LIST and `ni_name`, kept after a detach
+    /// like the reference (§15.13). `None`: never attached.
+    pub attached_name: Lock<P::SpinLock, Option<Name>>,
 }
 
 impl<P: Platform> ValePort<P> {
@@ -254,6 +261,7 @@ impl<P: Platform> ValePort<P> {
         Ok(ValePort {
             bdg: Lock::new(None).ok_or(Errno::ENOMEM)?,
             ephemeral,
+            attached_name: Lock::new(None).ok_or(Errno::ENOMEM)?,
         })
     }
 

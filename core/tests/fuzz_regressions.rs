@@ -61,3 +61,52 @@ fn extra_buffers_lost_by_the_user_come_back_when_the_region_is_unused() {
         assert_eq!(env.nm.stats(), base);
     }
 }
+
+/// fuzz `sequence`: REGISTER of a monitor of an idle NIC fails (EINVAL: the
+/// monitored port is not in netmap mode), but the lookup of the parent had
+/// made the NIC's adapter, here on the private region of a VALE port
+/// (`nr_mem_id`); nothing destroyed it, so the region outlived its last
+/// user. The same for PORT_HDR_GET of an idle NIC.
+#[test]
+fn failed_lookups_of_an_idle_nic_leave_no_adapter_behind() {
+    use netmap_core::host::{HostNetif, HostNetifProvider};
+    let env = Env::with_params(small_params());
+    let nic = HostNetif::new("eth0", 2, 16);
+    env.nm
+        .set_netif_provider(Box::new(HostNetifProvider::new(vec![nic])))
+        .unwrap();
+    let base = env.nm.stats();
+    let v = env.port_with(
+        "vale0:b",
+        NmreqRegister {
+            nr_mode: NR_REG_ALL_NIC,
+            nr_tx_slots: 8,
+            nr_rx_slots: 8,
+            ..NmreqRegister::zeroed()
+        },
+    );
+    let np = env.open();
+    for flags in [NR_MONITOR_TX, NR_MONITOR_RX, NR_ZCOPY_MON] {
+        let reg = NmreqRegister {
+            nr_mode: NR_REG_ALL_NIC,
+            nr_mem_id: v.reg.nr_mem_id,
+            nr_flags: flags,
+            ..NmreqRegister::zeroed()
+        };
+        assert_eq!(
+            env.register_with(&np, "eth0", reg).unwrap_err(),
+            netmap_core::Errno::EINVAL
+        );
+    }
+    let mut h = NmreqPortHdr::zeroed();
+    env.ctrl(&np, NETMAP_REQ_PORT_HDR_GET, "eth0", Some(&mut h))
+        .unwrap();
+    assert_eq!(h.nr_hdr_len, 0);
+    env.nm.release(np);
+    v.close();
+    assert_eq!(env.nm.stats(), base);
+    // Nothing keeps a region (the global one included) once all is closed.
+    let Env { p, nm } = env;
+    drop(nm);
+    assert_eq!(p.clusters_live(), (0, 0));
+}

@@ -15,7 +15,7 @@ const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
 fn env_with(nics: &[Arc<HostNetif>]) -> Env {
     let env = Env::new();
     env.nm
-        .set_netif_provider(Box::new(HostNetifProvider(nics.to_vec())))
+        .set_netif_provider(Box::new(HostNetifProvider::new(nics.to_vec())))
         .unwrap();
     env
 }

@@ -718,6 +718,8 @@ static void nm_gone_work_fn(struct work_struct *w)
 	kfree(gw);
 }
 
+static void nm_pif_forget(struct net_device *dev);
+
 static int nm_netdev_event(struct notifier_block *nb, unsigned long event,
 			   void *ptr)
 {
@@ -727,6 +729,7 @@ static int nm_netdev_event(struct notifier_block *nb, unsigned long event,
 
 	if (event != NETDEV_UNREGISTER)
 		return NOTIFY_DONE;
+	nm_pif_forget(dev);
 	list_for_each_entry(gna, &nm_gna_list, list) {
 		if (rtnl_dereference(gna->dev) != dev)
 			continue;
@@ -768,6 +771,141 @@ static void nm_gna_exit(void)
 	unregister_netdevice_notifier(&nm_netdev_nb);
 	/* Runs the pending nm_rs_netif_gone calls. */
 	destroy_workqueue(nm_wq);
+}
+
+/* ------------------------------------------------------------------------
+ * Network interfaces of persistent VALE ports (NEWIF/DELIF, spec 8.4).
+ *
+ * The port itself lives in the core; its interface is a plain Ethernet
+ * device (random MAC, MTU 1500) whose transmit drops everything.  The
+ * core never hands it to the emulated adapter: it finds its persistent
+ * ports by name first.  Created in the caller's network namespace and
+ * kept there (NETIF_F_NETNS_LOCAL).
+ *
+ * Called from Rust with the core's global lock held; rtnl is taken here
+ * (lock order: core global lock -> rtnl).  nm_pif_list is protected by
+ * rtnl.  Devices are freed by the kernel after unregistration
+ * (needs_free_netdev), also when their namespace goes away: the notifier
+ * then drops them from the list, and a later DELIF finds nothing to do.
+ * Module exit unregisters the devices still present.
+ * ------------------------------------------------------------------------ */
+struct nm_pif {
+	struct list_head list;		/* nm_pif_list, under rtnl */
+	struct net_device *dev;
+	char name[IFNAMSIZ];		/* the port's name (survives renames) */
+};
+
+static LIST_HEAD(nm_pif_list);
+
+static netdev_tx_t nm_pif_start_xmit(struct sk_buff *skb,
+				     struct net_device *dev)
+{
+	dev->stats.tx_dropped++;
+	dev_kfree_skb_any(skb);
+	return NETDEV_TX_OK;
+}
+
+static const struct net_device_ops nm_pif_ops = {
+	.ndo_start_xmit = nm_pif_start_xmit,
+	.ndo_set_mac_address = eth_mac_addr,
+	.ndo_validate_addr = eth_validate_addr,
+};
+
+/* A device of ours is being unregistered (rtnl held): forget it. */
+static void nm_pif_forget(struct net_device *dev)
+{
+	struct nm_pif *pif;
+
+	if (dev->netdev_ops != &nm_pif_ops)
+		return;
+	pif = netdev_priv(dev);
+	/* The notifier replays UNREGISTER when it is removed: not a real one. */
+	if (dev->reg_state == NETREG_REGISTERED)
+		return;
+	list_del_init(&pif->list);
+}
+
+/* Create and register the Ethernet device `name`. 0 or -errno. */
+int nm_glue_pif_create(const char *name, size_t len)
+{
+	struct net_device *dev;
+	struct nm_pif *pif;
+	int err;
+
+	if (!len || len >= IFNAMSIZ || memchr(name, 0, len) ||
+	    memchr(name, '%', len))
+		return -EINVAL;
+	dev = alloc_etherdev(sizeof(*pif));
+	if (!dev)
+		return -ENOMEM;
+	pif = netdev_priv(dev);
+	INIT_LIST_HEAD(&pif->list);
+	pif->dev = dev;
+	memcpy(pif->name, name, len);
+	memcpy(dev->name, name, len);
+	dev->name[len] = '\0';
+	dev->netdev_ops = &nm_pif_ops;
+	dev->features |= NETIF_F_NETNS_LOCAL;
+	dev->needs_free_netdev = true;
+	eth_hw_addr_random(dev);
+	dev_net_set(dev, current->nsproxy->net_ns);
+	rtnl_lock();
+	err = register_netdevice(dev);
+	if (!err)
+		list_add(&pif->list, &nm_pif_list);
+	rtnl_unlock();
+	if (err)
+		free_netdev(dev);	/* never registered: not freed by the kernel */
+	return err;
+}
+
+/* Unregister the device made for port `name` (0 also if already gone). */
+int nm_glue_pif_delete(const char *name, size_t len)
+{
+	struct nm_pif *pif;
+
+	rtnl_lock();
+	list_for_each_entry(pif, &nm_pif_list, list) {
+		if (strnlen(pif->name, IFNAMSIZ) == len &&
+		    !memcmp(pif->name, name, len)) {
+			list_del_init(&pif->list);
+			unregister_netdevice(pif->dev);
+			break;
+		}
+	}
+	/* Waits for the device's references and frees it. */
+	rtnl_unlock();
+	return 0;
+}
+
+/* Whether any interface `name` exists in the caller's namespace. */
+bool nm_glue_netdev_exists(const char *name, size_t len)
+{
+	char buf[IFNAMSIZ];
+	bool found;
+
+	if (!len || len >= IFNAMSIZ || memchr(name, 0, len))
+		return false;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	rcu_read_lock();
+	found = dev_get_by_name_rcu(current->nsproxy->net_ns, buf) != NULL;
+	rcu_read_unlock();
+	return found;
+}
+
+/* Module exit: unregister the devices of the ports still present. */
+static void nm_pif_exit(void)
+{
+	struct nm_pif *pif;
+
+	rtnl_lock();
+	while (!list_empty(&nm_pif_list)) {
+		pif = list_first_entry(&nm_pif_list, struct nm_pif, list);
+		list_del_init(&pif->list);
+		unregister_netdevice(pif->dev);
+	}
+	rtnl_unlock();
 }
 
 /* ------------------------------------------------------------------------
@@ -829,6 +967,8 @@ static void __exit nm_module_exit(void)
 	debugfs_remove_recursive(nm_debugfs_dir);
 	/* No file can be open here: each open file holds a module reference. */
 	misc_deregister(&nm_miscdev);
+	/* Interfaces of persistent ports, before the notifier goes. */
+	nm_pif_exit();
 	/* Pending "device gone" work still calls into Rust: before the fence. */
 	nm_gna_exit();
 	/*

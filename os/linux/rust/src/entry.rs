@@ -222,8 +222,8 @@ pub unsafe extern "C" fn nm_rs_stats(buf: *mut u8, len: usize) -> usize {
     let s = netmap().stats();
     let _ = write!(
         w,
-        "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\n",
-        s.if_used, s.ring_used, s.buf_used, s.private_mems, s.switches
+        "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\npersistent {}\n",
+        s.if_used, s.ring_used, s.buf_used, s.private_mems, s.switches, s.persistent
     );
     w.len()
 }

@@ -82,4 +82,13 @@ unsafe extern "C" {
     pub fn nm_glue_gna_xmit(gna: *mut c_void, skb: *mut c_void, ring: u32) -> c_int;
     /// Hands (and consumes) an skb to the host stack. 0 or -ENXIO.
     pub fn nm_glue_gna_inject(gna: *mut c_void, skb: *mut c_void) -> c_int;
+
+    /// Whether any interface `name` exists in the caller's namespace.
+    pub fn nm_glue_netdev_exists(name: *const u8, len: usize) -> bool;
+    /// Creates and registers the Ethernet device of persistent port `name`
+    /// (takes rtnl). 0 or -errno (-EEXIST, -EINVAL, -ENOMEM).
+    pub fn nm_glue_pif_create(name: *const u8, len: usize) -> c_int;
+    /// Unregisters the device of persistent port `name` (takes rtnl); 0,
+    /// also when it is already gone (its namespace was destroyed).
+    pub fn nm_glue_pif_delete(name: *const u8, len: usize) -> c_int;
 }

@@ -1,7 +1,8 @@
 //! Linux network interfaces through the emulated ("generic") adapter
 //! (spec §10.3): the core's [`NetifProvider`] / [`NetifOps`] over the
 //! `nm_glue_gna_*` functions of glue.c, and the entry points glue.c calls
-//! from the device's receive and transmit paths.
+//! from the device's receive and transmit paths. The provider also makes
+//! the interfaces of persistent VALE ports (§8.4, `nm_glue_pif_*`).
 //!
 //! glue.c owns the device side (`struct nm_gna`: device reference,
 //! rx_handler, ndo_start_xmit hook, unregister notifier); this file owns
@@ -49,6 +50,28 @@ impl NetifProvider<LinuxPlatform> for LinuxNetifProvider {
             },
             adapter,
         }))
+    }
+
+    fn exists(&self, name: &[u8]) -> bool {
+        // SAFETY: name is valid for name.len() bytes.
+        unsafe { ffi::nm_glue_netdev_exists(name.as_ptr(), name.len()) }
+    }
+
+    fn create_persistent(&self, name: &[u8]) -> Result<()> {
+        // SAFETY: name is valid for name.len() bytes; called in process
+        // context with only the core's mutex held (glue.c takes rtnl).
+        match unsafe { ffi::nm_glue_pif_create(name.as_ptr(), name.len()) } {
+            0 => Ok(()),
+            e => Err(Errno(-e)),
+        }
+    }
+
+    fn delete_persistent(&self, name: &[u8]) -> Result<()> {
+        // SAFETY: as in create_persistent.
+        match unsafe { ffi::nm_glue_pif_delete(name.as_ptr(), name.len()) } {
+            0 => Ok(()),
+            e => Err(Errno(-e)),
+        }
     }
 }
 

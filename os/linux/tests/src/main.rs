@@ -19,6 +19,7 @@ mod errors;
 mod monitor;
 mod nic;
 mod params;
+mod persistent;
 mod pipe;
 mod port;
 mod proc;
@@ -62,6 +63,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(stress::TESTS);
     v.extend_from_slice(nic::TESTS);
     v.extend_from_slice(tools::TESTS);
+    v.extend_from_slice(persistent::TESTS);
     // Last: reloads the module.
     v.extend_from_slice(params::LAST);
     v

@@ -26,7 +26,7 @@ pub const TESTS: &[Test] = &[
 const IP: &str = "/sbin/ip.full";
 
 /// Runs iproute2's `ip` with `args`; fails on a non-zero exit.
-fn ip(args: &[&str]) -> Result<(), String> {
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new(IP)
         .args(args)
         .output()

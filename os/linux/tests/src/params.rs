@@ -132,7 +132,18 @@ fn reload_with_params() -> Result<(), String> {
         );
         ensure!(read("buf_num")? == 8192, "buf_num not set by insmod");
         drop(Fd::open_netmap()?);
+        // Persistent ports (one attached) do not pin the module: their
+        // interfaces go with it.
+        crate::tools::vale_ctl_ok(&["-n", "nmpu"])?;
+        crate::tools::vale_ctl_ok(&["-n", "nmpv"])?;
+        crate::tools::vale_ctl_ok(&["-a", "vale0:nmpv"])?;
         sh("rmmod netmap")?;
+        for n in ["nmpu", "nmpv"] {
+            ensure!(
+                !std::path::Path::new(&format!("/sys/class/net/{n}")).exists(),
+                "interface {n} left after rmmod"
+            );
+        }
         ensure!(
             sh(&format!(
                 "insmod {MODULE} buf_curr_num=4 2>&1 || echo refused"

@@ -26,7 +26,7 @@ pub const TESTS: &[Test] = &[
 ];
 
 const PKT_GEN: &str = "/bin/pkt-gen";
-const VALE_CTL: &str = "/bin/vale-ctl";
+pub(crate) const VALE_CTL: &str = "/bin/vale-ctl";
 const BRIDGE: &str = "/bin/bridge";
 
 /// Packets per tx/rx run (TCG guests move well under 1 Mpps).
@@ -245,7 +245,7 @@ impl Drop for Tool {
 }
 
 /// Runs a tool to completion: (exit code, stdout, stderr).
-fn run(path: &str, args: &[&str]) -> Result<(i32, String, String), String> {
+pub(crate) fn run(path: &str, args: &[&str]) -> Result<(i32, String, String), String> {
     let mut t = Tool::spawn(path, args)?;
     let _ = t.finish(Instant::now() + Duration::from_secs(15))?;
     let code = t.status.and_then(|s| s.code()).unwrap_or(-1);
@@ -254,7 +254,7 @@ fn run(path: &str, args: &[&str]) -> Result<(i32, String, String), String> {
 }
 
 /// Runs vale-ctl, which must exit 0; returns stdout.
-fn vale_ctl_ok(args: &[&str]) -> Result<String, String> {
+pub(crate) fn vale_ctl_ok(args: &[&str]) -> Result<String, String> {
     let (code, out, err) = run(VALE_CTL, args)?;
     ensure!(
         code == 0,
@@ -268,7 +268,7 @@ fn vale_ctl_ok(args: &[&str]) -> Result<String, String> {
 
 /// Runs vale-ctl, which must fail with exit status 1 and a message on stderr
 /// starting with `failed to <action>` and naming `errno`; returns stderr.
-fn vale_ctl_fails(args: &[&str], action: &str, errno: &str) -> Result<String, String> {
+pub(crate) fn vale_ctl_fails(args: &[&str], action: &str, errno: &str) -> Result<String, String> {
     let (code, out, err) = run(VALE_CTL, args)?;
     let want = format!("failed to {action}");
     ensure!(
@@ -312,7 +312,12 @@ fn summary_count(out: &str, verb: &str) -> Result<(u64, u64), String> {
 /// pkt-gen rx -n N on `rx_port`, then tx -n N of 60-byte frames on
 /// `tx_port` (with extra arguments): both exit 0, exactly N packets (N * 60
 /// bytes) received.
-fn tx_rx(tx_port: &str, tx_args: &[&str], rx_port: &str, rx_args: &[&str]) -> Result<(), String> {
+pub(crate) fn tx_rx(
+    tx_port: &str,
+    tx_args: &[&str],
+    rx_port: &str,
+    rx_args: &[&str],
+) -> Result<(), String> {
     let n = N.to_string();
     let deadline = Instant::now() + RUN_TIMEOUT;
     let mut args = vec!["-i", rx_port, "-f", "rx", "-n", &n, "-w", "0"];
@@ -534,7 +539,6 @@ fn vale_ctl_list_info() -> Result<(), String> {
 }
 
 /// Failures: exit status 1 and `failed to <action> <name>: ...` on stderr.
-/// Persistent ports (-n/-r) are not implemented by the kernel (EOPNOTSUPP).
 fn vale_ctl_failures() -> Result<(), String> {
     let _held = Port::open("vale4:eph")?;
     // An ephemeral port is not attached: ENXIO, as is a port of no switch.
@@ -549,16 +553,17 @@ fn vale_ctl_failures() -> Result<(), String> {
         "obtain info for nm_no_such_if",
         "ENXIO",
     )?;
-    // Persistent ports: not implemented yet.
-    let err = vale_ctl_fails(&["-n", "nmv0"], "create nmv0", "EOPNOTSUPP")?;
-    ensure!(err.contains("not supported"), "-n nmv0: {:?}", err.trim());
-    println!("NOTE vale-ctl -n nmv0: {}", err.trim());
-    vale_ctl_fails(
+    // Persistent ports: -n creates (status 0), a second -n fails, -r
+    // removes, a second -r finds nothing (more in persistent.rs).
+    vale_ctl_ok(&["-n", "nmv0"])?;
+    let err = vale_ctl_fails(
         &["-n", "nmv0", "-C", "256,256,1,1"],
         "create nmv0",
-        "EOPNOTSUPP",
+        "EEXIST",
     )?;
-    vale_ctl_fails(&["-r", "nmv0"], "remove nmv0", "EOPNOTSUPP")?;
+    println!("NOTE vale-ctl -n nmv0 (twice): {}", err.trim());
+    vale_ctl_ok(&["-r", "nmv0"])?;
+    vale_ctl_fails(&["-r", "nmv0"], "remove nmv0", "ENXIO")?;
     // A bad -l name is refused before any request.
     let (code, _, err) = run(VALE_CTL, &["-l", "eth0"])?;
     ensure!(
