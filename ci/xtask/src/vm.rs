@@ -378,9 +378,12 @@ pub fn boot_with(opts: &BootOpts, mut on_line: impl FnMut(&str)) -> Result<Guest
     let dir = root().join(GUEST_TARGET_DIR).join("vm");
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let vmlinux = extract_vmlinux(&k, &dir)?;
-    let initrd = dir.join("initramfs.cpio");
+    // One image per run: concurrent runs (several developers' sessions on
+    // one machine) must not boot each other's programs.
+    let initrd = dir.join(format!("initramfs-{}.cpio", std::process::id()));
     let image = build_initramfs(&k, opts)?;
     fs::write(&initrd, image).map_err(|e| format!("{}: {e}", initrd.display()))?;
+    let _remove = RemoveOnDrop(initrd.clone());
 
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-accel", "tcg,thread=multi", "-smp", "2", "-m"])
@@ -878,5 +881,14 @@ mod tests {
         assert_eq!(v.len() % 4, 0);
         assert!(v.starts_with(b"070701"));
         assert!(v.windows(10).any(|w| w == b"TRAILER!!!"));
+    }
+}
+
+/// Deletes a file when dropped (the per-run initramfs).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
     }
 }
