@@ -819,6 +819,15 @@ fn tail(lines: &[String], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Deletes a file when dropped (the per-run initramfs).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -881,14 +890,5 @@ mod tests {
         assert_eq!(v.len() % 4, 0);
         assert!(v.starts_with(b"070701"));
         assert!(v.windows(10).any(|w| w == b"TRAILER!!!"));
-    }
-}
-
-/// Deletes a file when dropped (the per-run initramfs).
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
     }
 }

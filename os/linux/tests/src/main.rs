@@ -18,6 +18,7 @@ mod ctl;
 mod errors;
 mod monitor;
 mod nic;
+mod nic_more;
 mod params;
 mod persistent;
 mod pipe;
@@ -62,6 +63,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(robust::TESTS);
     v.extend_from_slice(stress::TESTS);
     v.extend_from_slice(nic::TESTS);
+    v.extend_from_slice(nic_more::TESTS);
     v.extend_from_slice(tools::TESTS);
     v.extend_from_slice(persistent::TESTS);
     // Last: reloads the module.
