@@ -130,7 +130,10 @@ void nm_rs_netif_tx_wake(void *ctx);
 	X(priv_buf_num, 4098, RW)                  \
 	X(bridge_batch, 1024, RW)                  \
 	X(max_bridges, 8, RO)                      \
-	X(default_pipes, 0, RW)
+	X(default_pipes, 0, RW)                    \
+	X(max_rings, 256, RO)                      \
+	X(max_slots, 4096, RO)                     \
+	X(max_extra_bufs, 524288, RO)
 
 #define NM_PARAM_ENUM(name, def, kind) NM_PARAM_##name,
 enum nm_param_id { NM_PARAMS(NM_PARAM_ENUM) NM_PARAM_COUNT };

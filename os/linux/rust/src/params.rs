@@ -8,7 +8,7 @@ use netmap_core::mem::{MemParams, PoolParams};
 use netmap_core::{Errno, Params};
 
 /// Parameter names in glue.c's id order (its `NM_PARAMS` table).
-pub const NAMES: [&str; 33] = [
+pub const NAMES: [&str; 36] = [
     "verbose",
     "no_timestamp",
     "no_pendintr",
@@ -42,6 +42,11 @@ pub const NAMES: [&str; 33] = [
     "bridge_batch",
     "max_bridges",
     "default_pipes",
+    // Caps against absurd requests (not in the reference; settable at
+    // insmod, read-only afterwards).
+    "max_rings",
+    "max_slots",
+    "max_extra_bufs",
 ];
 
 /// Checks that glue.c numbers the parameters as [`NAMES`] does.
@@ -104,6 +109,9 @@ pub fn to_core(vals: &[i32]) -> Params {
         global: pools(vals, ""),
         private: pools(vals, "priv_"),
         max_bridges: val(vals, "max_bridges"),
+        max_rings: val(vals, "max_rings"),
+        max_slots: val(vals, "max_slots"),
+        max_extra_bufs: val(vals, "max_extra_bufs"),
         ..Params::default()
     };
     for (i, &v) in vals.iter().enumerate() {

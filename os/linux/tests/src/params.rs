@@ -47,6 +47,10 @@ const PARAMS: &[(&str, i64, bool)] = &[
     ("bridge_batch", 1024, true),
     ("max_bridges", 8, false),
     ("default_pipes", 0, true),
+    // Caps against absurd requests (ours, not in the reference).
+    ("max_rings", 256, false),
+    ("max_slots", 4096, false),
+    ("max_extra_bufs", 524288, false),
 ];
 
 /// Read-only actual values of the global allocator.
@@ -123,8 +127,22 @@ fn reload_with_params() -> Result<(), String> {
     sh("rmmod netmap")?;
     let r = (|| {
         sh(&format!(
-            "insmod {MODULE} verbose=1 bridge_batch=512 buf_num=8192"
+            "insmod {MODULE} verbose=1 bridge_batch=512 buf_num=8192 max_rings=4"
         ))?;
+        ensure!(read("max_rings")? == 4, "max_rings not set by insmod");
+        // The cap applies: a null port with 8 rings is refused.
+        let reg = netmap_uapi::NmreqRegister {
+            nr_mode: netmap_uapi::NR_REG_NULL,
+            nr_mem_id: 1,
+            nr_rx_rings: 8,
+            nr_rx_slots: 64,
+            ..crate::port::all_nic()
+        };
+        crate::sys::expect_err(
+            "null port above max_rings",
+            crate::port::register("capped", reg).map(|_| ()),
+            libc::EINVAL,
+        )?;
         ensure!(read("verbose")? == 1, "verbose not set by insmod");
         ensure!(
             read("bridge_batch")? == 512,
