@@ -53,6 +53,18 @@ pub struct Args {
     libfuzzer_args: Vec<String>,
 }
 
+impl Args {
+    /// Every target, `secs` seconds each, sanitizer chosen automatically.
+    pub fn smoke(secs: u64) -> Args {
+        Args {
+            target: None,
+            time: Some(secs),
+            sanitizer: "auto".into(),
+            libfuzzer_args: Vec::new(),
+        }
+    }
+}
+
 /// What one run reported.
 #[derive(Default)]
 struct Figures {

@@ -40,15 +40,18 @@ pub enum Stage {
     NoStd,
     /// The module loaded in a QEMU guest, guest tests run there.
     Guest,
+    /// A short libFuzzer smoke of every target of fuzz/.
+    Fuzz,
 }
 
 impl Stage {
-    const ALL: [Stage; 6] = [
+    const ALL: [Stage; 7] = [
         Stage::Setup,
         Stage::Fmt,
         Stage::Clippy,
         Stage::Host,
         Stage::NoStd,
+        Stage::Fuzz,
         Stage::Guest,
     ];
     const HOST: [Stage; 3] = [Stage::Fmt, Stage::Clippy, Stage::Host];
@@ -61,6 +64,7 @@ impl Stage {
             Stage::Host => "host",
             Stage::NoStd => "no-std",
             Stage::Guest => "guest",
+            Stage::Fuzz => "fuzz",
         }
     }
 }
@@ -116,6 +120,7 @@ pub fn run(args: &Args) -> Result {
             .and_then(|()| crate::module::lint_kernel_crate())
             .into(),
             Stage::Host => host_tests(),
+            Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
             Stage::NoStd | Stage::Guest => {
                 if *kernel_toolchain.get_or_insert_with(setup::kernel_toolchain_present) {
                     kernel_stage(stage)
@@ -208,7 +213,7 @@ fn step(cmd: &mut Command) -> Result {
 
 /// Crates outside the workspace (built with other toolchains) that are still
 /// formatted with the same rustfmt.
-const EXCLUDED_CRATES: &[&str] = &["os/linux/rust", "os/windows"];
+const EXCLUDED_CRATES: &[&str] = &["os/linux/rust", "os/windows", "fuzz"];
 
 fn fmt() -> Outcome {
     let mut r = step(cargo().args(["fmt", "--all", "--check"]));
@@ -254,6 +259,10 @@ fn host_tests() -> Outcome {
         Err(e) => Outcome::Failed(format!("{detail}; {e}")),
     }
 }
+
+/// Seconds per fuzz target in `cargo xtask test` (CI): a smoke, long runs
+/// are `cargo xtask fuzz TARGET --time S`.
+const FUZZ_SMOKE_SECS: u64 = 15;
 
 /// The stages that need the kernel toolchain.
 fn kernel_stage(stage: Stage) -> Outcome {
