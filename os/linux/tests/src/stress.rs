@@ -1,6 +1,7 @@
 //! Seeded stress (issue "hardening"): several processes issue random control
 //! requests, open and close random ports (VALE, pipes, monitors, null
-//! ports) with random modes and flags, scribble over their rings between
+//! ports, persistent ports created, attached, detached and deleted) with
+//! random modes and flags, scribble over their rings between
 //! syncs, and get SIGKILLed at random points, while a clean sender/receiver
 //! pair keeps checking its traffic. Bounded in time and count; the runner's
 //! leak check then requires every pool back at its baseline, and vm-test
@@ -83,6 +84,9 @@ impl Counters {
 }
 
 const NAMES: &[&str] = &[
+    "nmst0",
+    "valeS0:nmst0",
+    "valeS1:nmst1",
     "valeS0:a",
     "valeS0:b",
     "valeS0:c",
@@ -129,6 +133,49 @@ fn random_ctrl(fd: &Fd, rng: &mut Rng) -> Result<(), i32> {
         // its own generator below.
         h.nr_reqtype = NETMAP_REQ_PORT_INFO_GET;
     }
+    fd.ioctl_ptr(NIOCCTRL, &mut h)
+}
+
+/// Persistent ports churned by the clients (and removed at the end).
+const PERSISTENT: &[&str] = &["nmst0", "nmst1"];
+
+/// One persistent-port request: NEWIF, DELIF, ATTACH or DETACH.
+fn persistent_op(fd: &Fd, rng: &mut Rng) -> Result<(), i32> {
+    let name = rng.pick(PERSISTENT);
+    let sw = if rng.below(2) == 0 {
+        "valeS0"
+    } else {
+        "valeS1"
+    };
+    let full = format!("{sw}:{name}");
+    match rng.below(4) {
+        0 => {
+            let mut b = NmreqValeNewif::zeroed();
+            let mut h = NmreqHeader::new(NETMAP_REQ_VALE_NEWIF, name.as_bytes());
+            h.nr_body = std::ptr::from_mut(&mut b) as u64;
+            fd.ioctl_ptr(NIOCCTRL, &mut h)
+        }
+        1 => delif(fd, name),
+        2 => {
+            let mut b = NmreqValeAttach::zeroed();
+            b.reg.nr_mode = NR_REG_ALL_NIC;
+            let mut h = NmreqHeader::new(NETMAP_REQ_VALE_ATTACH, full.as_bytes());
+            h.nr_body = std::ptr::from_mut(&mut b) as u64;
+            fd.ioctl_ptr(NIOCCTRL, &mut h)
+        }
+        _ => detach(fd, &full),
+    }
+}
+
+fn detach(fd: &Fd, full: &str) -> Result<(), i32> {
+    let mut b = NmreqValeDetach::zeroed();
+    let mut h = NmreqHeader::new(NETMAP_REQ_VALE_DETACH, full.as_bytes());
+    h.nr_body = std::ptr::from_mut(&mut b) as u64;
+    fd.ioctl_ptr(NIOCCTRL, &mut h)
+}
+
+fn delif(fd: &Fd, name: &str) -> Result<(), i32> {
+    let mut h = NmreqHeader::new(NETMAP_REQ_VALE_DELIF, name.as_bytes());
     fd.ioctl_ptr(NIOCCTRL, &mut h)
 }
 
@@ -205,9 +252,13 @@ fn chaos(seed: u64, until: Instant, c: &Counters) -> Result<(), String> {
     let mut ports: Vec<Port> = Vec::new();
     let scratch = Fd::open_netmap()?;
     while Instant::now() < until {
-        match rng.below(10) {
+        match rng.below(11) {
             0..=2 => {
                 let _ = random_ctrl(&scratch, &mut rng);
+                c.add(C_REQUESTS, 1);
+            }
+            10 => {
+                let _ = persistent_op(&scratch, &mut rng);
                 c.add(C_REQUESTS, 1);
             }
             3..=4 => {
@@ -300,6 +351,18 @@ fn stress_random_clients() -> Result<(), String> {
         "clean pair: {} of {sent} frames arrived",
         c.get(C_FRAMES)
     );
+    // Persistent ports the clients left behind: detach and remove them.
+    let fd = Fd::open_netmap()?;
+    for name in PERSISTENT {
+        for sw in ["valeS0", "valeS1"] {
+            let _ = detach(&fd, &format!("{sw}:{name}"));
+        }
+        match delif(&fd, name) {
+            Ok(()) | Err(libc::ENXIO) => {}
+            Err(e) => return Err(format!("DELIF {name} after stress: {}", errno_name(e))),
+        }
+    }
+    drop(fd);
     // Every name can still be registered and used once the chaos is over.
     let (_fd, _) = register("valeS0:a", all_nic())
         .map_err(|e| format!("valeS0:a after stress: {}", errno_name(e)))?;
