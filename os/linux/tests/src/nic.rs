@@ -41,7 +41,7 @@ pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 /// No IPv6 chatter (router solicitations, MLD) on a test interface.
-fn quiet(ifname: &str) {
+pub(crate) fn quiet(ifname: &str) {
     let _ = std::fs::write(
         format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
         "1",
@@ -51,7 +51,7 @@ fn quiet(ifname: &str) {
 /// Waits (at most 3 s) until `ifname` in this namespace is operationally
 /// up: until linkwatch has activated its qdisc, transmitted frames are
 /// dropped.
-fn wait_oper_up(ifname: &str) -> Result<(), String> {
+pub(crate) fn wait_oper_up(ifname: &str) -> Result<(), String> {
     let t0 = Instant::now();
     let path = format!("/sys/class/net/{ifname}/operstate");
     loop {
@@ -68,15 +68,16 @@ fn wait_oper_up(ifname: &str) -> Result<(), String> {
     }
 }
 
-/// A veth pair, up, deleted on drop.
-struct Veth {
-    a: String,
-    b: String,
+/// A veth pair, up, without IPv6, deleted on drop.
+pub(crate) struct Veth {
+    pub(crate) a: String,
+    pub(crate) b: String,
 }
 
 impl Veth {
-    fn new(a: &str, b: &str) -> Result<Veth, String> {
+    pub(crate) fn new(a: &str, b: &str) -> Result<Veth, String> {
         let _ = ip(&["link", "del", a]);
+        let _ = ip(&["link", "del", b]);
         ip(&["link", "add", a, "type", "veth", "peer", "name", b])?;
         let v = Veth {
             a: a.to_string(),
@@ -94,6 +95,7 @@ impl Veth {
 
 impl Drop for Veth {
     fn drop(&mut self) {
+        // Deleting one end deletes the pair, wherever the peer is.
         let _ = ip(&["link", "del", &self.a]);
     }
 }

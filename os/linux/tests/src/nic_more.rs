@@ -7,7 +7,7 @@
 //! reaps the programs it started, on success and on failure, before it
 //! returns: the runner's leak check follows.
 
-use crate::nic::ip;
+use crate::nic::{Veth, ip, wait_oper_up};
 use crate::port::{BCAST, Port, all_nic, check_frame, frame, mac};
 use crate::{Test, ensure};
 use netmap_uapi::*;
@@ -24,64 +24,6 @@ pub const TESTS: &[Test] = &[
 const IP: &str = "/sbin/ip.full";
 const BRIDGE: &str = "/bin/bridge";
 const PKT_GEN: &str = "/bin/pkt-gen";
-
-/// No IPv6 chatter (router solicitations, MLD) on a test interface.
-fn quiet(ifname: &str) {
-    let _ = std::fs::write(
-        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
-        "1",
-    );
-}
-
-/// Waits (at most 3 s) until `ifname` in this namespace is operationally up.
-fn wait_oper_up(ifname: &str) -> Result<(), String> {
-    let t0 = Instant::now();
-    let path = format!("/sys/class/net/{ifname}/operstate");
-    loop {
-        let st = std::fs::read_to_string(&path).unwrap_or_default();
-        if st.trim() == "up" {
-            return Ok(());
-        }
-        ensure!(
-            t0.elapsed() < Duration::from_secs(3),
-            "{ifname}: operstate {:?} after 3 s",
-            st.trim()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A veth pair, up, without IPv6, deleted on drop.
-struct Veth {
-    a: String,
-    b: String,
-}
-
-impl Veth {
-    fn new(a: &str, b: &str) -> Result<Veth, String> {
-        let _ = ip(&["link", "del", a]);
-        let _ = ip(&["link", "del", b]);
-        ip(&["link", "add", a, "type", "veth", "peer", "name", b])?;
-        let v = Veth {
-            a: a.to_string(),
-            b: b.to_string(),
-        };
-        for n in [a, b] {
-            quiet(n);
-            ip(&["link", "set", n, "up"])?;
-        }
-        wait_oper_up(a)?;
-        wait_oper_up(b)?;
-        Ok(v)
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        // Deleting one end deletes the pair, wherever the peer is.
-        let _ = ip(&["link", "del", &self.a]);
-    }
-}
 
 /// A network namespace, deleted on drop (its devices go with it; a veth end
 /// inside takes its peer along).
