@@ -33,6 +33,12 @@ const PACKAGES: &[&str] = &[
     "python3",
     // Runs Kbuild; the kernel headers do not depend on it.
     "make",
+    // `xz`: unpacks the vmlinux stream inside the Debian bzImage.
+    "xz-utils",
+    // objdump/readelf/ar: the kernel object checks and archive extraction.
+    "binutils",
+    // Compiles glue.c (Kbuild) and the uapi C layout cross-check.
+    "gcc",
 ];
 
 /// The meta package whose dependency names the kernel version in use.
