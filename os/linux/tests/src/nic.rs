@@ -124,7 +124,7 @@ fn collect(p: &Port, src: [u8; 6], want: usize, timeout: Duration) -> Result<Vec
 
 /// Sends `frames` through TX ring 0, waiting for room; returns when all
 /// were handed to the device.
-fn send_all(p: &Port, frames: &[Vec<u8>]) -> Result<(), String> {
+pub(crate) fn send_all(p: &Port, frames: &[Vec<u8>]) -> Result<(), String> {
     let t0 = Instant::now();
     let mut i = 0;
     while i < frames.len() {

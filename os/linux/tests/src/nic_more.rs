@@ -7,7 +7,7 @@
 //! reaps the programs it started, on success and on failure, before it
 //! returns: the runner's leak check follows.
 
-use crate::nic::{Veth, ip, wait_oper_up};
+use crate::nic::{Veth, ip, send_all, wait_oper_up};
 use crate::port::{BCAST, Port, all_nic, check_frame, frame, mac};
 use crate::{Test, ensure};
 use netmap_uapi::*;
@@ -345,22 +345,6 @@ fn gather(p: &Port, want: usize, timeout: Duration) -> Result<Vec<Vec<u8>>, Stri
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Sends all `frames` through TX ring 0 of `p`.
-fn send_all(p: &Port, frames: &[Vec<u8>]) -> Result<(), String> {
-    let t0 = Instant::now();
-    let mut i = 0;
-    while i < frames.len() {
-        i += p.send(&frames[i..])?;
-        ensure!(
-            t0.elapsed() < Duration::from_secs(10),
-            "{}: only {i} of {} frames sent",
-            p.name,
-            frames.len()
-        );
-    }
-    Ok(())
 }
 
 /// Checks that `seen` is exactly `want` (count, order, payload).
