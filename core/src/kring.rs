@@ -432,9 +432,11 @@ pub fn ring_reinit(
     let mut reset = false;
     // The remembered head/cur become the user's values (§6.4); they are
     // replaced by the kernel's below if anything is out of range.
-    own.rhead = ring.head();
-    own.rcur = ring.cur();
-    if ring.head() >= n || ring.cur() >= n || ring.tail() >= n {
+    // Each index is read once: userspace may change them meanwhile.
+    let (head, cur, tail) = (ring.head(), ring.cur(), ring.tail());
+    own.rhead = head;
+    own.rcur = cur;
+    if head >= n || cur >= n || tail >= n {
         errors += 1;
         reset = true;
     }

@@ -97,6 +97,9 @@ impl<P: Platform> NetifPort<P> {
         let n = k.num_slots;
         let head = own.rhead;
         let mut j = k.nr_hwcur.load(Ordering::Relaxed);
+        if head >= n || j >= n {
+            return Err(Errno::EIO);
+        }
         let host = k.id >= na.nrings(Dir::Tx);
         let bsize = na.mem.buf_size() as usize;
         while j != head {

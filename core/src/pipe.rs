@@ -79,7 +79,9 @@ impl<P: Platform> PipeEnd<P> {
             .store(k.pipe_tail.load(Ordering::Acquire), Ordering::Release);
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
         let head = own.rhead;
-        if hwcur == head {
+        // Both indexes come from validated state; the range check keeps the
+        // slot loops of the callers finite whatever happens.
+        if hwcur == head || hwcur >= k.num_slots || head >= k.num_slots {
             return None;
         }
         Some((hwcur, head, self.peer()?))

@@ -65,3 +65,46 @@ fn request_configures_the_master() {
     let m = env.port("pq{1");
     assert_eq!((m.reg.nr_tx_rings, m.reg.nr_rx_rings), (2, 1));
 }
+
+/// A hostile thread flipping the RX head between in-range and out-of-range
+/// values while the owner syncs: the kernel reads each index once, so a
+/// pipe rxsync never walks towards an index it cannot reach (this used to
+/// be able to hang: the reinit read head twice).
+#[test]
+fn racing_head_writer_cannot_hang_pipe_syncs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let env = Box::leak(Box::new(Env::new()));
+    let m: &'static Port<'static> = Box::leak(Box::new(env.port("pr{1")));
+    let s: &'static Port<'static> = Box::leak(Box::new(env.port("pr}1")));
+    let f = frame(A, A, 1, 60);
+    m.send(&[&f, &f, &f]);
+    let rx = s.rx_ring(0).unwrap();
+    let n = rx.num_slots();
+    let base = rx.base as usize;
+    let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    let flipper = std::thread::spawn(move || {
+        let head = (base + 20) as *mut u32;
+        let mut i = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let v = if i % 2 == 0 { n + 5 } else { 1 };
+            // SAFETY: the head field of a ring object that stays mapped
+            // (the port is leaked for the whole test).
+            unsafe { head.write_volatile(v) };
+            i = i.wrapping_add(1);
+        }
+    });
+    let (tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..20000 {
+            let _ = s.rxsync();
+            let _ = m.txsync();
+        }
+        let _ = tx.send(());
+    });
+    let r = done.recv_timeout(Duration::from_secs(60));
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+    assert!(r.is_ok(), "syncs hung with a racing head writer");
+}
