@@ -88,7 +88,7 @@ fn racing_head_writer_cannot_hang_pipe_syncs() {
         let head = (base + 20) as *mut u32;
         let mut i = 0u32;
         while !stop.load(Ordering::Relaxed) {
-            let v = if i % 2 == 0 { n + 5 } else { 1 };
+            let v = if i.is_multiple_of(2) { n + 5 } else { 1 };
             // SAFETY: the head field of a ring object that stays mapped
             // (the port is leaked for the whole test).
             unsafe { head.write_volatile(v) };
