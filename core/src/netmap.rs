@@ -1273,6 +1273,19 @@ impl<P: Platform> Netmap<P> {
         r
     }
 
+    /// Run a kernel-built request (legacy conversion) with `body`; returns
+    /// the body and header as the request left them.
+    fn run_internal<T: Pod>(
+        &self,
+        np: &NetmapPriv<P>,
+        hdr: NmreqHeader,
+        body: &T,
+    ) -> Result<(T, NmreqHeader)> {
+        let mut req = Request::internal(hdr, body.as_bytes())?;
+        self.dispatch(np, &mut req)?;
+        Ok((req.body(), req.hdr))
+    }
+
     fn legacy(&self, np: &NetmapPriv<P>, cmd: u32, nmr: &mut Nmreq) -> Result<()> {
         if nmr.nr_version < u32::from(NETMAP_MIN_API) {
             return Err(Errno::EINVAL);
@@ -1337,9 +1350,7 @@ impl<P: Platform> Netmap<P> {
         match (cmd, nmr.nr_cmd) {
             (NIOCREGIF, 0) => {
                 hdr.nr_reqtype = NETMAP_REQ_REGISTER;
-                let mut req = Request::internal(hdr, reg.as_bytes())?;
-                self.dispatch(np, &mut req)?;
-                let out: NmreqRegister = req.body();
+                let (out, _) = self.run_internal(np, hdr, &reg)?;
                 nmr.nr_offset = out.nr_offset as u32;
                 nmr.nr_memsize = out.nr_memsize as u32;
                 nmr.nr_tx_slots = out.nr_tx_slots;
@@ -1360,9 +1371,7 @@ impl<P: Platform> Netmap<P> {
                     nr_mem_id: reg.nr_mem_id,
                     ..NmreqPortInfoGet::zeroed()
                 };
-                let mut req = Request::internal(hdr, pi.as_bytes())?;
-                self.dispatch(np, &mut req)?;
-                let out: NmreqPortInfoGet = req.body();
+                let (out, _) = self.run_internal(np, hdr, &pi)?;
                 nmr.nr_memsize = out.nr_memsize as u32;
                 nmr.nr_tx_slots = out.nr_tx_slots;
                 nmr.nr_rx_slots = out.nr_rx_slots;
@@ -1378,10 +1387,8 @@ impl<P: Platform> Netmap<P> {
                     nr_port_idx: u32::from(nmr.nr_arg2),
                     ..NmreqValeList::zeroed()
                 };
-                let mut req = Request::internal(hdr, l.as_bytes())?;
-                self.dispatch(np, &mut req)?;
-                let out: NmreqValeList = req.body();
-                nmr.nr_name = Name::from_c(&req.hdr.nr_name).to_c_array_truncated::<16>();
+                let (out, h) = self.run_internal(np, hdr, &l)?;
+                nmr.nr_name = Name::from_c(&h.nr_name).to_c_array_truncated::<16>();
                 nmr.nr_arg1 = out.nr_bridge_idx;
                 nmr.nr_arg2 = out.nr_port_idx as u16;
                 Ok(())
@@ -1396,9 +1403,7 @@ impl<P: Platform> Netmap<P> {
                     nr_hdr_len: u32::from(nmr.nr_arg1),
                     ..NmreqPortHdr::zeroed()
                 };
-                let mut req = Request::internal(hdr, h.as_bytes())?;
-                self.dispatch(np, &mut req)?;
-                let out: NmreqPortHdr = req.body();
+                let (out, _) = self.run_internal(np, hdr, &h)?;
                 nmr.nr_arg1 = out.nr_hdr_len as u16;
                 Ok(())
             }
@@ -1415,9 +1420,7 @@ impl<P: Platform> Netmap<P> {
                     nr_mem_id: reg.nr_mem_id,
                     ..NmreqValeNewif::zeroed()
                 };
-                let mut req = Request::internal(hdr, nb.as_bytes())?;
-                self.dispatch(np, &mut req)?;
-                let out: NmreqValeNewif = req.body();
+                let (out, _) = self.run_internal(np, hdr, &nb)?;
                 nmr.nr_tx_slots = out.nr_tx_slots;
                 nmr.nr_rx_slots = out.nr_rx_slots;
                 nmr.nr_tx_rings = out.nr_tx_rings;
