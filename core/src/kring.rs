@@ -130,6 +130,10 @@ pub struct Kring<P: Platform> {
     /// Monitor rings attached to this ring (§10.1).
     pub monitors: Lock<P::SpinLock, Vec<crate::monitor::MonLink<P>>>,
     has_monitors: core::sync::atomic::AtomicBool,
+    /// Kernel-driven rings (a NIC attached to a switch, §8.5): work was
+    /// queued while another context held the busy lock, which must look
+    /// again before it lets go (see `bwrap.rs`).
+    pub work_pending: core::sync::atomic::AtomicBool,
     /// The ring object in the region; touched only on the control path.
     obj: Lock<P::Mutex, Option<MemObj>>,
 }
@@ -154,6 +158,7 @@ impl<P: Platform> Kring<P> {
             obj: Lock::new(None).ok_or(Errno::ENOMEM)?,
             monitors: Lock::new(Vec::new()).ok_or(Errno::ENOMEM)?,
             has_monitors: core::sync::atomic::AtomicBool::new(false),
+            work_pending: core::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -3,7 +3,8 @@
 //! Everything netmap does that does not depend on an operating system lives
 //! here, behind the [`platform::Platform`] trait: the memory allocator
 //! ([`mem`]), krings and the ring protocol ([`kring`]), ports ([`adapter`]):
-//! VALE switches ([`vale`]), pipes ([`pipe`]) and null ports, and the
+//! VALE switches ([`vale`]) with the interfaces attached to them
+//! ([`bwrap`]), pipes ([`pipe`]) and null ports, and the
 //! request handling of `/dev/netmap` ([`netmap`]). The OS crates only
 //! translate between their kernel and these types.
 //!
@@ -15,6 +16,7 @@
 extern crate alloc;
 
 pub mod adapter;
+pub mod bwrap;
 pub mod error;
 #[cfg(feature = "host")]
 pub mod host;

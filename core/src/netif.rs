@@ -12,7 +12,7 @@
 
 #![deny(unsafe_code)]
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, Kind};
 use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist};
 use crate::name::Name;
 use crate::platform::Platform;
@@ -82,6 +82,23 @@ pub trait NetifProvider<P: Platform>: Send + Sync {
 /// Netif state of an adapter.
 pub struct NetifPort<P: Platform> {
     pub ops: Arc<dyn NetifOps<P>>,
+    /// The switch ports while the interface is attached to a VALE switch
+    /// (§8.5); the kernel then owns its rings.
+    pub bwrap: crate::sync::Lock<P::SpinLock, Option<Arc<crate::bwrap::Bwrap<P>>>>,
+}
+
+impl<P: Platform> NetifPort<P> {
+    pub fn new(ops: Arc<dyn NetifOps<P>>) -> Result<Self> {
+        Ok(NetifPort {
+            ops,
+            bwrap: crate::sync::Lock::new(None).ok_or(Errno::ENOMEM)?,
+        })
+    }
+
+    /// The attachment to a VALE switch, if any.
+    pub fn bwrap(&self) -> Option<Arc<crate::bwrap::Bwrap<P>>> {
+        self.bwrap.lock().clone()
+    }
 }
 
 impl<P: Platform> NetifPort<P> {
@@ -156,8 +173,29 @@ impl<P: Platform> Adapter<P> {
         k.nr_hwtail.store(new_tail, Ordering::Release);
         crate::monitor::rx_new(self, k, &r, hwtail, new_tail);
         drop(q);
-        self.notify(k);
+        // An interface attached to a switch forwards at once (or leaves it
+        // to its polling thread); otherwise the users are woken.
+        if !crate::bwrap::nic_rx(self, k) {
+            self.notify(k);
+        }
         true
+    }
+
+    /// The device has room again after refusing a frame (e.g. a full
+    /// queue): wake the users of the hardware TX rings so that they sync
+    /// and retry, or retry what a switch left for an attached interface.
+    pub fn tx_wake(&self) {
+        if let Kind::Netif(ni) = &self.kind
+            && let Some(bw) = ni.bwrap()
+        {
+            crate::bwrap::retry_tx(&bw);
+            return;
+        }
+        for i in 0..self.nrings(Dir::Tx) {
+            if let Some(k) = self.kring(Dir::Tx, i) {
+                self.notify(k);
+            }
+        }
     }
 }
 

@@ -95,6 +95,25 @@ pub struct Netmap<P: Platform> {
     netif_provider: Once<alloc::boxed::Box<dyn NetifProvider<P>>>,
 }
 
+impl<P: Platform> Drop for Netmap<P> {
+    /// Interfaces attached to switches belong to the kernel, not to a
+    /// file: their attachments end with the context (module unload).
+    fn drop(&mut self) {
+        let mut g = self.g.lock();
+        let wrapped = |na: &Arc<Adapter<P>>| match &na.kind {
+            Kind::Netif(ni) => ni.bwrap(),
+            _ => None,
+        };
+        while let Some((nic, bw)) = g
+            .netifs
+            .iter()
+            .find_map(|na| wrapped(na).map(|bw| (na.clone(), bw)))
+        {
+            self.bwrap_detach(&mut g, &nic, &bw);
+        }
+    }
+}
+
 fn ring_cfg(v: u32, dflt: u32, max: u32) -> u32 {
     if v == 0 { dflt } else { v.min(max) }
 }
@@ -134,7 +153,13 @@ impl<P: Platform> Netmap<P> {
         let Some(pos) = g.netifs.iter().position(|na| na.name.as_bytes() == name) else {
             return;
         };
-        let na = g.netifs.swap_remove(pos);
+        let na = g.netifs[pos].clone();
+        if let Kind::Netif(ni) = &na.kind
+            && let Some(bw) = ni.bwrap()
+        {
+            self.bwrap_detach(&mut g, &na, &bw);
+        }
+        g.netifs.retain(|p| !Arc::ptr_eq(p, &na));
         if let Kind::Netif(ni) = &na.kind
             && na.in_netmap_mode()
         {
@@ -653,7 +678,7 @@ impl<P: Platform> Netmap<P> {
         let na = Arc::new(Adapter::new(
             self.platform.clone(),
             name,
-            Kind::Netif(crate::netif::NetifPort { ops }),
+            Kind::Netif(crate::netif::NetifPort::new(ops)?),
             mem,
             cfg,
         )?);
@@ -825,6 +850,13 @@ impl<P: Platform> Netmap<P> {
             && !flags.contains(RegFlags::ACCEPT_VNET_HDR)
         {
             return Err(Errno::EIO);
+        }
+        // An interface attached to a switch, and the switch ports standing
+        // for it, belong to the kernel (§8.5).
+        match &na.kind {
+            Kind::Netif(ni) if ni.bwrap().is_some() => return Err(Errno::EBUSY),
+            Kind::Vale(v) if v.hw.is_some() => return Err(Errno::EBUSY),
+            _ => {}
         }
         let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
         let exclusive = flags.contains(RegFlags::EXCLUSIVE);
@@ -1026,10 +1058,11 @@ impl<P: Platform> Netmap<P> {
         Err(Errno::ENOENT)
     }
 
-    /// VALE_ATTACH `valeS:P` (§8.5): P must be a persistent VALE port,
-    /// which joins switch `valeS` (created if needed) under the name
-    /// `valeS:P`. Attaching NICs ("bwrap") is not implemented: an existing
-    /// OS interface gets `EOPNOTSUPP`, any other name `EINVAL`.
+    /// VALE_ATTACH `valeS:P` (§8.5): P is a persistent VALE port, which
+    /// joins switch `valeS` (created if needed) under the name `valeS:P`,
+    /// or an OS interface, which the kernel puts in netmap mode and
+    /// connects to the switch (with NR_REG_NIC_SW also its host stack, as
+    /// `valeS:P^`). Any other name: `EINVAL`.
     fn req_vale_attach(&self, req: &mut Request) -> Result<()> {
         let mut g = self.g.lock();
         let mut a: NmreqValeAttach = req.body();
@@ -1052,11 +1085,13 @@ impl<P: Platform> Netmap<P> {
             return Err(Errno::EBUSY);
         }
         let Some(na) = g.persistent.iter().find(|na| na.name == port).cloned() else {
-            if self.is_interface(&g, port.as_bytes()) {
-                // A NIC: its "bwrap" into the switch is not implemented.
-                return Err(Errno::EOPNOTSUPP);
+            if !self.is_interface(&g, port.as_bytes()) {
+                return Err(Errno::EINVAL);
             }
-            return Err(Errno::EINVAL);
+            let idx = self.attach_netif(&mut g, sw, sw_name, port, name, &a.reg)?;
+            a.port_index = u32::from(idx);
+            req.set_body(&a);
+            return Ok(());
         };
         let Kind::Vale(v) = &na.kind else {
             return Err(Errno::EINVAL);
@@ -1094,8 +1129,81 @@ impl<P: Platform> Netmap<P> {
         Ok(())
     }
 
+    /// VALE_ATTACH of OS interface `port` to switch `sw_name` (`sw` if it
+    /// exists) as `name`.
+    fn attach_netif(
+        &self,
+        g: &mut Globals<P>,
+        sw: Option<Arc<Switch<P>>>,
+        sw_name: Name,
+        port: Name,
+        name: Name,
+        reg: &NmreqRegister,
+    ) -> Result<u8> {
+        if reg.nr_mem_id != 0 && self.find_mem(g, reg.nr_mem_id).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        // An interface the OS cannot put in netmap mode (e.g. loopback).
+        let nic = match self.get_port(g, port.as_bytes(), NR_REG_ALL_NIC, 0, reg, true) {
+            Ok(nic) => nic,
+            Err(Errno::ENXIO) => return Err(Errno::EINVAL),
+            Err(e) => return Err(e),
+        };
+        let busy = match &nic.kind {
+            Kind::Netif(ni) => ni.bwrap().is_some() || nic.in_netmap_mode(),
+            _ => {
+                self.maybe_destroy(g, &nic);
+                return Err(Errno::EINVAL);
+            }
+        };
+        if busy {
+            // Already attached (to any switch), or open by a user.
+            return Err(Errno::EBUSY);
+        }
+        let (sw, created) = match sw {
+            Some(sw) => (sw, false),
+            None => match self.new_switch(g, sw_name) {
+                Ok(sw) => (sw, true),
+                Err(e) => {
+                    self.maybe_destroy(g, &nic);
+                    return Err(e);
+                }
+            },
+        };
+        let r = crate::bwrap::attach(&nic, &sw, name, reg.nr_mode == NR_REG_NIC_SW);
+        if r.is_err() {
+            if created && sw.active_ports() == 0 {
+                self.remove_switch(g, &sw);
+            }
+            self.maybe_destroy(g, &nic);
+        }
+        r
+    }
+
+    /// End the attachment of interface `nic` to its switch (VALE_DETACH,
+    /// the interface disappearing, module unload).
+    fn bwrap_detach(
+        &self,
+        g: &mut Globals<P>,
+        nic: &Arc<Adapter<P>>,
+        bw: &Arc<crate::bwrap::Bwrap<P>>,
+    ) {
+        let sw = match &bw.hw.kind {
+            Kind::Vale(v) => v.switch().map(|(sw, _)| sw),
+            _ => None,
+        };
+        crate::bwrap::detach(nic, bw);
+        if let Some(sw) = sw
+            && sw.active_ports() == 0
+        {
+            self.remove_switch(g, &sw);
+        }
+        self.maybe_destroy(g, nic);
+    }
+
     /// VALE_DETACH `valeS:P` (§8.5): a persistent port leaves the switch
-    /// (which goes away when empty).
+    /// (which goes away when empty); an attached interface (named by
+    /// either of its ports) leaves netmap mode.
     fn req_vale_detach(&self, req: &mut Request) -> Result<()> {
         let mut g = self.g.lock();
         let name = Name::from_c(&req.hdr.nr_name);
@@ -1110,6 +1218,23 @@ impl<P: Platform> Netmap<P> {
         let Kind::Vale(v) = &na.kind else {
             return Err(Errno::ENXIO);
         };
+        if let Some(hw) = &v.hw {
+            let nic = hw.nic().ok_or(Errno::ENXIO)?;
+            let bw = match &nic.kind {
+                Kind::Netif(ni) => ni.bwrap().ok_or(Errno::ENXIO)?,
+                _ => return Err(Errno::ENXIO),
+            };
+            if bw.polling.load(Ordering::Acquire) {
+                return Err(Errno::EBUSY);
+            }
+            self.bwrap_detach(&mut g, &nic, &bw);
+            let d = NmreqValeDetach {
+                port_index: u32::from(idx),
+                ..NmreqValeDetach::zeroed()
+            };
+            req.set_body(&d);
+            return Ok(());
+        }
         // Ephemeral ports are not attached, they are created by REGISTER.
         if v.ephemeral {
             return Err(Errno::ENXIO);

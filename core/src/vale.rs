@@ -254,6 +254,9 @@ pub struct ValePort<P: Platform> {
     /// adapter name shown in VALE_LIST and `ni_name`, kept after a detach
     /// like the reference (§15.13). `None`: never attached.
     pub attached_name: Lock<P::SpinLock, Option<Name>>,
+    /// Set for the switch ports of an attached NIC (§8.5): what is
+    /// delivered to this port goes to the NIC or its host stack.
+    pub hw: Option<crate::bwrap::HwPort<P>>,
 }
 
 impl<P: Platform> ValePort<P> {
@@ -262,6 +265,16 @@ impl<P: Platform> ValePort<P> {
             bdg: Lock::new(None).ok_or(Errno::ENOMEM)?,
             ephemeral,
             attached_name: Lock::new(None).ok_or(Errno::ENOMEM)?,
+            hw: None,
+        })
+    }
+
+    /// The switch port of an attached NIC (`host` false) or of its host
+    /// stack (`host` true).
+    pub fn new_hw(nic: Arc<Adapter<P>>, host: bool) -> Result<Self> {
+        Ok(ValePort {
+            hw: Some(crate::bwrap::HwPort::new(nic, host)?),
+            ..Self::new(false)?
         })
     }
 
@@ -287,7 +300,13 @@ impl<P: Platform> ValePort<P> {
                 .bridge_batch
                 .load(Ordering::Relaxed)
                 .clamp(1, NM_BDG_BATCH);
-            forward(&sw, me, na, k, own, ring, hwcur, head, batch as usize);
+            let src = Source {
+                na,
+                k,
+                ring,
+                indirect: true,
+            };
+            forward(&sw, me, &src, own, hwcur, head, batch as usize);
         }
         ring.clear_buf_changed(hwcur, head);
         k.nr_hwcur.store(head, Ordering::Release);
@@ -296,7 +315,8 @@ impl<P: Platform> ValePort<P> {
     }
 }
 
-/// Allocate the forwarding scratch of a VALE TX kring (control path).
+/// Allocate the forwarding scratch of a kring that forwards into a switch:
+/// a VALE TX kring, or the RX kring of an attached NIC (control path).
 pub fn prepare_tx_kring<P: Platform>(k: &Kring<P>) -> Result<()> {
     let mut own = k.owner.try_lock().ok_or(Errno::EBUSY)?;
     if own.ft.capacity() < NM_BDG_BATCH_MAX {
@@ -330,19 +350,31 @@ pub fn rxsync<P: Platform>(
     Ok(())
 }
 
-/// Forward the slots [hwcur, head) of a sender's TX ring, in batches.
-#[allow(clippy::too_many_arguments)]
-fn forward<P: Platform>(
+/// The ring a switch port forwards from: a VALE port's TX ring, or the RX
+/// ring of an attached NIC.
+pub struct Source<'a, P: Platform> {
+    /// The adapter owning `k` (its region holds the buffers).
+    pub na: &'a Adapter<P>,
+    pub k: &'a Kring<P>,
+    pub ring: &'a RingPtr,
+    /// NS_INDIRECT slots may be read from user memory: only in the
+    /// sender's own (process) context. Rings filled by the kernel (a NIC's
+    /// RX ring, forwarded from softirq context) pass false, and such slots
+    /// are sent as they are.
+    pub indirect: bool,
+}
+
+/// Forward the slots [hwcur, head) of `src`, in batches, as port `me`.
+pub fn forward<P: Platform>(
     sw: &Switch<P>,
     me: u8,
-    na: &Adapter<P>,
-    k: &Kring<P>,
+    src: &Source<'_, P>,
     own: &mut KringOwned<P>,
-    ring: &RingPtr,
     hwcur: u32,
     head: u32,
     batch: usize,
 ) {
+    let (na, k, ring) = (src.na, src.k, src.ring);
     let n = k.num_slots;
     let buf_size = na.mem.buf_size();
     if own.ft.len() < NM_BDG_BATCH_MAX {
@@ -364,7 +396,9 @@ fn forward<P: Platform>(
                 s.len
             };
             let mut flags = s.flags;
-            if flags & NS_INDIRECT != 0 {
+            if flags & NS_INDIRECT != 0 && !src.indirect {
+                flags &= !NS_INDIRECT;
+            } else if flags & NS_INDIRECT != 0 {
                 // The payload is at the user address `ptr` (§2.6). We run in
                 // the sender's context with no spinlock held, so it is
                 // copied here into the slot's own buffer (whose contents an
@@ -537,7 +571,7 @@ fn deliver<P: Platform>(
     }
     drop(q);
     if sent {
-        dna.notify(dk);
+        crate::bwrap::delivered(dna, dk);
     }
 }
 

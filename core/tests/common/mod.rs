@@ -567,3 +567,60 @@ impl Port<'_> {
         );
     }
 }
+
+// ----------------------------------------------------------------------
+// VALE control requests (§8.5, §8.6)
+
+pub fn attach_mode(
+    env: &Env,
+    np: &NetmapPriv<HostPlatform>,
+    name: &str,
+    mode: u32,
+    ringid: u16,
+) -> Result<u32, Errno> {
+    let mut a = NmreqValeAttach::zeroed();
+    a.reg.nr_mode = mode;
+    a.reg.nr_ringid = ringid;
+    env.ctrl(np, NETMAP_REQ_VALE_ATTACH, name, Some(&mut a))?;
+    Ok(a.port_index)
+}
+
+pub fn attach(env: &Env, np: &NetmapPriv<HostPlatform>, name: &str) -> Result<u32, Errno> {
+    attach_mode(env, np, name, NR_REG_ALL_NIC, 0)
+}
+
+pub fn detach(env: &Env, np: &NetmapPriv<HostPlatform>, name: &str) -> Result<u32, Errno> {
+    let mut d = NmreqValeDetach::zeroed();
+    env.ctrl(np, NETMAP_REQ_VALE_DETACH, name, Some(&mut d))?;
+    Ok(d.port_index)
+}
+
+/// VALE_LIST of one name: (bridge, port).
+pub fn list_one(env: &Env, np: &NetmapPriv<HostPlatform>, name: &str) -> Result<(u16, u32), Errno> {
+    let mut l = NmreqValeList::zeroed();
+    env.ctrl(np, NETMAP_REQ_VALE_LIST, name, Some(&mut l))?;
+    Ok((l.nr_bridge_idx, l.nr_port_idx))
+}
+
+/// Every port of every switch, as vale-ctl enumerates them.
+pub fn list_all(env: &Env, np: &NetmapPriv<HostPlatform>) -> Vec<(String, u16, u32)> {
+    let mut out = Vec::new();
+    let mut l = NmreqValeList::zeroed();
+    loop {
+        match env.ctrl(np, NETMAP_REQ_VALE_LIST, "", Some(&mut l)) {
+            Ok(h) => {
+                let n = h.nr_name.iter().position(|&c| c == 0).unwrap_or(64);
+                out.push((
+                    String::from_utf8_lossy(&h.nr_name[..n]).into_owned(),
+                    l.nr_bridge_idx,
+                    l.nr_port_idx,
+                ));
+                l.nr_port_idx += 1;
+            }
+            Err(e) => {
+                assert_eq!(e, Errno::ENOENT);
+                return out;
+            }
+        }
+    }
+}

@@ -209,9 +209,5 @@ pub unsafe extern "C" fn nm_rs_netif_rx(
 pub unsafe extern "C" fn nm_rs_netif_tx_wake(ctx: *const c_void) {
     // SAFETY: alive by the contract (as in nm_rs_netif_rx).
     let na = unsafe { &*ctx.cast::<Na>() };
-    for i in 0..na.nrings(Dir::Tx) {
-        if let Some(k) = na.kring(Dir::Tx, i) {
-            na.notify(k);
-        }
-    }
+    na.tx_wake();
 }

@@ -14,6 +14,7 @@
 //! Usage: `nm-guest-tests [--list] [NAME_SUBSTRING...]`.
 
 mod basic;
+mod bwrap;
 mod ctl;
 mod errors;
 mod monitor;
@@ -66,6 +67,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(nic_more::TESTS);
     v.extend_from_slice(tools::TESTS);
     v.extend_from_slice(persistent::TESTS);
+    v.extend_from_slice(bwrap::TESTS);
     // Last: reloads the module.
     v.extend_from_slice(params::LAST);
     v

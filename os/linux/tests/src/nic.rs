@@ -107,7 +107,12 @@ fn ours(f: &[u8]) -> bool {
 
 /// Receives on `p` until `want` test frames from `src` arrived or
 /// `timeout`; checks every payload; returns the sequence numbers.
-fn collect(p: &Port, src: [u8; 6], want: usize, timeout: Duration) -> Result<Vec<u32>, String> {
+pub(crate) fn collect(
+    p: &Port,
+    src: [u8; 6],
+    want: usize,
+    timeout: Duration,
+) -> Result<Vec<u32>, String> {
     let t0 = Instant::now();
     let mut seqs = Vec::new();
     while seqs.len() < want && t0.elapsed() < timeout {

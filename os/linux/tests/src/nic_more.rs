@@ -27,10 +27,10 @@ const PKT_GEN: &str = "/bin/pkt-gen";
 
 /// A network namespace, deleted on drop (its devices go with it; a veth end
 /// inside takes its peer along).
-struct Netns(String);
+pub(crate) struct Netns(pub(crate) String);
 
 impl Netns {
-    fn new(name: &str) -> Result<Netns, String> {
+    pub(crate) fn new(name: &str) -> Result<Netns, String> {
         let _ = ip(&["netns", "del", name]);
         ip(&["netns", "add", name])?;
         Ok(Netns(name.to_string()))
@@ -38,7 +38,7 @@ impl Netns {
 
     /// `ip netns exec NS args...` (at most `timeout`): (exit code, stdout +
     /// stderr).
-    fn exec(&self, args: &[&str], timeout: Duration) -> Result<(i32, String), String> {
+    pub(crate) fn exec(&self, args: &[&str], timeout: Duration) -> Result<(i32, String), String> {
         let mut all = vec!["netns", "exec", &self.0];
         all.extend_from_slice(args);
         let mut p = Proc::spawn(IP, &all, "netns")?;
@@ -210,13 +210,46 @@ impl Drop for Proc {
 }
 
 /// `N packets transmitted, M packets received` of busybox ping: (N, M).
-fn ping_counts(out: &str) -> Option<(u32, u32)> {
+pub(crate) fn ping_counts(out: &str) -> Option<(u32, u32)> {
     let l = out.lines().find(|l| l.contains("packets transmitted"))?;
     let w: Vec<&str> = l.split_whitespace().collect();
     let tx = w.first()?.parse().ok()?;
     let i = w.iter().position(|&x| x == "received,")?;
     let rx = w.get(i.checked_sub(2)?)?.parse().ok()?;
     Some((tx, rx))
+}
+
+/// A veth pair `a` (here, `NET.1/24`) <-> `b` (in a new namespace `ns`,
+/// `NET.2/24`), up; `a` is operationally up when this returns.
+pub(crate) fn veth_to_netns(
+    ns: &str,
+    a: &str,
+    b: &str,
+    net: &str,
+) -> Result<(Netns, Veth), String> {
+    let ns = Netns::new(ns)?;
+    let v = Veth::new(a, b)?;
+    ip(&["link", "set", &v.b, "netns", &ns.0])?;
+    ip(&["addr", "add", &format!("{net}.1/24"), "dev", &v.a])?;
+    let addr_b = format!("{net}.2/24");
+    for args in [
+        &["link", "set", "lo", "up"][..],
+        &["link", "set", b, "up"],
+        &["addr", "add", &addr_b, "dev", b],
+    ] {
+        let mut all = vec![IP];
+        all.extend_from_slice(args);
+        let (code, out) = ns.exec(&all, Duration::from_secs(10))?;
+        ensure!(
+            code == 0,
+            "ip netns exec {} {}: exit {code}: {}",
+            ns.0,
+            all.join(" "),
+            out.trim()
+        );
+    }
+    wait_oper_up(&v.a)?;
+    Ok((ns, v))
 }
 
 /// veth nmbra (root namespace, 10.98.0.1/24) <-> nmbrb (namespace nmbrns,
@@ -232,27 +265,7 @@ fn nic_bridge_host_ping() -> Result<(), String> {
         std::path::Path::new(BRIDGE).exists(),
         "{BRIDGE} not installed"
     );
-    let ns = Netns::new("nmbrns")?;
-    let v = Veth::new("nmbra", "nmbrb")?;
-    ip(&["link", "set", &v.b, "netns", &ns.0])?;
-    ip(&["addr", "add", "10.98.0.1/24", "dev", &v.a])?;
-    for args in [
-        &["link", "set", "lo", "up"][..],
-        &["link", "set", "nmbrb", "up"],
-        &["addr", "add", "10.98.0.2/24", "dev", "nmbrb"],
-    ] {
-        let mut all = vec![IP];
-        all.extend_from_slice(args);
-        let (code, out) = ns.exec(&all, Duration::from_secs(10))?;
-        ensure!(
-            code == 0,
-            "ip netns exec {} {}: exit {code}: {}",
-            ns.0,
-            all.join(" "),
-            out.trim()
-        );
-    }
-    wait_oper_up(&v.a)?;
+    let (ns, v) = veth_to_netns("nmbrns", "nmbra", "nmbrb", "10.98.0")?;
 
     // Control: with nmbra in netmap mode and nobody forwarding, the stack
     // sees nothing and the ping fails.

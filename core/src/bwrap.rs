@@ -1,0 +1,406 @@
+//! Network interfaces attached to a VALE switch (the reference's "bwrap",
+//! §8.5): VALE_ATTACH `valeS:eth0` puts `eth0` in netmap mode on behalf of
+//! the kernel and adds a switch port for it (and, with NR_REG_NIC_SW, a
+//! second port `valeS:eth0^` for its host stack).
+//!
+//! Data flow:
+//! * interface → switch: frames the OS pushes into the interface's RX
+//!   rings ([`Adapter::rx_push`]: received frames into the hardware RX
+//!   rings, what the host stack transmits into the host RX ring) are
+//!   forwarded at once through the switch as if the interface's port had
+//!   sent them ([`nic_rx`]), in the OS's receive context; in polling mode
+//!   (§4.9) kernel threads do it instead;
+//! * switch → interface: the switch delivers into the port's own RX rings
+//!   like into any port; [`delivered`] then drains them into the device
+//!   (`NetifOps::transmit`, TX ring = the port's RX ring index) or into
+//!   the host stack (`NetifOps::host_inject`). A device that refuses a
+//!   frame keeps it in the ring until [`retry_tx`].
+//!
+//! Each ring is driven by whoever holds its busy lock (`Kring::owner`), a
+//! try-lock, so contexts never wait for each other: a context that finds
+//! the lock taken sets `work_pending`, and the holder looks again before
+//! it returns. Rings are created and deleted on the control path only
+//! (attach, detach), and `Kring::delete_ring` waits for the busy lock, so
+//! a forwarder never reads a ring that is being freed.
+//!
+//! References: the interface's `NetifPort::bwrap` holds the [`Bwrap`],
+//! which holds both switch ports, which point back at the interface
+//! ([`HwPort`]). [`detach`] breaks the cycle.
+
+#![deny(unsafe_code)]
+
+use crate::adapter::{Adapter, Kind, PortConfig, RingRange};
+use crate::kring::{Dir, Kring, NKR_ON, nm_next, ring_dist};
+use crate::name::{Name, concat};
+use crate::platform::Platform;
+use crate::sync::Lock;
+use crate::vale::{NM_BDG_BATCH, Source, Switch, ValePort};
+use crate::{Errno, Result};
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
+use netmap_uapi::NS_MOREFRAG;
+
+/// The switch-side state of a port that stands for an interface.
+pub struct HwPort<P: Platform> {
+    /// The interface; cleared by [`detach`].
+    nic: Lock<P::SpinLock, Option<Arc<Adapter<P>>>>,
+    /// This port stands for the interface's host stack (`valeS:eth0^`).
+    pub host: bool,
+}
+
+impl<P: Platform> HwPort<P> {
+    pub fn new(nic: Arc<Adapter<P>>, host: bool) -> Result<Self> {
+        Ok(HwPort {
+            nic: Lock::new(Some(nic)).ok_or(Errno::ENOMEM)?,
+            host,
+        })
+    }
+
+    /// The interface, while attached.
+    pub fn nic(&self) -> Option<Arc<Adapter<P>>> {
+        self.nic.lock().clone()
+    }
+}
+
+/// An interface attached to a switch.
+pub struct Bwrap<P: Platform> {
+    /// Switch port of the interface (`valeS:eth0`).
+    pub hw: Arc<Adapter<P>>,
+    /// Switch port of its host stack (`valeS:eth0^`), with NR_REG_NIC_SW.
+    pub host: Option<Arc<Adapter<P>>>,
+    /// The interface's rings the kernel binds (RX only: frames sent to the
+    /// interface go to the device straight from the port's rings).
+    pub nic_ranges: [RingRange; 2],
+    /// Polling mode (§4.9): threads forward, not the receive context.
+    pub polling: AtomicBool,
+}
+
+/// Ranges binding the first `n` RX rings of a port, and no TX ring.
+fn rx_only(n: u32) -> [RingRange; 2] {
+    let mut r = [RingRange::default(); 2];
+    r[Dir::Rx.idx()] = RingRange { first: 0, last: n };
+    r
+}
+
+/// A switch port for `nic` (`host`: for its host stack) with its RX rings
+/// created in the interface's region: the port's RX ring `i` feeds the
+/// interface's TX ring `i`, so the counts are crossed.
+fn new_port<P: Platform>(nic: &Arc<Adapter<P>>, name: Name, host: bool) -> Result<Arc<Adapter<P>>> {
+    let (tx, rx) = if host {
+        (nic.nhost(Dir::Tx).max(1), nic.nhost(Dir::Rx).max(1))
+    } else {
+        (nic.nrings(Dir::Tx), nic.nrings(Dir::Rx))
+    };
+    let mut cfg = PortConfig::default();
+    cfg.rings[Dir::Rx.idx()] = tx;
+    cfg.rings[Dir::Tx.idx()] = rx;
+    cfg.slots[Dir::Rx.idx()] = nic.cfg.slots[Dir::Tx.idx()];
+    cfg.slots[Dir::Tx.idx()] = nic.cfg.slots[Dir::Rx.idx()];
+    let na = Arc::new(Adapter::new(
+        nic.platform.clone(),
+        name,
+        Kind::Vale(ValePort::new_hw(nic.clone(), host)?),
+        nic.mem.clone(),
+        cfg,
+    )?);
+    na.bind_rings(&rx_only(tx), true)?;
+    na.active_fds.fetch_add(1, Ordering::AcqRel);
+    Ok(na)
+}
+
+/// Undo [`new_port`] (the port is off the switch).
+fn release_port<P: Platform>(na: &Adapter<P>) {
+    na.active_fds.fetch_sub(1, Ordering::AcqRel);
+    na.unbind_rings(&rx_only(na.nrings(Dir::Rx)), true);
+    if let Kind::Vale(v) = &na.kind
+        && let Some(hw) = &v.hw
+    {
+        hw.nic.lock().take();
+    }
+}
+
+/// Put `nic` in netmap mode for switch `sw` and add its port `name`
+/// (`valeS:eth0`) and, with `host`, the port of its host stack
+/// (`valeS:eth0^`). The caller checked that nobody uses the interface.
+/// Control path (global lock held). Returns the hardware port's index.
+pub fn attach<P: Platform>(
+    nic: &Arc<Adapter<P>>,
+    sw: &Arc<Switch<P>>,
+    name: Name,
+    host: bool,
+) -> Result<u8> {
+    let Kind::Netif(ni) = &nic.kind else {
+        return Err(Errno::EINVAL);
+    };
+    if host && nic.nhost(Dir::Rx) == 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Room on the switch for both ports (§8.1), before anything is made.
+    let need = if host { 2 } else { 1 };
+    if sw.active_ports() + need + 1 >= crate::vale::NM_BDG_MAXPORTS as u32 {
+        return Err(Errno::ENOMEM);
+    }
+    let hw = new_port(nic, name, false)?;
+    let host_port = if host {
+        match new_port(nic, concat(&[name.as_bytes(), b"^"]), true) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                release_port(&hw);
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let nrx = nic.nrings(Dir::Rx) + if host { nic.nhost(Dir::Rx) } else { 0 };
+    let bw = Arc::new(Bwrap {
+        hw: hw.clone(),
+        host: host_port.clone(),
+        nic_ranges: rx_only(nrx),
+        polling: AtomicBool::new(false),
+    });
+    let undo_ports = || {
+        release_port(&hw);
+        if let Some(h) = &host_port {
+            release_port(h);
+        }
+    };
+    if let Err(e) = nic.bind_rings(&bw.nic_ranges, true) {
+        undo_ports();
+        return Err(e);
+    }
+    let scratch = (0..nrx).try_for_each(|i| match nic.kring(Dir::Rx, i) {
+        Some(k) => crate::vale::prepare_tx_kring(k),
+        None => Err(Errno::EINVAL),
+    });
+    if let Err(e) = scratch {
+        nic.unbind_rings(&bw.nic_ranges, true);
+        undo_ports();
+        return Err(e);
+    }
+    *ni.bwrap.lock() = Some(bw.clone());
+    nic.active_fds.fetch_add(1, Ordering::AcqRel);
+    if let Err(e) = ni.ops.register(nic, true) {
+        ni.bwrap.lock().take();
+        nic.active_fds.fetch_sub(1, Ordering::AcqRel);
+        nic.unbind_rings(&bw.nic_ranges, true);
+        undo_ports();
+        return Err(e);
+    }
+    // On the switch last: nothing is delivered to the ports before their
+    // rings exist.
+    let mut joined: [Option<u8>; 2] = [None, None];
+    let ports = [Some(&hw), host_port.as_ref()];
+    for (slot, port) in joined.iter_mut().zip(ports) {
+        let Some(port) = port else { continue };
+        match sw.add_port(port.clone()) {
+            Ok(idx) => {
+                if let Kind::Vale(v) = &port.kind {
+                    *v.bdg.lock() = Some((sw.clone(), idx));
+                }
+                *slot = Some(idx);
+            }
+            Err(e) => {
+                detach(nic, &bw);
+                return Err(e);
+            }
+        }
+    }
+    joined[0].ok_or(Errno::EINVAL)
+}
+
+/// End the attachment of `nic`: its ports leave their switch, the
+/// interface leaves netmap mode (if nobody else uses it) and every ring
+/// the attachment made is deleted. Control path (global lock held); the
+/// caller removes a switch left empty and forgets an idle interface.
+pub fn detach<P: Platform>(nic: &Arc<Adapter<P>>, bw: &Arc<Bwrap<P>>) {
+    let Kind::Netif(ni) = &nic.kind else { return };
+    for port in core::iter::once(&bw.hw).chain(bw.host.iter()) {
+        if let Kind::Vale(v) = &port.kind {
+            let bdg = v.bdg.lock().take();
+            if let Some((sw, idx)) = bdg {
+                sw.remove_port(idx);
+            }
+        }
+    }
+    ni.bwrap.lock().take();
+    if nic.active_fds.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // After this no new frame is pushed (the OS waits for its hooks).
+        let _ = ni.ops.register(nic, false);
+        crate::monitor::parent_gone(nic);
+    }
+    nic.unbind_rings(&bw.nic_ranges, true);
+    release_port(&bw.hw);
+    if let Some(h) = &bw.host {
+        release_port(h);
+    }
+}
+
+/// The switch port of `nic` that RX ring `k` belongs to.
+fn source_port<'a, P: Platform>(
+    nic: &Adapter<P>,
+    bw: &'a Bwrap<P>,
+    k: &Kring<P>,
+) -> Option<&'a Arc<Adapter<P>>> {
+    if k.id < nic.nrings(Dir::Rx) {
+        Some(&bw.hw)
+    } else {
+        bw.host.as_ref()
+    }
+}
+
+/// New frames in RX ring `k` of interface `nic` (called by `rx_push`, in
+/// the OS's receive context). Returns false if the interface is not
+/// attached to a switch (its users are to be woken instead).
+pub fn nic_rx<P: Platform>(nic: &Adapter<P>, k: &Kring<P>) -> bool {
+    let Kind::Netif(ni) = &nic.kind else {
+        return false;
+    };
+    let Some(bw) = ni.bwrap() else {
+        return false;
+    };
+    if !bw.polling.load(Ordering::Acquire) {
+        forward_ring(nic, &bw, k);
+    }
+    true
+}
+
+/// Forward what RX ring `k` of `nic` holds through the switch, as the
+/// interface's port, and release the slots. Returns the number of slots
+/// this call forwarded (0 also when another context holds the ring: it
+/// will forward the new frames before it lets go).
+pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>) -> u32 {
+    let Some(port) = source_port(nic, bw, k) else {
+        return 0;
+    };
+    let Kind::Vale(v) = &port.kind else { return 0 };
+    let mut total = 0;
+    k.work_pending.store(true, Ordering::Release);
+    loop {
+        let Some(mut own) = k.owner.try_lock() else {
+            return total;
+        };
+        while k.work_pending.swap(false, Ordering::AcqRel) {
+            let Some(ring) = k.ring() else { break };
+            if k.flags() & NKR_ON == 0 {
+                break;
+            }
+            let n = k.num_slots;
+            let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
+            let tail = k.nr_hwtail.load(Ordering::Acquire);
+            if hwcur >= n || tail >= n || hwcur == tail {
+                continue;
+            }
+            if let Some((sw, me)) = v.switch() {
+                let src = Source {
+                    na: nic,
+                    k,
+                    ring: &ring,
+                    indirect: false,
+                };
+                crate::vale::forward(&sw, me, &src, &mut own, hwcur, tail, NM_BDG_BATCH as usize);
+            }
+            total += ring_dist(hwcur, tail, n);
+            let _q = k.q_lock.lock();
+            k.nr_hwcur.store(tail, Ordering::Release);
+        }
+        drop(own);
+        if !k.work_pending.load(Ordering::Acquire) {
+            return total;
+        }
+    }
+}
+
+/// The switch delivered packets into RX ring `dk` of port `dna`: wake its
+/// users, or, for the port of an attached interface, send them on.
+pub fn delivered<P: Platform>(dna: &Adapter<P>, dk: &Kring<P>) {
+    match &dna.kind {
+        Kind::Vale(ValePort { hw: Some(hw), .. }) => drain(dna, hw, dk),
+        _ => dna.notify(dk),
+    }
+}
+
+/// Send what RX ring `dk` of interface port `port` holds to the device
+/// (or, for the host port, to the host stack). A device that refuses a
+/// frame keeps it (and the ones after it) in the ring.
+fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>) {
+    let Some(nic) = hw.nic() else { return };
+    let Kind::Netif(ni) = &nic.kind else { return };
+    let bsize = port.mem.buf_size() as usize;
+    let txr = dk.id % nic.nrings(Dir::Tx).max(1);
+    dk.work_pending.store(true, Ordering::Release);
+    loop {
+        let Some(own) = dk.owner.try_lock() else {
+            return;
+        };
+        while dk.work_pending.swap(false, Ordering::AcqRel) {
+            let Some(ring) = dk.ring() else { break };
+            if dk.flags() & NKR_ON == 0 {
+                break;
+            }
+            let n = dk.num_slots;
+            let hwcur = dk.nr_hwcur.load(Ordering::Relaxed);
+            let tail = dk.nr_hwtail.load(Ordering::Acquire);
+            if hwcur >= n || tail >= n {
+                break;
+            }
+            let mut j = hwcur;
+            while j != tail {
+                let s = ring.slot(j);
+                if s.flags & NS_MOREFRAG != 0 {
+                    // A packet of several slots: the device takes frames
+                    // of one buffer only (as for its users), so it is
+                    // dropped whole.
+                    while j != tail && ring.slot(j).flags & NS_MOREFRAG != 0 {
+                        j = nm_next(j, n);
+                    }
+                    if j != tail {
+                        j = nm_next(j, n);
+                    }
+                    continue;
+                }
+                let len = s.len as usize;
+                let buf = port.mem.buf(s.buf_idx);
+                if hw.host {
+                    if (14..=bsize).contains(&len) {
+                        let _ = ni.ops.host_inject(&buf, len);
+                    }
+                } else if len <= bsize && !ni.ops.transmit(txr, &buf, len) {
+                    break;
+                }
+                j = nm_next(j, n);
+            }
+            let _q = dk.q_lock.lock();
+            dk.nr_hwcur.store(j, Ordering::Release);
+        }
+        drop(own);
+        if !dk.work_pending.load(Ordering::Acquire) {
+            return;
+        }
+    }
+}
+
+/// The device has room again: send what the switch left in the RX rings
+/// of the interface's port.
+pub fn retry_tx<P: Platform>(bw: &Bwrap<P>) {
+    let Kind::Vale(ValePort { hw: Some(hw), .. }) = &bw.hw.kind else {
+        return;
+    };
+    for k in bw.hw.krings[Dir::Rx.idx()].iter() {
+        if k.nr_hwcur.load(Ordering::Acquire) != k.nr_hwtail.load(Ordering::Acquire) {
+            drain(&bw.hw, hw, k);
+        }
+    }
+}
+
+/// Polling mode: forward what the interface's RX rings `[first, last)`
+/// hold. Returns true if anything was forwarded.
+pub fn poll_rings<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, first: u32, last: u32) -> bool {
+    let mut any = false;
+    for i in first..last {
+        if let Some(k) = nic.kring(Dir::Rx, i) {
+            any |= forward_ring(nic, bw, k) > 0;
+        }
+    }
+    any
+}

@@ -1,0 +1,299 @@
+//! Interfaces attached to a VALE switch (§8.5, the reference's "bwrap"),
+//! with a fake device: traffic both ways between the device, its host
+//! stack and VALE ports, learning, errors, detach, the device vanishing,
+//! and the end of the context.
+
+mod common;
+use common::*;
+use netmap_core::Errno;
+use netmap_core::host::{HostNetif, HostNetifProvider};
+use netmap_uapi::pod::Pod;
+use netmap_uapi::*;
+use std::sync::Arc;
+
+const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xa];
+const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
+const H: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc];
+const BCAST: [u8; 6] = [0xff; 6];
+
+fn env_with(nics: &[Arc<HostNetif>]) -> Env {
+    let env = Env::new();
+    env.nm
+        .set_netif_provider(Box::new(HostNetifProvider::new(nics.to_vec())))
+        .unwrap();
+    env
+}
+
+fn sent(n: &HostNetif) -> Vec<Vec<u8>> {
+    std::mem::take(&mut *n.sent.lock().unwrap())
+}
+
+fn to_host(n: &HostNetif) -> Vec<Vec<u8>> {
+    std::mem::take(&mut *n.to_host.lock().unwrap())
+}
+
+#[test]
+fn nic_and_vale_port_exchange_traffic() {
+    let eth0 = HostNetif::new("eth0", 2, 128);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let base = env.nm.stats();
+    let np = env.open();
+    assert_eq!(attach(&env, &np, "vale0:eth0"), Ok(0));
+    assert_eq!(list_one(&env, &np, "vale0:eth0"), Ok((0, 0)));
+    let na = eth0.adapter().expect("the kernel put eth0 in netmap mode");
+    {
+        let a = env.port("vale0:a");
+        // A -> B: B unknown, flooded to the device.
+        let f1 = frame(B, A, 1, 60);
+        assert_eq!(a.send(&[&f1]), 1);
+        assert_eq!(sent(&eth0), vec![f1]);
+        // The device receives B -> A (on its second queue): A was learned
+        // on port 1, the frame reaches it, B is learned on the NIC's port.
+        let f2 = frame(A, B, 2, 100);
+        assert!(na.rx_push(1, &f2));
+        assert_eq!(a.recv(), vec![f2]);
+        // The slot was released at once: a full ring's worth more fits.
+        for i in 0..300 {
+            assert!(na.rx_push(0, &frame(A, B, 10 + i, 60)), "frame {i}");
+        }
+        assert_eq!(a.recv().len(), 300);
+        // A unicast to B goes to the device only; another VALE port sees
+        // nothing.
+        let c = env.port("vale0:c");
+        let f3 = frame(B, A, 3, 70);
+        assert_eq!(a.send(&[&f3]), 1);
+        assert_eq!(sent(&eth0), vec![f3]);
+        assert!(c.recv().is_empty());
+        // A frame for the device's own learned address coming back from
+        // the device is not reflected.
+        assert!(na.rx_push(0, &frame(B, A, 4, 60)));
+        assert_eq!(c.recv().len(), 0);
+        assert!(sent(&eth0).is_empty());
+        // Runt frames from the device are dropped by the switch.
+        assert!(na.rx_push(0, &[0u8; 10]));
+        assert!(a.recv().is_empty());
+    }
+    // The switch stays while the NIC is on it.
+    assert_eq!(env.nm.stats().switches, 1);
+    assert_eq!(detach(&env, &np, "vale0:eth0"), Ok(0));
+    assert!(eth0.adapter().is_none(), "eth0 left netmap mode");
+    assert_eq!(list_one(&env, &np, "vale0:eth0"), Err(Errno::ENOENT));
+    env.nm.release(np);
+    assert_eq!(env.nm.stats(), base);
+    // A user can have the interface again.
+    let p = env.port("eth0");
+    assert_eq!(p.send(&[&frame(B, A, 5, 60)]), 1);
+    assert_eq!(sent(&eth0).len(), 1);
+}
+
+#[test]
+fn host_stack_port() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let base = env.nm.stats();
+    let np = env.open();
+    assert_eq!(
+        attach_mode(&env, &np, "vale1:eth0", NR_REG_NIC_SW, 0),
+        Ok(0)
+    );
+    let names: Vec<_> = list_all(&env, &np).into_iter().map(|l| l.0).collect();
+    assert_eq!(names, ["vale1:eth0", "vale1:eth0^"]);
+    let na = eth0.adapter().unwrap();
+    let hring = na.nrings(netmap_core::kring::Dir::Rx);
+    {
+        let a = env.port("vale1:a");
+        // A broadcast from A reaches the wire and the host stack.
+        let bc = frame(BCAST, A, 1, 60);
+        assert_eq!(a.send(&[&bc]), 1);
+        assert_eq!(sent(&eth0), vec![bc.clone()]);
+        assert_eq!(to_host(&eth0), vec![bc]);
+        // The host stack sends H -> A: it reaches A, not the wire.
+        let h = frame(A, H, 2, 80);
+        assert!(na.rx_push(hring, &h));
+        assert_eq!(a.recv(), vec![h]);
+        assert!(sent(&eth0).is_empty());
+        // The wire sends B -> H: learned, it goes to the host stack only.
+        let w = frame(H, B, 3, 90);
+        assert!(na.rx_push(0, &w));
+        assert_eq!(to_host(&eth0), vec![w]);
+        assert!(a.recv().is_empty());
+        // The host stack answers H -> B: to the wire only.
+        let r = frame(B, H, 4, 90);
+        assert!(na.rx_push(hring, &r));
+        assert_eq!(sent(&eth0), vec![r]);
+        assert!(a.recv().is_empty());
+    }
+    // Detaching by the host port's name ends the whole attachment.
+    assert_eq!(detach(&env, &np, "vale1:eth0^"), Ok(1));
+    assert!(list_all(&env, &np).is_empty());
+    env.nm.release(np);
+    assert_eq!(env.nm.stats(), base);
+}
+
+#[test]
+fn attach_errors_and_kernel_ownership() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let eth1 = HostNetif::new("eth1", 1, 64);
+    let env = env_with(&[eth0.clone(), eth1.clone()]);
+    let base = env.nm.stats();
+    let np = env.open();
+    for (mode, ringid) in [(NR_REG_SW, 0), (NR_REG_ONE_NIC, 0), (NR_REG_ALL_NIC, 1)] {
+        assert_eq!(
+            attach_mode(&env, &np, "vale0:eth0", mode, ringid),
+            Err(Errno::EINVAL)
+        );
+    }
+    assert_eq!(env.nm.stats(), base, "failed attaches leave nothing");
+    // Open by a user: EBUSY.
+    {
+        let _u = env.port("eth0");
+        assert_eq!(attach(&env, &np, "vale0:eth0"), Err(Errno::EBUSY));
+    }
+    assert_eq!(attach(&env, &np, "vale0:eth0"), Ok(0));
+    // Attached anywhere: EBUSY, on this switch and on another.
+    assert_eq!(attach(&env, &np, "vale0:eth0"), Err(Errno::EBUSY));
+    assert_eq!(attach(&env, &np, "vale2:eth0"), Err(Errno::EBUSY));
+    assert_eq!(env.nm.stats().switches, 1);
+    // The kernel owns it: users get EBUSY on the interface and its port.
+    let u = env.open();
+    assert_eq!(
+        env.register(&u, "eth0", NR_REG_ALL_NIC, 0).unwrap_err(),
+        Errno::EBUSY
+    );
+    assert_eq!(
+        env.register(&u, "eth0", NR_REG_SW, 0).unwrap_err(),
+        Errno::EBUSY
+    );
+    assert_eq!(
+        env.register(&u, "vale0:eth0", NR_REG_ALL_NIC, 0)
+            .unwrap_err(),
+        Errno::EBUSY
+    );
+    env.nm.release(u);
+    // Port info still answers.
+    let mut pi = NmreqPortInfoGet::zeroed();
+    env.ctrl(&np, NETMAP_REQ_PORT_INFO_GET, "vale0:eth0", Some(&mut pi))
+        .unwrap();
+    assert_eq!((pi.nr_rx_rings, pi.nr_tx_rings, pi.nr_mem_id), (1, 1, 1));
+    // Two interfaces on one switch.
+    assert_eq!(attach(&env, &np, "vale0:eth1"), Ok(1));
+    // Detach errors.
+    assert_eq!(detach(&env, &np, "vale0:eth2"), Err(Errno::ENXIO));
+    assert_eq!(detach(&env, &np, "vale5:eth0"), Err(Errno::ENXIO));
+    assert_eq!(detach(&env, &np, "eth0"), Err(Errno::EINVAL));
+    assert_eq!(detach(&env, &np, "vale0:eth1"), Ok(1));
+    assert_eq!(detach(&env, &np, "vale0:eth1"), Err(Errno::ENXIO));
+    assert_eq!(detach(&env, &np, "vale0:eth0"), Ok(0));
+    env.nm.release(np);
+    assert_eq!(env.nm.stats(), base);
+}
+
+#[test]
+fn two_nics_switch_frames_to_each_other() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let eth1 = HostNetif::new("eth1", 1, 64);
+    let env = env_with(&[eth0.clone(), eth1.clone()]);
+    let np = env.open();
+    attach(&env, &np, "vale0:eth0").unwrap();
+    attach(&env, &np, "vale0:eth1").unwrap();
+    let (n0, n1) = (eth0.adapter().unwrap(), eth1.adapter().unwrap());
+    let f = frame(B, A, 1, 60);
+    assert!(n0.rx_push(0, &f));
+    assert_eq!(sent(&eth1), vec![f]);
+    let g = frame(A, B, 2, 60);
+    assert!(n1.rx_push(0, &g));
+    assert_eq!(sent(&eth0), vec![g]);
+    assert!(sent(&eth1).is_empty());
+    detach(&env, &np, "vale0:eth0").unwrap();
+    detach(&env, &np, "vale0:eth1").unwrap();
+    env.nm.release(np);
+}
+
+#[test]
+fn full_device_keeps_frames_until_it_has_room() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let np = env.open();
+    attach(&env, &np, "vale0:eth0").unwrap();
+    let na = eth0.adapter().unwrap();
+    let a = env.port("vale0:a");
+    *eth0.tx_budget.lock().unwrap() = Some(2);
+    let frames: Vec<_> = (0..5).map(|i| frame(B, A, i, 60)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    assert_eq!(a.send(&refs), 5);
+    assert_eq!(sent(&eth0), frames[..2].to_vec());
+    // Still refused: nothing moves.
+    na.tx_wake();
+    assert!(sent(&eth0).is_empty());
+    // Room again: the rest goes out, in order, once.
+    *eth0.tx_budget.lock().unwrap() = None;
+    na.tx_wake();
+    assert_eq!(sent(&eth0), frames[2..].to_vec());
+    na.tx_wake();
+    assert!(sent(&eth0).is_empty());
+    drop(a);
+    detach(&env, &np, "vale0:eth0").unwrap();
+    env.nm.release(np);
+}
+
+#[test]
+fn device_gone_while_attached() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let base = env.nm.stats();
+    let np = env.open();
+    attach_mode(&env, &np, "vale0:eth0", NR_REG_NIC_SW, 0).unwrap();
+    let a = env.port("vale0:a");
+    env.nm.netif_gone(b"eth0");
+    assert!(eth0.adapter().is_none());
+    let names: Vec<_> = list_all(&env, &np).into_iter().map(|l| l.0).collect();
+    assert_eq!(names, ["vale0:a"]);
+    assert_eq!(a.send(&[&frame(BCAST, A, 1, 60)]), 1);
+    assert!(sent(&eth0).is_empty() && to_host(&eth0).is_empty());
+    assert_eq!(detach(&env, &np, "vale0:eth0"), Err(Errno::ENXIO));
+    drop(a);
+    env.nm.release(np);
+    assert_eq!(env.nm.stats(), base);
+}
+
+#[test]
+fn attachments_end_with_the_context() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let np = env.open();
+    attach_mode(&env, &np, "vale0:eth0", NR_REG_NIC_SW, 0).unwrap();
+    env.nm.release(np);
+    let weak = eth0.adapter.lock().unwrap().clone().unwrap();
+    assert!(weak.upgrade().is_some());
+    drop(env);
+    assert!(eth0.adapter().is_none(), "device told to stop");
+    assert!(
+        weak.upgrade().is_none(),
+        "adapter freed: no reference cycle"
+    );
+}
+
+#[test]
+fn monitors_see_what_the_nic_receives() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let np = env.open();
+    attach(&env, &np, "vale0:eth0").unwrap();
+    let na = eth0.adapter().unwrap();
+    let a = env.port("vale0:a");
+    let mon = env.port_with(
+        "eth0",
+        NmreqRegister {
+            nr_mode: NR_REG_ALL_NIC,
+            nr_flags: NR_MONITOR_RX,
+            ..NmreqRegister::zeroed()
+        },
+    );
+    let f = frame(A, B, 1, 64);
+    assert!(na.rx_push(0, &f));
+    assert_eq!(mon.recv(), vec![f.clone()]);
+    assert_eq!(a.recv(), vec![f]);
+    drop((a, mon));
+    detach(&env, &np, "vale0:eth0").unwrap();
+    env.nm.release(np);
+}

@@ -1,0 +1,262 @@
+//! Linux interfaces attached to a VALE switch (spec §8.5), through the
+//! emulated adapter: a veth end exchanging checked traffic with a VALE
+//! port, the host stack behind a switch (a ping from another namespace),
+//! the interface deleted while attached, and the errors of attach/detach.
+//!
+//! Attach and detach go through the real vale-ctl (-a, -h, -d), listings
+//! through VALE_LIST.
+
+use crate::nic::{Veth, collect, send_all};
+use crate::nic_more::{ping_counts, veth_to_netns};
+use crate::port::{BCAST, Port, frame, mac};
+use crate::sys::{Fd, errno_name};
+use crate::tools::{vale_ctl_fails, vale_ctl_ok};
+use crate::{Test, ensure};
+use netmap_uapi::*;
+use std::time::{Duration, Instant};
+
+pub const TESTS: &[Test] = &[
+    ("vale_nic_veth_traffic", vale_nic_veth_traffic),
+    ("vale_nic_host_ping", vale_nic_host_ping),
+    (
+        "vale_nic_unplug_while_attached",
+        vale_nic_unplug_while_attached,
+    ),
+    ("vale_nic_errors", vale_nic_errors),
+];
+
+/// NIOCCTRL `reqtype` on `name` with `body`.
+fn ctrl<T>(reqtype: u16, name: &str, body: &mut T) -> Result<(), i32> {
+    let fd = Fd::open_netmap().map_err(|_| libc::ENODEV)?;
+    let mut h = NmreqHeader::new(reqtype, name.as_bytes());
+    h.nr_body = std::ptr::from_mut(body) as u64;
+    fd.ioctl_ptr(NIOCCTRL, &mut h)
+}
+
+/// VALE_ATTACH with `mode`: the port index.
+fn attach(name: &str, mode: u32) -> Result<u32, i32> {
+    let mut a = NmreqValeAttach::default();
+    a.reg.nr_mode = mode;
+    ctrl(NETMAP_REQ_VALE_ATTACH, name, &mut a).map(|_| a.port_index)
+}
+
+/// VALE_LIST of one name: Some(port index) if the port is on the switch,
+/// None if it is not (or the switch does not exist).
+fn listed(name: &str) -> Result<Option<u32>, String> {
+    let mut l = NmreqValeList::default();
+    match ctrl(NETMAP_REQ_VALE_LIST, name, &mut l) {
+        Ok(()) if l.nr_port_idx == NM_BDG_NOPORT => Ok(None),
+        Ok(()) => Ok(Some(l.nr_port_idx)),
+        Err(e) if e == libc::ENOENT => Ok(None),
+        Err(e) => Err(format!("VALE_LIST {name}: {}", errno_name(e))),
+    }
+}
+
+/// Opening `name` must fail with `errno`.
+fn open_fails(name: &str, errno: i32) -> Result<(), String> {
+    match Port::open(name) {
+        Ok(_) => Err(format!("{name} opened while the kernel owns it")),
+        Err(e) if e.contains(&errno_name(errno)) => Ok(()),
+        Err(e) => Err(format!("{name}: {e}, want {}", errno_name(errno))),
+    }
+}
+
+/// veth end A attached to vale0 (vale-ctl -a); a VALE port and the other
+/// veth end (in netmap mode) exchange 300 frames each way, all arriving in
+/// order with their payload; the kernel owns A while attached; after
+/// vale-ctl -d a user can open it again.
+fn vale_nic_veth_traffic() -> Result<(), String> {
+    let v = Veth::new("nmwa", "nmwb")?;
+    vale_ctl_ok(&["-a", "vale0:nmwa"])?;
+    let r = (|| {
+        ensure!(
+            listed("vale0:nmwa")? == Some(0),
+            "vale0:nmwa not listed as port 0"
+        );
+        open_fails("nmwa", libc::EBUSY)?;
+        open_fails("vale0:nmwa", libc::EBUSY)?;
+        let p = Port::open("vale0:p")?;
+        let b = Port::open(&v.b)?;
+        const N: u32 = 300;
+        let (mp, mb) = (mac(0x1a), mac(0x1b));
+        // VALE port -> switch -> nmwa (transmit) -> nmwb.
+        let to_b: Vec<Vec<u8>> = (0..N)
+            .map(|i| frame(BCAST, mp, i, 60 + (i as usize * 41) % 1400))
+            .collect();
+        for chunk in to_b.chunks(100) {
+            send_all(&p, chunk)?;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let seqs = collect(&b, mp, N as usize, Duration::from_secs(10))?;
+        ensure!(
+            seqs.len() == N as usize && seqs.iter().enumerate().all(|(i, &s)| s == i as u32),
+            "vale0:p -> nmwb: {} of {N} frames (in order: {})",
+            seqs.len(),
+            seqs.windows(2).all(|w| w[0] < w[1])
+        );
+        // nmwb -> nmwa (rx_handler) -> switch -> VALE port, unicast to the
+        // MAC the switch learned on vale0:p.
+        let to_p: Vec<Vec<u8>> = (0..N)
+            .map(|i| frame(mp, mb, i, 60 + (i as usize * 53) % 1400))
+            .collect();
+        for chunk in to_p.chunks(100) {
+            send_all(&b, chunk)?;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let seqs = collect(&p, mb, N as usize, Duration::from_secs(10))?;
+        ensure!(
+            seqs.len() == N as usize && seqs.iter().enumerate().all(|(i, &s)| s == i as u32),
+            "nmwb -> vale0:p: {} of {N} frames",
+            seqs.len()
+        );
+        Ok(())
+    })();
+    let d = vale_ctl_ok(&["-d", "vale0:nmwa"]);
+    r?;
+    d?;
+    ensure!(listed("vale0:nmwa")?.is_none(), "still listed after -d");
+    // The interface is the user's again.
+    let a = Port::open(&v.a)?;
+    drop(a);
+    drop(v);
+    Ok(())
+}
+
+/// The host stack behind a switch: veth end nmha (10.97.0.1) attached with
+/// its host stack (vale-ctl -h): a ping from the namespace of nmhb
+/// crosses nmha -> vale1 -> host port -> stack and back; a VALE port on
+/// the switch sees the ARP broadcasts. After detach the stack answers
+/// directly again.
+fn vale_nic_host_ping() -> Result<(), String> {
+    let (ns, v) = veth_to_netns("nmhns", "nmha", "nmhb", "10.97.0")?;
+    vale_ctl_ok(&["-h", "vale1:nmha"])?;
+    let r = (|| {
+        ensure!(
+            listed("vale1:nmha")? == Some(0) && listed("vale1:nmha^")? == Some(1),
+            "vale1:nmha / vale1:nmha^ not listed as ports 0 and 1"
+        );
+        let watcher = Port::open("vale1:w")?;
+        let ping = ["ping", "-c", "3", "-W", "2", "10.97.0.1"];
+        let (code, out) = ns.exec(&ping, Duration::from_secs(20))?;
+        ensure!(
+            code == 0 && ping_counts(&out) == Some((3, 3)),
+            "ping through vale1: exit {code}: {:?}",
+            out.trim()
+        );
+        println!(
+            "NOTE vale_nic_host_ping: {}",
+            out.lines()
+                .filter(|l| l.contains("packets") || l.contains("round-trip"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        // The ARP request (broadcast) was flooded to the watcher too.
+        let seen = watcher.recv()?;
+        ensure!(
+            seen.iter()
+                .any(|f| f.len() >= 14 && f[..6] == BCAST && f[12..14] == [0x08, 0x06]),
+            "the VALE port saw no ARP broadcast ({} frames)",
+            seen.len()
+        );
+        Ok(())
+    })();
+    let d = vale_ctl_ok(&["-d", "vale1:nmha"]);
+    r?;
+    d?;
+    let (code, out) = ns.exec(
+        &["ping", "-c", "2", "-W", "2", "10.97.0.1"],
+        Duration::from_secs(20),
+    )?;
+    ensure!(
+        code == 0,
+        "ping after detach: exit {code}: {:?}",
+        out.trim()
+    );
+    drop(v);
+    drop(ns);
+    Ok(())
+}
+
+/// `ip link del` of an attached veth: the ports leave the switch (the
+/// kernel learns it from a work item), the other ports keep working, and
+/// a new interface of the same name can be attached again.
+fn vale_nic_unplug_while_attached() -> Result<(), String> {
+    let v = Veth::new("nmza", "nmzb")?;
+    vale_ctl_ok(&["-h", "vale2:nmza"])?;
+    let p = Port::open("vale2:p")?;
+    let q = Port::open("vale2:q")?;
+    send_all(&p, &[frame(BCAST, mac(0x2a), 0, 60)])?;
+    drop(v);
+    let t0 = Instant::now();
+    while listed("vale2:nmza")?.is_some() || listed("vale2:nmza^")?.is_some() {
+        ensure!(
+            t0.elapsed() < Duration::from_secs(3),
+            "vale2:nmza still on the switch 3 s after ip link del"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    vale_ctl_fails(&["-d", "vale2:nmza"], "detach vale2:nmza", "ENXIO")?;
+    // The switch still works for the remaining ports.
+    send_all(&p, &[frame(BCAST, mac(0x2a), 1, 60)])?;
+    let seqs = collect(&q, mac(0x2a), 2, Duration::from_secs(3))?;
+    ensure!(seqs.contains(&1), "vale2:q got {seqs:?} after the unplug");
+    // A new device of that name is attached afresh.
+    let v2 = Veth::new("nmza", "nmzb")?;
+    vale_ctl_ok(&["-a", "vale2:nmza"])?;
+    ensure!(listed("vale2:nmza")?.is_some(), "re-attach not listed");
+    vale_ctl_ok(&["-d", "vale2:nmza"])?;
+    drop(v2);
+    Ok(())
+}
+
+/// Errors of attach/detach with interfaces: busy interface, attached
+/// twice or to a second switch, host rings of the loopback device, bad
+/// modes; polling requests on a plain VALE port.
+fn vale_nic_errors() -> Result<(), String> {
+    let v = Veth::new("nmea", "nmeb")?;
+    {
+        let _user = Port::open(&v.a)?;
+        ensure!(
+            attach("vale3:nmea", NR_REG_ALL_NIC) == Err(libc::EBUSY),
+            "attach of an interface open by a user: want EBUSY"
+        );
+    }
+    for mode in [NR_REG_SW, NR_REG_ONE_NIC, 0] {
+        let r = attach("vale3:nmea", mode);
+        ensure!(
+            r == Err(libc::EINVAL),
+            "attach mode {mode}: {r:?}, want EINVAL"
+        );
+    }
+    // Not an Ethernet device the adapter takes.
+    let r = attach("vale3:lo", NR_REG_ALL_NIC);
+    ensure!(r == Err(libc::EINVAL), "attach lo: {r:?}, want EINVAL");
+    ensure!(
+        listed("vale3:x")?.is_none(),
+        "failed attaches left switch vale3"
+    );
+    ensure!(attach("vale3:nmea", NR_REG_ALL_NIC) == Ok(0), "attach");
+    let r2 = attach("vale3:nmea", NR_REG_ALL_NIC);
+    let r3 = attach("vale4:nmea", NR_REG_NIC_SW);
+    vale_ctl_ok(&["-d", "vale3:nmea"])?;
+    ensure!(r2 == Err(libc::EBUSY), "second attach: {r2:?}, want EBUSY");
+    ensure!(
+        r3 == Err(libc::EBUSY),
+        "attach to vale4: {r3:?}, want EBUSY"
+    );
+    ensure!(listed("vale4:x")?.is_none(), "switch vale4 left behind");
+    // Polling is for attached interfaces only.
+    let _p = Port::open("vale3:plain")?;
+    let mut pe = NmreqValePolling {
+        nr_mode: NETMAP_POLLING_MODE_SINGLE_CPU,
+        nr_num_polling_cpus: 1,
+        ..Default::default()
+    };
+    let r = ctrl(NETMAP_REQ_VALE_POLLING_ENABLE, "vale3:plain", &mut pe);
+    ensure!(
+        r == Err(libc::EOPNOTSUPP),
+        "polling on a plain VALE port: {r:?}, want EOPNOTSUPP"
+    );
+    drop(v);
+    Ok(())
+}
