@@ -16,11 +16,11 @@ use crate::adapter::{Adapter, Kind};
 use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist};
 use crate::name::Name;
 use crate::platform::Platform;
-use crate::shm::{BufRef, RingPtr};
+use crate::shm::{BufRef, RingPtr, Slot};
 use crate::{Errno, Result};
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-use netmap_uapi::NS_BUF_CHANGED;
+use netmap_uapi::{NS_BUF_CHANGED, NS_FORWARD};
 
 /// What the OS reports about a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,4 +213,115 @@ pub fn rxsync<P: Platform>(
 /// Errors of the OS lookup.
 pub fn not_found() -> Errno {
     Errno::ENXIO
+}
+
+/// Transparent mode (NS_FORWARD / NR_FORWARD, §6.8), applied by an RX sync
+/// of ring `k` of interface `na` to the slots `[hwcur, head)` the user
+/// releases (`all`: module parameter `fwd`, every released slot counts):
+/// * hardware RX ring: the frames are copied to the host stack and
+///   NS_FORWARD is cleared on their slots;
+/// * host RX ring, when the file binds every hardware TX ring (`to_nic`):
+///   the frames move to free slots of the hardware TX rings (buffer swap,
+///   NS_BUF_CHANGED on both slots), whose head and cur advance past them.
+///
+/// Returns true if frames were moved to TX rings: the caller then runs
+/// their txsync. Called with `k`'s busy lock held; a TX ring busy in
+/// another context is skipped (its frames stay in the host ring).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_released<P: Platform>(
+    na: &Adapter<P>,
+    ni: &NetifPort<P>,
+    k: &Kring<P>,
+    ring: &RingPtr,
+    hwcur: u32,
+    head: u32,
+    all: bool,
+    to_nic: bool,
+) -> bool {
+    let n = k.num_slots;
+    if hwcur >= n || head >= n || hwcur == head {
+        return false;
+    }
+    let marked = |flags: u16| all || flags & NS_FORWARD != 0;
+    if k.id < na.nrings(Dir::Rx) {
+        let bsize = na.mem.buf_size() as usize;
+        let mut j = hwcur;
+        while j != head {
+            let s = ring.slot(j);
+            if marked(s.flags) {
+                let len = s.len as usize;
+                if (14..=bsize).contains(&len) {
+                    let _ = ni.ops.host_inject(&na.mem.buf(s.buf_idx), len);
+                }
+                if s.flags & NS_FORWARD != 0 {
+                    ring.set_slot_flags(j, s.flags & !NS_FORWARD);
+                }
+            }
+            j = nm_next(j, n);
+        }
+        return false;
+    }
+    if !to_nic {
+        return false;
+    }
+    let mut j = hwcur;
+    let mut moved = false;
+    for t in 0..na.nrings(Dir::Tx) {
+        // Skip what is not to be forwarded.
+        while j != head && !marked(ring.slot(j).flags) {
+            j = nm_next(j, n);
+        }
+        if j == head {
+            break;
+        }
+        let Some(tk) = na.kring(Dir::Tx, t) else {
+            continue;
+        };
+        let Some(town) = tk.owner.try_lock() else {
+            continue;
+        };
+        let Some(tring) = tk.ring() else { continue };
+        let tn = tk.num_slots;
+        // The user's free slots are [head, tail) of the TX ring; its head
+        // must be inside the window the kernel last published.
+        let mut dh = tring.head();
+        let (rhead, rtail) = (town.rhead, town.rtail);
+        if dh >= tn
+            || rhead >= tn
+            || rtail >= tn
+            || ring_dist(rhead, dh, tn) > ring_dist(rhead, rtail, tn)
+        {
+            continue;
+        }
+        while j != head && dh != rtail {
+            let s = ring.slot(j);
+            if marked(s.flags) {
+                let d = tring.slot(dh);
+                tring.set_slot(
+                    dh,
+                    Slot {
+                        buf_idx: s.buf_idx,
+                        len: s.len,
+                        flags: NS_BUF_CHANGED,
+                        ptr: 0,
+                    },
+                );
+                ring.set_slot(
+                    j,
+                    Slot {
+                        buf_idx: d.buf_idx,
+                        len: s.len,
+                        flags: (s.flags & !NS_FORWARD) | NS_BUF_CHANGED,
+                        ptr: 0,
+                    },
+                );
+                dh = nm_next(dh, tn);
+                moved = true;
+            }
+            j = nm_next(j, n);
+        }
+        tring.set_head(dh);
+        tring.set_cur(dh);
+    }
+    moved
 }

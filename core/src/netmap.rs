@@ -1582,7 +1582,7 @@ impl<P: Platform> Netmap<P> {
         let mut res = Ok(());
         for i in b.ranges[d.idx()].iter() {
             let Some(k) = b.na.kring(d, i) else { continue };
-            match self.sync_kring(&b.na, k) {
+            match self.sync_kring(b, k) {
                 SyncOutcome::Stopped => res = Err(Errno::EIO),
                 SyncOutcome::Busy
                 | SyncOutcome::Done
@@ -1595,7 +1595,8 @@ impl<P: Platform> Netmap<P> {
 
     /// One txsync or rxsync of kring `k`, with prologue, reinit and
     /// finalization.
-    fn sync_kring(&self, na: &Adapter<P>, k: &Kring<P>) -> SyncOutcome {
+    fn sync_kring(&self, b: &Binding<P>, k: &Kring<P>) -> SyncOutcome {
+        let na = &*b.na;
         let Some(mut own) = k.owner.try_lock() else {
             return SyncOutcome::Busy;
         };
@@ -1640,6 +1641,7 @@ impl<P: Platform> Netmap<P> {
                     out = SyncOutcome::Reinit;
                 }
                 crate::monitor::rx_release(na, k, &ring, hwcur, own.rhead);
+                let moved = self.forward_released(b, k, &ring, hwcur, own.rhead);
                 let r = na.rxsync(k, &mut own, &ring);
                 if r.is_ok() {
                     // VALE ports report new frames at delivery, monitors
@@ -1658,9 +1660,44 @@ impl<P: Platform> Netmap<P> {
                     let (s, us) = self.platform.now();
                     ring.set_ts(s, us);
                 }
+                drop(own);
+                if moved {
+                    // Frames of the host ring went to the hardware TX
+                    // rings: send them (§6.8).
+                    for i in 0..na.nrings(Dir::Tx) {
+                        if let Some(tk) = na.kring(Dir::Tx, i) {
+                            self.sync_kring(b, tk);
+                        }
+                    }
+                }
                 out
             }
         }
+    }
+
+    /// Transparent mode on the RX slots `[hwcur, head)` a sync of `k`
+    /// releases, if the ring or the module asks for it and the port is an
+    /// interface with host rings (§6.8). Returns true if frames moved to
+    /// the hardware TX rings.
+    fn forward_released(
+        &self,
+        b: &Binding<P>,
+        k: &Kring<P>,
+        ring: &crate::shm::RingPtr,
+        hwcur: u32,
+        head: u32,
+    ) -> bool {
+        let na = &*b.na;
+        let Kind::Netif(ni) = &na.kind else {
+            return false;
+        };
+        let all = self.params.fwd.load(Ordering::Relaxed) != 0;
+        if na.nhost(Dir::Rx) == 0 || !(all || ring.flags() & NR_FORWARD != 0) {
+            return false;
+        }
+        let tx = b.ranges[Dir::Tx.idx()];
+        let to_nic = tx.first == 0 && tx.last >= na.nrings(Dir::Tx);
+        crate::netif::forward_released(na, ni, k, ring, hwcur, head, all, to_nic)
     }
 
     /// poll(): returns the ready mask; `wait` is called with each wait
@@ -1703,7 +1740,7 @@ impl<P: Platform> Netmap<P> {
                     {
                         continue;
                     }
-                    match self.sync_kring(na, k) {
+                    match self.sync_kring(b, k) {
                         SyncOutcome::Reinit | SyncOutcome::Stopped | SyncOutcome::Error => {
                             revents |= POLLERR
                         }
@@ -1725,7 +1762,7 @@ impl<P: Platform> Netmap<P> {
                         continue;
                     };
                     let Some(ring) = k.ring() else { continue };
-                    match self.sync_kring(na, k) {
+                    match self.sync_kring(b, k) {
                         SyncOutcome::Reinit | SyncOutcome::Stopped | SyncOutcome::Error => {
                             revents |= POLLERR
                         }

@@ -136,3 +136,133 @@ fn device_gone_while_bound() {
     }
     assert_eq!(env.nm.stats(), base);
 }
+
+/// Mark slots `[head, tail)` of `r` with NS_FORWARD where `fwd(i)` says
+/// so, release them all, and sync RX.
+fn release_marked(p: &Port<'_>, r: &URing, fwd: impl Fn(u32) -> bool) {
+    let (mut h, t) = (r.head(), r.tail());
+    let mut i = 0;
+    while h != t {
+        let s = r.slot(h);
+        if fwd(i) {
+            r.set_slot(
+                h,
+                NetmapSlot {
+                    flags: s.flags | NS_FORWARD,
+                    ..s
+                },
+            );
+        }
+        h = next(h, r.num_slots());
+        i += 1;
+    }
+    r.set_head(h);
+    r.set_cur(h);
+    p.rxsync().unwrap();
+}
+
+#[test]
+fn transparent_mode_nic_to_host_stack() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let p = env.port("eth0");
+    let na = eth0.adapter().unwrap();
+    let r = p.rx_ring(0).unwrap();
+    let frames: Vec<_> = (0..4).map(|i| frame(A, B, i, 60 + i as usize)).collect();
+    // Without NR_FORWARD, NS_FORWARD does nothing.
+    assert!(na.rx_push(0, &frames[0]));
+    p.rxsync().unwrap();
+    release_marked(&p, &r, |_| true);
+    assert!(eth0.to_host.lock().unwrap().is_empty());
+    // With NR_FORWARD: the marked slots released go to the host stack, and
+    // lose their mark.
+    r.set_flags(NR_FORWARD);
+    for f in &frames {
+        assert!(na.rx_push(0, f));
+    }
+    p.rxsync().unwrap();
+    let first = r.head();
+    release_marked(&p, &r, |i| i % 2 == 1);
+    assert_eq!(
+        *eth0.to_host.lock().unwrap(),
+        vec![frames[1].clone(), frames[3].clone()]
+    );
+    let n = r.num_slots();
+    assert_eq!(r.slot(next(first, n)).flags & NS_FORWARD, 0);
+    // Slots not yet released are not forwarded.
+    eth0.to_host.lock().unwrap().clear();
+    assert!(na.rx_push(0, &frames[0]));
+    p.rxsync().unwrap();
+    r.set_slot(
+        r.head(),
+        NetmapSlot {
+            flags: NS_FORWARD,
+            ..r.slot(r.head())
+        },
+    );
+    p.rxsync().unwrap();
+    assert!(eth0.to_host.lock().unwrap().is_empty());
+}
+
+#[test]
+fn fwd_parameter_forwards_every_released_slot() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    env.nm
+        .params()
+        .fwd
+        .store(1, std::sync::atomic::Ordering::Relaxed);
+    let p = env.port("eth0");
+    let na = eth0.adapter().unwrap();
+    let frames: Vec<_> = (0..3).map(|i| frame(A, B, i, 70)).collect();
+    for f in &frames {
+        assert!(na.rx_push(0, f));
+    }
+    assert_eq!(p.recv(), frames);
+    p.rxsync().unwrap();
+    assert_eq!(*eth0.to_host.lock().unwrap(), frames);
+}
+
+#[test]
+fn transparent_mode_host_stack_to_nic() {
+    let eth0 = HostNetif::new("eth0", 2, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    // Binding every ring: host frames marked NS_FORWARD go to the wire.
+    let p = env.port_with("eth0", reg(NR_REG_NIC_SW));
+    let na = eth0.adapter().unwrap();
+    let n = p.nifp();
+    let hrx = p.rx_ring(n.ni_rx_rings as usize).unwrap();
+    hrx.set_flags(NR_FORWARD);
+    let frames: Vec<_> = (0..3).map(|i| frame(A, B, i, 80 + i as usize)).collect();
+    for f in &frames {
+        assert!(na.rx_push(2, f));
+    }
+    p.rxsync().unwrap();
+    let old: Vec<u32> = (0..3).map(|i| hrx.slot(i).buf_idx).collect();
+    release_marked(&p, &hrx, |i| i != 1);
+    assert_eq!(
+        *eth0.sent.lock().unwrap(),
+        vec![frames[0].clone(), frames[2].clone()]
+    );
+    // The buffers were swapped, not copied: the host slots got others.
+    assert_ne!(hrx.slot(0).buf_idx, old[0]);
+    assert_eq!(hrx.slot(1).buf_idx, old[1]);
+    // The TX ring moved on and is consistent for its user.
+    let tx = p.tx_ring(0).unwrap();
+    assert_eq!((tx.head(), tx.cur()), (2, 2));
+    assert_eq!(p.send(&[&frames[1]]), 1);
+    assert_eq!(eth0.sent.lock().unwrap().len(), 3);
+
+    // A file binding only the host rings cannot reach the TX rings.
+    drop(p);
+    eth0.sent.lock().unwrap().clear();
+    let h = env.port_with("eth0", reg(NR_REG_SW));
+    let na = eth0.adapter().unwrap();
+    let n = h.nifp();
+    let hrx = h.rx_ring(n.ni_rx_rings as usize).unwrap();
+    hrx.set_flags(NR_FORWARD);
+    assert!(na.rx_push(2, &frames[0]));
+    h.rxsync().unwrap();
+    release_marked(&h, &hrx, |_| true);
+    assert!(eth0.sent.lock().unwrap().is_empty());
+}

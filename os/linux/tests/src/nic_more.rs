@@ -19,6 +19,7 @@ pub const TESTS: &[Test] = &[
     ("nic_bridge_host_ping", nic_bridge_host_ping),
     ("nic_monitors", nic_monitors),
     ("nic_pktgen_between_veth_ends", nic_pktgen_between_veth_ends),
+    ("nic_transparent_mode_ping", nic_transparent_mode_ping),
 ];
 
 const IP: &str = "/sbin/ip.full";
@@ -568,4 +569,66 @@ fn nic_pktgen_between_veth_ends() -> Result<(), String> {
         speed(&rx_out)
     );
     Ok(())
+}
+
+/// Transparent mode (§6.8): a process binds nmta and its host rings,
+/// turns NR_FORWARD on and releases every received slot marked NS_FORWARD;
+/// the kernel then passes the frames on by itself (wire -> host stack,
+/// host stack -> wire), so a ping from the peer's namespace is answered.
+fn nic_transparent_mode_ping() -> Result<(), String> {
+    let (ns, v) = veth_to_netns("nmtns", "nmta", "nmtb", "10.96.0")?;
+    let ready = crate::proc::Signal::new()?;
+    let fwd = crate::proc::spawn(|| {
+        let p = Port::open_with(
+            "nmta",
+            NmreqRegister {
+                nr_mode: NR_REG_NIC_SW,
+                ..all_nic()
+            },
+        )?;
+        let n = p.nifp()?;
+        let rings = (0..=n.ni_rx_rings as usize)
+            .map(|i| p.rx(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in &rings {
+            r.set_flags(NR_FORWARD);
+        }
+        ready.notify();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(40) {
+            let _ = p.fd.poll(libc::POLLIN, 100);
+            for r in &rings {
+                let mut h = r.head();
+                while h != r.tail() {
+                    let s = r.slot(h)?;
+                    r.set_slot(
+                        h,
+                        NetmapSlot {
+                            flags: s.flags | NS_FORWARD,
+                            ..s
+                        },
+                    )?;
+                    h = r.next(h);
+                }
+                r.set_head_cur(h);
+            }
+            p.rxsync()?;
+        }
+        Ok(())
+    })?;
+    let r = (|| {
+        ready.wait(10_000)?;
+        let ping = ["ping", "-c", "3", "-W", "2", "10.96.0.1"];
+        let (code, out) = ns.exec(&ping, Duration::from_secs(20))?;
+        ensure!(
+            code == 0 && ping_counts(&out) == Some((3, 3)),
+            "ping through a port in transparent mode: exit {code}: {:?}",
+            out.trim()
+        );
+        Ok(())
+    })();
+    fwd.kill9();
+    drop(v);
+    drop(ns);
+    r
 }

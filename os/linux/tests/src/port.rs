@@ -202,6 +202,10 @@ impl Ring<'_> {
     pub fn num_slots(&self) -> u32 {
         field!(self, num_slots)
     }
+    /// Writes the ring's `flags` (NR_TIMESTAMP, NR_FORWARD).
+    pub fn set_flags(&self, v: u32) {
+        self.write_u32(std::mem::offset_of!(NetmapRing, flags), v);
+    }
     pub fn head(&self) -> u32 {
         field!(self, head)
     }
