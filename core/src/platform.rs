@@ -95,11 +95,11 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// away" hold by construction; `drop(handle)` says it explicitly where
     /// the moment matters (disabling polling mode).
     ///
-    /// Dropping may sleep (up to about one idle period, see
-    /// [`Platform::spawn_thread`]), so it must not happen with a spinlock
-    /// held, nor from the thread's own work closure (a thread cannot wait for
-    /// its own exit), nor while holding a lock that the work closure takes
-    /// (the thread would never get back to check for the stop).
+    /// Dropping sleeps until a `work()` call in progress has returned (an
+    /// idle sleep is cut short), so it must not happen with a spinlock
+    /// held, nor from the thread's own work closure (a thread cannot wait
+    /// for its own exit), nor while holding a lock that the work closure
+    /// takes (the thread would never get back to check for the stop).
     type Thread: Send + Sync;
 
     /// Allocate `size` bytes (a multiple of [`PAGE_SIZE`]), zeroed and
