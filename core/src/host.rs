@@ -6,13 +6,18 @@
 //! User memory is simulated: tests `map` byte vectors at fake user addresses
 //! and the core reads/writes them through `copy_from_user`/`copy_to_user`,
 //! exactly as it would in a kernel.
+//!
+//! Kernel threads ([`Platform::spawn_thread`]) are `std` threads; a CPU
+//! binding is recorded ([`HostPlatform::threads`]) but not enforced, and
+//! the number of online CPUs can be faked ([`HostPlatform::set_online_cpus`])
+//! so that polling mode can be tested with more CPUs than the machine has.
 
-use crate::platform::{Fault, LogLevel, Platform, RawLock, WaitQueue};
+use crate::platform::{Fault, LogLevel, Platform, RawLock, ThreadWork, WaitQueue};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -120,6 +125,13 @@ struct HostInner {
     cluster_bytes_live: AtomicUsize,
     log_lines: AtomicU64,
     verbose: AtomicBool,
+    /// `online_cpus()` reports this if non-zero, else the machine's count.
+    online_cpus: AtomicU32,
+    /// Thread spawns still allowed before failures start (<0: unlimited).
+    thread_budget: AtomicI64,
+    /// Threads running now (spawned, handle not dropped yet).
+    threads: Mutex<Vec<HostThreadInfo>>,
+    next_thread_id: AtomicU64,
 }
 
 /// The host platform. Cheap to clone; clones share state.
@@ -144,6 +156,10 @@ impl HostPlatform {
             cluster_bytes_live: AtomicUsize::new(0),
             log_lines: AtomicU64::new(0),
             verbose: AtomicBool::new(std::env::var_os("NM_HOST_VERBOSE").is_some()),
+            online_cpus: AtomicU32::new(0),
+            thread_budget: AtomicI64::new(-1),
+            threads: Mutex::new(Vec::new()),
+            next_thread_id: AtomicU64::new(0),
         }))
     }
 
@@ -207,12 +223,133 @@ impl HostPlatform {
     pub fn log_lines(&self) -> u64 {
         self.0.log_lines.load(Ordering::Relaxed)
     }
+
+    /// Make `online_cpus()` report `n` (at least 1) instead of the machine's
+    /// CPU count (`None`: the machine's again). Bindings stay unenforced, so
+    /// any count is harmless.
+    pub fn set_online_cpus(&self, n: Option<u32>) {
+        self.0
+            .online_cpus
+            .store(n.map_or(0, |n| n.max(1)), Ordering::SeqCst);
+    }
+
+    /// Allow `n` more thread spawns, then fail them with `ENOMEM` (`None`:
+    /// never fail).
+    pub fn set_thread_budget(&self, n: Option<u64>) {
+        self.0
+            .thread_budget
+            .store(n.map_or(-1, |n| n as i64), Ordering::SeqCst);
+    }
+
+    /// The threads running now (spawned, handle not yet dropped), oldest
+    /// first: what a test checks to see that polling threads were started
+    /// with the right CPUs, and that none is left behind.
+    pub fn threads(&self) -> Vec<HostThreadInfo> {
+        self.thread_list().clone()
+    }
+
+    fn thread_list(&self) -> std::sync::MutexGuard<'_, Vec<HostThreadInfo>> {
+        self.0.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running host thread as [`HostPlatform::threads`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostThreadInfo {
+    /// Unique per platform, in spawn order.
+    pub id: u64,
+    pub name: Vec<u8>,
+    /// The CPU asked for (recorded, not enforced).
+    pub cpu: Option<u32>,
+}
+
+/// How long an idle host thread sleeps before calling its work again
+/// (a kernel sleeps one tick).
+pub const HOST_THREAD_IDLE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The stop flag of a host thread, with a condition variable that wakes
+/// it from its idle sleep.
+#[derive(Default)]
+struct StopFlag {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl StopFlag {
+    fn get(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.stopped.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The handle of a host thread ([`Platform::Thread`] of [`HostPlatform`]).
+/// Dropping it stops the thread and joins it; if `work()` panicked, the
+/// panic is resumed in the dropping thread (so a test sees it).
+pub struct HostThread {
+    id: u64,
+    cpu: Option<u32>,
+    stop: Arc<StopFlag>,
+    join: Option<std::thread::JoinHandle<()>>,
+    platform: HostPlatform,
+}
+
+impl HostThread {
+    /// The CPU the thread was asked to run on.
+    pub fn cpu(&self) -> Option<u32> {
+        self.cpu
+    }
+
+    /// Whether the thread is still running (false only if `work()`
+    /// panicked; the panic is resumed when the handle is dropped).
+    pub fn is_running(&self) -> bool {
+        self.join.as_ref().is_some_and(|j| !j.is_finished())
+    }
+}
+
+impl Drop for HostThread {
+    fn drop(&mut self) {
+        *self.stop.get() = true;
+        self.stop.cv.notify_all();
+        let result = match self.join.take() {
+            Some(j) => {
+                assert!(
+                    j.thread().id() != std::thread::current().id() || std::thread::panicking(),
+                    "a kernel thread's handle dropped by its own work closure"
+                );
+                j.join()
+            }
+            None => Ok(()),
+        };
+        self.platform.thread_list().retain(|t| t.id != self.id);
+        if let Err(payload) = result
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// The loop of a host thread: `work()` until stopped, yielding after busy
+/// rounds, sleeping [`HOST_THREAD_IDLE`] (or until stopped) after idle ones.
+fn host_thread_loop(stop: &StopFlag, mut work: ThreadWork) {
+    while !*stop.get() {
+        if work() {
+            std::thread::yield_now();
+            continue;
+        }
+        let guard = stop.get();
+        let _ = stop
+            .cv
+            .wait_timeout_while(guard, HOST_THREAD_IDLE, |stopped| !*stopped)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    drop(work);
 }
 
 impl Platform for HostPlatform {
     type SpinLock = HostLock;
     type Mutex = HostLock;
     type WaitQueue = HostWaitQueue;
+    type Thread = HostThread;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         let budget = &self.0.cluster_budget;
@@ -269,6 +406,51 @@ impl Platform for HostPlatform {
         if self.0.verbose.load(Ordering::Relaxed) {
             std::eprintln!("netmap[{level:?}]: {args}");
         }
+    }
+
+    fn online_cpus(&self) -> u32 {
+        match self.0.online_cpus.load(Ordering::SeqCst) {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+            n => n,
+        }
+    }
+
+    fn spawn_thread(
+        &self,
+        name: &[u8],
+        cpu: Option<u32>,
+        work: ThreadWork,
+    ) -> crate::Result<HostThread> {
+        if cpu.is_some_and(|c| c >= self.online_cpus()) {
+            return Err(crate::Errno::EINVAL);
+        }
+        let budget = &self.0.thread_budget;
+        if budget.load(Ordering::SeqCst) >= 0 && budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            budget.store(0, Ordering::SeqCst);
+            return Err(crate::Errno::ENOMEM);
+        }
+        // A C string on a kernel: up to the first NUL (std refuses NULs).
+        let name = name.split(|&b| b == 0).next().unwrap_or_default();
+        let stop = Arc::new(StopFlag::default());
+        let thread_stop = stop.clone();
+        let join = std::thread::Builder::new()
+            .name(alloc::string::String::from_utf8_lossy(name).into_owned())
+            .spawn(move || host_thread_loop(&thread_stop, work))
+            .map_err(|_| crate::Errno::ENOMEM)?;
+        let id = self.0.next_thread_id.fetch_add(1, Ordering::SeqCst);
+        self.thread_list().push(HostThreadInfo {
+            id,
+            name: name.to_vec(),
+            cpu,
+        });
+        Ok(HostThread {
+            id,
+            cpu,
+            stop,
+            join: Some(join),
+            platform: self.clone(),
+        })
     }
 }
 

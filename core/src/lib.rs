@@ -6,7 +6,9 @@
 //! VALE switches ([`vale`]) with the interfaces attached to them
 //! ([`bwrap`]), pipes ([`pipe`]) and null ports, and the
 //! request handling of `/dev/netmap` ([`netmap`]). The OS crates only
-//! translate between their kernel and these types.
+//! translate between their kernel and these types. The core starts no
+//! threads by itself: where it needs one (VALE polling mode) it asks the
+//! platform for a kernel thread ([`platform::Platform::spawn_thread`]).
 //!
 //! `unsafe` is confined to [`sync`] (lock wrappers), [`shm`] (memory shared
 //! with userspace), [`mem`] (cluster ownership) and the test platform

@@ -13,8 +13,11 @@
 //!   DISPATCH_LEVEL), and a control-path mutex that may sleep;
 //! * wait queues, used by poll() and woken when a ring gets data or room;
 //! * copies from and to user memory that report faults instead of crashing;
-//! * time and logging.
+//! * time and logging;
+//! * kernel threads that poll (VALE polling mode, spec §4.9), optionally
+//!   pinned to one CPU, stopped and joined when their handle is dropped.
 
+use alloc::boxed::Box;
 use core::fmt;
 use core::ptr::NonNull;
 
@@ -63,6 +66,11 @@ pub trait WaitQueue: Send + Sync + Sized {
     fn wake_all(&self);
 }
 
+/// The body of a kernel thread (see [`Platform::spawn_thread`]): called again
+/// and again until the thread is stopped; returns true if it did some work
+/// (call again at once), false if it found nothing to do (sleep a little).
+pub type ThreadWork = Box<dyn FnMut() -> bool + Send + 'static>;
+
 /// What the core needs from an operating system.
 ///
 /// Implementations are cheap to clone (a zero-sized type in a kernel, an
@@ -74,6 +82,25 @@ pub trait Platform: Clone + Send + Sync + 'static {
     type Mutex: RawLock;
     /// Readiness notification for poll/select.
     type WaitQueue: WaitQueue;
+    /// A running kernel thread made by [`Platform::spawn_thread`].
+    ///
+    /// **Dropping the handle stops the thread and blocks until it has
+    /// exited**; after the drop returns, the work closure has returned for
+    /// the last time and has itself been dropped. There is no separate stop
+    /// call and no way to detach: the closure typically holds references to
+    /// core objects (an adapter, a switch), so a thread that outlived its
+    /// handle could outlive them too, and a kernel thread left running at
+    /// module unload would run unloaded code. Tying the stop to the owner's
+    /// lifetime makes "every thread is stopped before what it uses goes
+    /// away" hold by construction; `drop(handle)` says it explicitly where
+    /// the moment matters (disabling polling mode).
+    ///
+    /// Dropping sleeps until a `work()` call in progress has returned (an
+    /// idle sleep is cut short), so it must not happen with a spinlock
+    /// held, nor from the thread's own work closure (a thread cannot wait
+    /// for its own exit), nor while holding a lock that the work closure
+    /// takes (the thread would never get back to check for the stop).
+    type Thread: Send + Sync;
 
     /// Allocate `size` bytes (a multiple of [`PAGE_SIZE`]), zeroed and
     /// page aligned, that the OS can map into a process page by page.
@@ -99,6 +126,50 @@ pub trait Platform: Clone + Send + Sync + 'static {
 
     /// Emit a log message.
     fn log(&self, level: LogLevel, args: fmt::Arguments<'_>);
+
+    /// Number of CPUs online (at least 1). CPUs are numbered
+    /// `0..online_cpus()` for [`Platform::spawn_thread`]'s `cpu` (the
+    /// reference's polling mode has the same view: `nr_first_cpu_id +
+    /// nr_num_polling_cpus` is checked against the online count).
+    fn online_cpus(&self) -> u32;
+
+    /// Start a kernel thread that polls: it calls `work()` repeatedly until
+    /// its handle ([`Platform::Thread`]) is dropped.
+    ///
+    /// * `work()` returns true: it did something; the thread calls it again
+    ///   at once, but yields the CPU if another task wants it (Linux
+    ///   `cond_resched`), so a busy poller does not starve its CPU.
+    /// * `work()` returns false: idle; the thread sleeps briefly (one tick
+    ///   on a kernel, about a millisecond on the host) before the next call.
+    ///   A stop wakes it: dropping the handle never waits for the sleep to
+    ///   end, only for a `work()` call in progress to return.
+    /// * `cpu: Some(c)` binds the thread to CPU `c` for its whole life
+    ///   (`EINVAL` if `c >= online_cpus()` or the CPU is not online);
+    ///   `None` lets the scheduler place it.
+    /// * `name` names the thread for the OS's tools (`ps`); it may be
+    ///   truncated (15 bytes on Linux).
+    ///
+    /// The thread runs in process context (it may sleep and take mutexes)
+    /// but with no user address space: `work()` must not copy from or to
+    /// user memory. Errors: `EINVAL` (bad CPU), `ENOMEM` (or another errno
+    /// of the OS) if the thread cannot be created; `work` is then dropped
+    /// without having been called.
+    ///
+    /// OS mapping: Linux `kthread_create_on_node` + `kthread_bind` +
+    /// `wake_up_process`, stopped with `kthread_stop`
+    /// (`kthread_should_stop` / `schedule_timeout_interruptible(1)` in the
+    /// loop); FreeBSD `kthread_add` (or `kproc_kthread_add`) + `sched_bind`,
+    /// stopped by a flag + `wakeup` and waiting for the thread's
+    /// `kthread_exit` (`pause`/`tsleep` for the idle sleep); Windows
+    /// `PsCreateSystemThread` + `KeSetSystemAffinityThreadEx`, stopped with
+    /// an event (`KeWaitForSingleObject` with a timeout as the idle sleep)
+    /// and joined by waiting on the thread object.
+    fn spawn_thread(
+        &self,
+        name: &[u8],
+        cpu: Option<u32>,
+        work: ThreadWork,
+    ) -> crate::Result<Self::Thread>;
 }
 
 /// Size of the pages the OS maps (4 KiB on every supported system).

@@ -15,7 +15,8 @@
  *      counters the guest tests use to detect leaks;
  *   5. small wrappers around kernel macros and inline functions that Rust
  *      calls through `extern "C"` (locks, wait queues, user copies, page
- *      clusters, time, printk, the allocator behind Rust's global allocator).
+ *      clusters, time, printk, the allocator behind Rust's global allocator,
+ *      kernel threads).
  *
  * The contract with Rust (prefix nm_rs_ = implemented in Rust, nm_glue_ =
  * implemented here) is documented in os/linux/README.md and mirrored in
@@ -55,6 +56,10 @@
 #include <linux/list.h>
 #include <linux/nsproxy.h>
 #include <linux/sched.h>
+#include <linux/sched/task.h>
+#include <linux/kthread.h>
+#include <linux/cpumask.h>
+#include <linux/topology.h>
 #include <net/net_namespace.h>
 
 MODULE_LICENSE("Dual BSD/GPL");
@@ -1201,4 +1206,80 @@ void nm_glue_log(int level, const char *msg, size_t len)
 void __noreturn nm_glue_bug(void)
 {
 	BUG();
+}
+
+/* --- kernel threads (Platform::spawn_thread; VALE polling mode) ---------- */
+
+/* Implemented in Rust: one call of the thread's work; true = did something. */
+bool nm_rs_thread_run(void *ctx);
+
+/*
+ * The loop of every netmap kernel thread.  Busy (work done): yield if
+ * someone else wants the CPU, and report a quiescent state to RCU-tasks
+ * (a poller that never sleeps would otherwise stall synchronize_rcu_tasks).
+ * Idle: sleep one tick, interruptibly, so that kthread_stop's wake-up ends
+ * the sleep at once.  The thread only returns when asked to stop, so its
+ * task stays valid until kthread_stop.
+ */
+static int nm_thread_fn(void *ctx)
+{
+	while (!kthread_should_stop()) {
+		if (nm_rs_thread_run(ctx))
+			cond_resched_tasks_rcu_qs();
+		else
+			schedule_timeout_interruptible(1);
+	}
+	return 0;
+}
+
+/*
+ * Create and start a thread named `name` (at most TASK_COMM_LEN - 1 bytes
+ * are kept) that runs nm_rs_thread_run(ctx) until nm_glue_thread_stop();
+ * bound to `cpu` if cpu >= 0 (its memory node preferred), else free to
+ * move.  Returns the task with a reference held for the caller, or NULL
+ * and *err = -errno (-EINVAL: CPU not online; -ENOMEM, -EINTR from
+ * kthread_create).  A CPU that goes offline later breaks the binding (the
+ * scheduler moves the thread and logs it), as for any bound kthread.
+ */
+void *nm_glue_thread_start(const char *name, size_t len, int cpu, void *ctx,
+			   int *err)
+{
+	struct task_struct *t;
+	int node = NUMA_NO_NODE;
+
+	if (cpu >= 0) {
+		if (cpu >= nr_cpu_ids || !cpu_online(cpu)) {
+			*err = -EINVAL;
+			return NULL;
+		}
+		node = cpu_to_node(cpu);
+	}
+	t = kthread_create_on_node(nm_thread_fn, ctx, node, "%.*s",
+				   (int)min_t(size_t, len, TASK_COMM_LEN - 1),
+				   name);
+	if (IS_ERR(t)) {
+		*err = (int)PTR_ERR(t);
+		return NULL;
+	}
+	get_task_struct(t);
+	if (cpu >= 0)
+		kthread_bind(t, cpu);
+	wake_up_process(t);
+	return t;
+}
+
+/*
+ * Stop a thread from nm_glue_thread_start and wait until it has exited
+ * (nm_rs_thread_run is not running and will not run again for it), then
+ * drop the caller's task reference.  Sleeps; never from the thread itself.
+ */
+void nm_glue_thread_stop(void *task)
+{
+	kthread_stop(task);
+	put_task_struct(task);
+}
+
+unsigned int nm_glue_online_cpus(void)
+{
+	return num_online_cpus();
 }

@@ -4,7 +4,7 @@
 //! one does. Pointers to kernel objects (locks, wait queues, files, poll
 //! tables) are opaque here.
 
-use core::ffi::{c_char, c_int, c_ulong, c_void};
+use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 unsafe extern "C" {
     /// Name of module parameter `id` (NUL-terminated), or NULL past the end.
@@ -91,4 +91,23 @@ unsafe extern "C" {
     /// Unregisters the device of persistent port `name` (takes rtnl); 0,
     /// also when it is already gone (its namespace was destroyed).
     pub fn nm_glue_pif_delete(name: *const u8, len: usize) -> c_int;
+}
+
+unsafe extern "C" {
+    /// Creates and wakes a kernel thread named `name` that calls
+    /// `nm_rs_thread_run(ctx)` until `nm_glue_thread_stop`; bound to `cpu`
+    /// if `cpu >= 0`. Returns the task (referenced), or NULL with `*err` =
+    /// -errno (-EINVAL for a CPU that is not online).
+    pub fn nm_glue_thread_start(
+        name: *const u8,
+        len: usize,
+        cpu: c_int,
+        ctx: *mut c_void,
+        err: *mut c_int,
+    ) -> *mut c_void;
+    /// kthread_stop (waits until the thread has exited) + put_task_struct.
+    /// Sleeps.
+    pub fn nm_glue_thread_stop(task: *mut c_void);
+    /// num_online_cpus().
+    pub fn nm_glue_online_cpus() -> c_uint;
 }

@@ -2,9 +2,11 @@
 
 use crate::ffi;
 use crate::fmt::StackBuf;
-use core::ffi::{c_ulong, c_void};
+use alloc::boxed::Box;
+use core::ffi::{c_int, c_ulong, c_void};
 use core::ptr::NonNull;
-use netmap_core::platform::{Fault, LogLevel, Platform, RawLock, WaitQueue};
+use netmap_core::Errno;
+use netmap_core::platform::{Fault, LogLevel, Platform, RawLock, ThreadWork, WaitQueue};
 
 /// The Linux kernel as seen by netmap-core. Stateless: every service is a
 /// kernel function.
@@ -15,6 +17,7 @@ impl Platform for LinuxPlatform {
     type SpinLock = SpinLock;
     type Mutex = Mutex;
     type WaitQueue = KernelWaitQueue;
+    type Thread = KernelThread;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: no preconditions; glue.c rejects sizes that are not a
@@ -53,6 +56,102 @@ impl Platform for LinuxPlatform {
     fn log(&self, level: LogLevel, args: core::fmt::Arguments<'_>) {
         log(level, args);
     }
+
+    fn online_cpus(&self) -> u32 {
+        // SAFETY: reads num_online_cpus(), no preconditions.
+        unsafe { ffi::nm_glue_online_cpus() }.max(1)
+    }
+
+    fn spawn_thread(
+        &self,
+        name: &[u8],
+        cpu: Option<u32>,
+        work: ThreadWork,
+    ) -> netmap_core::Result<KernelThread> {
+        let cpu: c_int = match cpu {
+            None => -1,
+            Some(c) if c < self.online_cpus() => c_int::try_from(c).map_err(|_| Errno::EINVAL)?,
+            Some(_) => return Err(Errno::EINVAL),
+        };
+        // The fat `Box<dyn FnMut>` boxed once more: a thin pointer for C.
+        let work = NonNull::from(Box::leak(Box::new(work)));
+        let mut err: c_int = 0;
+        // SAFETY: `name` is valid for `name.len()` bytes during the call
+        // (glue.c copies it into the task's comm); `work` points to a live
+        // `ThreadWork` that stays allocated until the returned task has been
+        // stopped (KernelThread::drop) or, on failure, is freed below
+        // without any thread having seen it.
+        let task = unsafe {
+            ffi::nm_glue_thread_start(
+                name.as_ptr(),
+                name.len(),
+                cpu,
+                work.as_ptr().cast(),
+                &mut err,
+            )
+        };
+        match NonNull::new(task) {
+            Some(task) => Ok(KernelThread { task, work }),
+            None => {
+                // SAFETY: from Box::leak above; no thread was created, so
+                // nothing else refers to it.
+                drop(unsafe { Box::from_raw(work.as_ptr()) });
+                Err(if err < 0 { Errno(-err) } else { Errno::ENOMEM })
+            }
+        }
+    }
+}
+
+/// A running kernel thread (glue.c `nm_thread_fn`) and the work it calls.
+///
+/// Dropping it stops the thread (`kthread_stop`, which waits for the thread
+/// to exit; the wake-up cuts an idle sleep short) and then frees the work
+/// closure: see [`Platform::Thread`] for the contract (may sleep; never from
+/// the thread itself). Threads hold no module reference: the core drops
+/// every handle before `nm_rs_exit` returns (see ../README.md).
+#[derive(Debug)]
+pub struct KernelThread {
+    /// The `struct task_struct *`, with a reference of ours.
+    task: NonNull<c_void>,
+    /// The closure the thread calls; the thread has the only access to it
+    /// until it is stopped.
+    work: NonNull<ThreadWork>,
+}
+
+// SAFETY: the handle is two pointers: the task (a referenced task_struct,
+// which any task may stop) and the work closure, which the handle never
+// touches before the thread has exited; the closure is `Send`, so freeing
+// it from another task than the one that called it is fine.
+unsafe impl Send for KernelThread {}
+// SAFETY: `&KernelThread` gives access to neither pointer.
+unsafe impl Sync for KernelThread {}
+
+impl Drop for KernelThread {
+    fn drop(&mut self) {
+        // SAFETY: `task` came from nm_glue_thread_start with a reference
+        // that only this call drops; glue.c's contract forbids calling it
+        // from the thread itself, which the Platform::Thread contract passes
+        // on to the core.
+        unsafe { ffi::nm_glue_thread_stop(self.task.as_ptr()) };
+        // SAFETY: from Box::leak in spawn_thread; the thread has exited
+        // (kthread_stop returned), so nm_rs_thread_run no longer uses it.
+        drop(unsafe { Box::from_raw(self.work.as_ptr()) });
+    }
+}
+
+/// One round of a kernel thread's loop (glue.c `nm_thread_fn`): calls the
+/// work closure; true if it did something.
+///
+/// # Safety
+/// `ctx` is the `work` pointer of a live [`KernelThread`], passed only by
+/// the thread it started, so that this call has exclusive access to the
+/// closure (the handle frees it only after the thread has exited).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_thread_run(ctx: *mut c_void) -> bool {
+    // SAFETY: by the function contract, ctx points to a live ThreadWork
+    // that nothing else accesses during the call.
+    let work = unsafe { &mut *ctx.cast::<ThreadWork>() };
+    work()
 }
 
 /// printk through glue.c, formatted in a 256-byte stack buffer (longer
