@@ -36,9 +36,11 @@ use crate::platform::Platform;
 use crate::sync::Lock;
 use crate::vale::{NM_BDG_BATCH, Source, Switch, ValePort};
 use crate::{Errno, Result};
+use alloc::boxed::Box;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, Ordering};
-use netmap_uapi::NS_MOREFRAG;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+use netmap_uapi::{NETMAP_POLLING_MODE_MULTI_CPU, NETMAP_POLLING_MODE_SINGLE_CPU, NS_MOREFRAG};
 
 /// The switch-side state of a port that stands for an interface.
 pub struct HwPort<P: Platform> {
@@ -71,8 +73,26 @@ pub struct Bwrap<P: Platform> {
     /// The interface's rings the kernel binds (RX only: frames sent to the
     /// interface go to the device straight from the port's rings).
     pub nic_ranges: [RingRange; 2],
-    /// Polling mode (§4.9): threads forward, not the receive context.
-    pub polling: AtomicBool,
+    /// Polling mode (§4.9): the hardware RX rings `[poll_first,
+    /// poll_last)` are forwarded by kernel threads, not in the receive
+    /// context. Empty: not polling.
+    poll_first: AtomicU32,
+    poll_last: AtomicU32,
+    /// The polling threads; dropping them stops them.
+    threads: Lock<P::Mutex, Vec<P::Thread>>,
+}
+
+impl<P: Platform> Bwrap<P> {
+    /// Whether polling mode is on.
+    pub fn is_polling(&self) -> bool {
+        self.poll_first.load(Ordering::Acquire) < self.poll_last.load(Ordering::Acquire)
+    }
+
+    /// Whether RX ring `ring` of the interface is left to a polling thread.
+    fn polled(&self, ring: u32) -> bool {
+        (self.poll_first.load(Ordering::Acquire)..self.poll_last.load(Ordering::Acquire))
+            .contains(&ring)
+    }
 }
 
 /// Ranges binding the first `n` RX rings of a port, and no TX ring.
@@ -157,7 +177,9 @@ pub fn attach<P: Platform>(
         hw: hw.clone(),
         host: host_port.clone(),
         nic_ranges: rx_only(nrx),
-        polling: AtomicBool::new(false),
+        poll_first: AtomicU32::new(0),
+        poll_last: AtomicU32::new(0),
+        threads: Lock::new(Vec::new()).ok_or(Errno::ENOMEM)?,
     });
     let undo_ports = || {
         release_port(&hw);
@@ -259,7 +281,7 @@ pub fn nic_rx<P: Platform>(nic: &Adapter<P>, k: &Kring<P>) -> bool {
     let Some(bw) = ni.bwrap() else {
         return false;
     };
-    if !bw.polling.load(Ordering::Acquire) {
+    if !bw.polled(k.id) {
         forward_ring(nic, &bw, k);
     }
     true
@@ -403,4 +425,84 @@ pub fn poll_rings<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, first: u32, last
         }
     }
     any
+}
+
+/// VALE_POLLING_ENABLE (§4.9) on attached interface `nic`: `n` threads
+/// (`n` ≥ 1 and below the number of online CPUs). MULTI_CPU: one thread
+/// per hardware RX ring `first..first+n` (within the port's RX ring count),
+/// pinned to the CPU of the ring's number; SINGLE_CPU (`n` = 1): one
+/// thread for every RX ring, pinned to CPU `first`. Already polling:
+/// `EFAULT`. Control path (global lock held).
+pub fn polling_enable<P: Platform>(
+    nic: &Arc<Adapter<P>>,
+    bw: &Arc<Bwrap<P>>,
+    mode: u32,
+    first: u32,
+    n: u32,
+) -> Result<()> {
+    if bw.is_polling() {
+        return Err(Errno::EFAULT);
+    }
+    if n < 1 || n >= nic.platform.online_cpus() {
+        return Err(Errno::EINVAL);
+    }
+    let nrx = nic.nrings(Dir::Rx);
+    // (cpu, first ring, last ring) per thread.
+    let mut plan: Vec<(u32, u32, u32)> = Vec::new();
+    plan.try_reserve_exact(n as usize)
+        .map_err(|_| Errno::ENOMEM)?;
+    let (lo, hi) = match mode {
+        NETMAP_POLLING_MODE_MULTI_CPU => {
+            let end = first.checked_add(n).ok_or(Errno::EINVAL)?;
+            if end > bw.hw.nrings(Dir::Rx) {
+                return Err(Errno::EINVAL);
+            }
+            for r in first..end {
+                plan.push((r, r, (r + 1).min(nrx)));
+            }
+            (first.min(nrx), end.min(nrx))
+        }
+        NETMAP_POLLING_MODE_SINGLE_CPU => {
+            if n != 1 {
+                return Err(Errno::EINVAL);
+            }
+            plan.push((first, 0, nrx));
+            (0, nrx)
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    let mut threads = Vec::new();
+    threads
+        .try_reserve_exact(plan.len())
+        .map_err(|_| Errno::ENOMEM)?;
+    for (cpu, a, b) in plan {
+        let (nic2, bw2) = (nic.clone(), bw.clone());
+        let work: crate::platform::ThreadWork = Box::new(move || poll_rings(&nic2, &bw2, a, b));
+        // A failure drops the threads already started.
+        threads.push(nic.platform.spawn_thread(b"netmap_poll", Some(cpu), work)?);
+    }
+    *bw.threads.lock() = threads;
+    bw.poll_first.store(lo, Ordering::Release);
+    bw.poll_last.store(hi, Ordering::Release);
+    Ok(())
+}
+
+/// VALE_POLLING_DISABLE: stop the threads (waiting for them) and forward
+/// in the receive context again. Not polling: `EFAULT`.
+pub fn polling_disable<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>) -> Result<()> {
+    if !bw.is_polling() {
+        return Err(Errno::EFAULT);
+    }
+    let (lo, hi) = (
+        bw.poll_first.load(Ordering::Acquire),
+        bw.poll_last.load(Ordering::Acquire),
+    );
+    bw.poll_first.store(0, Ordering::Release);
+    bw.poll_last.store(0, Ordering::Release);
+    let threads = core::mem::take(&mut *bw.threads.lock());
+    // Outside the lock: dropping a handle waits for its thread.
+    drop(threads);
+    // What arrived while the threads were stopping.
+    poll_rings(nic, bw, lo, hi);
+    Ok(())
 }

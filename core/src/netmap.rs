@@ -1192,6 +1192,8 @@ impl<P: Platform> Netmap<P> {
             Kind::Vale(v) => v.switch().map(|(sw, _)| sw),
             _ => None,
         };
+        // The interface vanished or the module goes: polling stops too.
+        let _ = crate::bwrap::polling_disable(nic, bw);
         crate::bwrap::detach(nic, bw);
         if let Some(sw) = sw
             && sw.active_ports() == 0
@@ -1224,7 +1226,7 @@ impl<P: Platform> Netmap<P> {
                 Kind::Netif(ni) => ni.bwrap().ok_or(Errno::ENXIO)?,
                 _ => return Err(Errno::ENXIO),
             };
-            if bw.polling.load(Ordering::Acquire) {
+            if bw.is_polling() {
                 return Err(Errno::EBUSY);
             }
             self.bwrap_detach(&mut g, &nic, &bw);
@@ -1345,9 +1347,30 @@ impl<P: Platform> Netmap<P> {
         let sw = self
             .find_switch(&g, sw_name.as_bytes())
             .ok_or(Errno::ENXIO)?;
-        sw.find(name.as_bytes()).ok_or(Errno::ENXIO)?;
-        // Only NICs attached to a switch can be polled.
-        Err(Errno::EOPNOTSUPP)
+        let (_, na) = sw.find(name.as_bytes()).ok_or(Errno::ENXIO)?;
+        // Only interfaces attached to a switch can be polled.
+        let nic = match &na.kind {
+            Kind::Vale(ValePort { hw: Some(hw), .. }) if !hw.host => hw.nic(),
+            _ => None,
+        }
+        .ok_or(Errno::EOPNOTSUPP)?;
+        let bw = match &nic.kind {
+            Kind::Netif(ni) => ni.bwrap(),
+            _ => None,
+        }
+        .ok_or(Errno::ENXIO)?;
+        let p: NmreqValePolling = req.body();
+        if req.hdr.nr_reqtype == NETMAP_REQ_VALE_POLLING_ENABLE {
+            crate::bwrap::polling_enable(
+                &nic,
+                &bw,
+                p.nr_mode,
+                p.nr_first_cpu_id,
+                p.nr_num_polling_cpus,
+            )
+        } else {
+            crate::bwrap::polling_disable(&nic, &bw)
+        }
     }
 
     fn req_hdr_set(&self, req: &mut Request) -> Result<()> {

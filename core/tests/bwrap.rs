@@ -297,3 +297,142 @@ fn monitors_see_what_the_nic_receives() {
     detach(&env, &np, "vale0:eth0").unwrap();
     env.nm.release(np);
 }
+
+fn polling(
+    env: &Env,
+    np: &netmap_core::netmap::NetmapPriv<netmap_core::host::HostPlatform>,
+    enable: bool,
+    name: &str,
+    mode: u32,
+    first: u32,
+    n: u32,
+) -> Result<(), Errno> {
+    let mut b = NmreqValePolling {
+        nr_mode: mode,
+        nr_first_cpu_id: first,
+        nr_num_polling_cpus: n,
+        ..NmreqValePolling::zeroed()
+    };
+    let t = if enable {
+        NETMAP_REQ_VALE_POLLING_ENABLE
+    } else {
+        NETMAP_REQ_VALE_POLLING_DISABLE
+    };
+    env.ctrl(np, t, name, Some(&mut b)).map(|_| ())
+}
+
+/// Receive on `p` until `want` frames arrived (at most 5 s).
+fn recv_n(p: &Port<'_>, want: usize) -> Vec<Vec<u8>> {
+    let t0 = std::time::Instant::now();
+    let mut got = Vec::new();
+    while got.len() < want && t0.elapsed() < std::time::Duration::from_secs(5) {
+        got.extend(p.recv());
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    got
+}
+
+#[test]
+fn polling_mode_requests() {
+    use netmap_uapi::{
+        NETMAP_POLLING_MODE_MULTI_CPU as MULTI, NETMAP_POLLING_MODE_SINGLE_CPU as SINGLE,
+    };
+    let eth0 = HostNetif::new("eth0", 2, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    env.p.set_online_cpus(Some(4));
+    let np = env.open();
+    attach_mode(&env, &np, "vale0:eth0", NR_REG_NIC_SW, 0).unwrap();
+    let _plain = env.port("vale0:plain");
+    let on = |name: &str, mode, first, n| polling(&env, &np, true, name, mode, first, n);
+    let off = |name: &str| polling(&env, &np, false, name, SINGLE, 0, 1);
+    // Names: not VALE, no switch, no port, a plain port, the host port.
+    assert_eq!(on("eth0", SINGLE, 0, 1), Err(Errno::EINVAL));
+    assert_eq!(on("vale7:eth0", SINGLE, 0, 1), Err(Errno::ENXIO));
+    assert_eq!(on("vale0:eth9", SINGLE, 0, 1), Err(Errno::ENXIO));
+    assert_eq!(on("vale0:plain", SINGLE, 0, 1), Err(Errno::EOPNOTSUPP));
+    assert_eq!(on("vale0:eth0^", SINGLE, 0, 1), Err(Errno::EOPNOTSUPP));
+    // Counts: 1 <= n < online CPUs; MULTI within the port's RX rings;
+    // SINGLE with one CPU; bad modes; a CPU that is not online.
+    assert_eq!(on("vale0:eth0", SINGLE, 0, 0), Err(Errno::EINVAL));
+    assert_eq!(on("vale0:eth0", MULTI, 0, 4), Err(Errno::EINVAL));
+    assert_eq!(on("vale0:eth0", MULTI, 1, 2), Err(Errno::EINVAL));
+    assert_eq!(on("vale0:eth0", SINGLE, 0, 2), Err(Errno::EINVAL));
+    assert_eq!(on("vale0:eth0", 0, 0, 1), Err(Errno::EINVAL));
+    assert_eq!(on("vale0:eth0", 3, 0, 1), Err(Errno::EINVAL));
+    assert_eq!(on("vale0:eth0", SINGLE, 9, 1), Err(Errno::EINVAL));
+    assert!(
+        env.p.threads().is_empty(),
+        "failed requests leave no thread"
+    );
+    // Not polling: disable is EFAULT.
+    assert_eq!(off("vale0:eth0"), Err(Errno::EFAULT));
+    // MULTI on both rings: one thread per ring, pinned to CPU = ring.
+    on("vale0:eth0", MULTI, 0, 2).unwrap();
+    let mut cpus: Vec<_> = env.p.threads().iter().map(|t| t.cpu).collect();
+    cpus.sort();
+    assert_eq!(cpus, [Some(0), Some(1)]);
+    assert_eq!(on("vale0:eth0", SINGLE, 0, 1), Err(Errno::EFAULT));
+    // No detach while polling.
+    assert_eq!(detach(&env, &np, "vale0:eth0"), Err(Errno::EBUSY));
+    off("vale0:eth0").unwrap();
+    assert!(env.p.threads().is_empty());
+    // SINGLE: one thread on CPU `first`.
+    on("vale0:eth0", SINGLE, 3, 1).unwrap();
+    let t = env.p.threads();
+    assert_eq!((t.len(), t[0].cpu), (1, Some(3)));
+    off("vale0:eth0").unwrap();
+    detach(&env, &np, "vale0:eth0").unwrap();
+    env.nm.release(np);
+}
+
+#[test]
+fn polling_threads_forward_what_the_nic_receives() {
+    use netmap_uapi::NETMAP_POLLING_MODE_SINGLE_CPU as SINGLE;
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    env.p.set_online_cpus(Some(2));
+    let base = env.nm.stats();
+    let np = env.open();
+    attach(&env, &np, "vale0:eth0").unwrap();
+    let na = eth0.adapter().unwrap();
+    let a = env.port("vale0:a");
+    polling(&env, &np, true, "vale0:eth0", SINGLE, 1, 1).unwrap();
+    // More frames than the ring holds, in bursts the thread drains.
+    let mut want = Vec::new();
+    for i in 0..200u32 {
+        let f = frame(A, B, i, 60);
+        let t0 = std::time::Instant::now();
+        while !na.rx_push(0, &f) {
+            assert!(
+                t0.elapsed().as_secs() < 5,
+                "the polling thread does not drain"
+            );
+            std::thread::yield_now();
+        }
+        want.push(f);
+    }
+    assert_eq!(recv_n(&a, 200), want);
+    // The device gone while polling: the threads stop with the attachment.
+    env.nm.netif_gone(b"eth0");
+    assert!(env.p.threads().is_empty());
+    drop(a);
+    env.nm.release(np);
+    assert_eq!(env.nm.stats(), base);
+}
+
+#[test]
+fn polling_stops_with_the_context() {
+    use netmap_uapi::NETMAP_POLLING_MODE_SINGLE_CPU as SINGLE;
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    env.p.set_online_cpus(Some(2));
+    let p = env.p.clone();
+    let np = env.open();
+    attach(&env, &np, "vale0:eth0").unwrap();
+    polling(&env, &np, true, "vale0:eth0", SINGLE, 0, 1).unwrap();
+    assert_eq!(p.threads().len(), 1);
+    env.nm.release(np);
+    drop(env);
+    assert!(p.threads().is_empty());
+    assert!(eth0.adapter().is_none());
+}

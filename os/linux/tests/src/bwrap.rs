@@ -23,6 +23,7 @@ pub const TESTS: &[Test] = &[
         vale_nic_unplug_while_attached,
     ),
     ("vale_nic_errors", vale_nic_errors),
+    ("vale_nic_polling", vale_nic_polling),
 ];
 
 /// NIOCCTRL `reqtype` on `name` with `body`.
@@ -257,6 +258,129 @@ fn vale_nic_errors() -> Result<(), String> {
         r == Err(libc::EOPNOTSUPP),
         "polling on a plain VALE port: {r:?}, want EOPNOTSUPP"
     );
+    drop(v);
+    Ok(())
+}
+
+/// VALE_POLLING_ENABLE/DISABLE body.
+fn polling(name: &str, enable: bool, mode: u32, first: u32, n: u32) -> Result<(), i32> {
+    let mut b = NmreqValePolling {
+        nr_mode: mode,
+        nr_first_cpu_id: first,
+        nr_num_polling_cpus: n,
+        ..Default::default()
+    };
+    let t = if enable {
+        NETMAP_REQ_VALE_POLLING_ENABLE
+    } else {
+        NETMAP_REQ_VALE_POLLING_DISABLE
+    };
+    ctrl(t, name, &mut b)
+}
+
+/// Kernel threads called `netmap_poll`, with the CPU they last ran on.
+fn poll_threads() -> Vec<(i32, u32)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "netmap_poll" {
+            continue;
+        }
+        // Field 39 of /proc/PID/stat: the CPU (after the "(comm)" field).
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let cpu = stat
+            .rsplit(") ")
+            .next()
+            .and_then(|r| r.split_whitespace().nth(36))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(u32::MAX);
+        v.push((pid, cpu));
+    }
+    v
+}
+
+/// Polling mode (§4.9) on an attached veth end: a kernel thread pinned
+/// to the requested CPU forwards what the interface receives (300 frames
+/// from the peer reach a VALE port); detach is refused while polling;
+/// disable stops the thread. The errors of §4.9 on the way.
+fn vale_nic_polling() -> Result<(), String> {
+    let v = Veth::new("nmpa", "nmpb")?;
+    vale_ctl_ok(&["-a", "vale5:nmpa"])?;
+    let r = (|| {
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        ensure!(ncpu >= 2, "the guest has {ncpu} CPU: polling needs 2");
+        let single = NETMAP_POLLING_MODE_SINGLE_CPU;
+        let multi = NETMAP_POLLING_MODE_MULTI_CPU;
+        for (mode, first, n, want) in [
+            (single, 0, 0, libc::EINVAL),
+            (single, 0, ncpu, libc::EINVAL),
+            (multi, 1, 1, libc::EINVAL),
+            (7, 0, 1, libc::EINVAL),
+        ] {
+            let r = polling("vale5:nmpa", true, mode, first, n);
+            ensure!(
+                r == Err(want),
+                "enable mode {mode} first {first} n {n}: {r:?}, want {}",
+                errno_name(want)
+            );
+        }
+        ensure!(
+            polling("vale5:nmpa", false, single, 0, 1) == Err(libc::EFAULT),
+            "disable while not polling: want EFAULT"
+        );
+        ensure!(poll_threads().is_empty(), "threads left by failed requests");
+        polling("vale5:nmpa", true, single, 1, 1)
+            .map_err(|e| format!("enable: {}", errno_name(e)))?;
+        let t = poll_threads();
+        ensure!(
+            t.len() == 1 && t[0].1 == 1,
+            "want one netmap_poll thread on CPU 1, have {t:?}"
+        );
+        ensure!(
+            polling("vale5:nmpa", true, single, 0, 1) == Err(libc::EFAULT),
+            "second enable: want EFAULT"
+        );
+        let d = crate::tools::run(crate::tools::VALE_CTL, &["-d", "vale5:nmpa"])?;
+        ensure!(
+            d.0 == 1 && d.2.contains("EBUSY"),
+            "detach while polling: {d:?}"
+        );
+        let p = Port::open("vale5:p")?;
+        let b = Port::open(&v.b)?;
+        const N: u32 = 300;
+        let frames: Vec<Vec<u8>> = (0..N).map(|i| frame(BCAST, mac(0x3b), i, 60)).collect();
+        for chunk in frames.chunks(100) {
+            send_all(&b, chunk)?;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let seqs = collect(&p, mac(0x3b), N as usize, Duration::from_secs(10))?;
+        ensure!(
+            seqs.len() == N as usize && seqs.iter().enumerate().all(|(i, &s)| s == i as u32),
+            "nmpb -> vale5:p while polling: {} of {N} frames",
+            seqs.len()
+        );
+        polling("vale5:nmpa", false, single, 0, 1)
+            .map_err(|e| format!("disable: {}", errno_name(e)))?;
+        ensure!(poll_threads().is_empty(), "thread left after disable");
+        // MULTI on the one ring.
+        polling("vale5:nmpa", true, multi, 0, 1)
+            .map_err(|e| format!("enable multi: {}", errno_name(e)))?;
+        let t = poll_threads();
+        ensure!(
+            t.len() == 1 && t[0].1 == 0,
+            "MULTI 0/1: want one thread on CPU 0, have {t:?}"
+        );
+        polling("vale5:nmpa", false, multi, 0, 1)
+            .map_err(|e| format!("disable multi: {}", errno_name(e)))?;
+        Ok(())
+    })();
+    let _ = polling("vale5:nmpa", false, NETMAP_POLLING_MODE_SINGLE_CPU, 0, 1);
+    let d = vale_ctl_ok(&["-d", "vale5:nmpa"]);
+    r?;
+    d?;
     drop(v);
     Ok(())
 }
