@@ -24,6 +24,7 @@ pub const TESTS: &[Test] = &[
     ),
     ("vale_nic_errors", vale_nic_errors),
     ("vale_nic_polling", vale_nic_polling),
+    ("vale_nic_pktgen", vale_nic_pktgen),
 ];
 
 /// NIOCCTRL `reqtype` on `name` with `body`.
@@ -307,8 +308,8 @@ fn poll_threads() -> Vec<(i32, u32)> {
 /// from the peer reach a VALE port); detach is refused while polling;
 /// disable stops the thread. The errors of §4.9 on the way.
 fn vale_nic_polling() -> Result<(), String> {
-    let v = Veth::new("nmpa", "nmpb")?;
-    vale_ctl_ok(&["-a", "vale5:nmpa"])?;
+    let v = Veth::new("nmqa", "nmqb")?;
+    vale_ctl_ok(&["-a", "vale5:nmqa"])?;
     let r = (|| {
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         ensure!(ncpu >= 2, "the guest has {ncpu} CPU: polling needs 2");
@@ -320,7 +321,7 @@ fn vale_nic_polling() -> Result<(), String> {
             (multi, 1, 1, libc::EINVAL),
             (7, 0, 1, libc::EINVAL),
         ] {
-            let r = polling("vale5:nmpa", true, mode, first, n);
+            let r = polling("vale5:nmqa", true, mode, first, n);
             ensure!(
                 r == Err(want),
                 "enable mode {mode} first {first} n {n}: {r:?}, want {}",
@@ -328,11 +329,11 @@ fn vale_nic_polling() -> Result<(), String> {
             );
         }
         ensure!(
-            polling("vale5:nmpa", false, single, 0, 1) == Err(libc::EFAULT),
+            polling("vale5:nmqa", false, single, 0, 1) == Err(libc::EFAULT),
             "disable while not polling: want EFAULT"
         );
         ensure!(poll_threads().is_empty(), "threads left by failed requests");
-        polling("vale5:nmpa", true, single, 1, 1)
+        polling("vale5:nmqa", true, single, 1, 1)
             .map_err(|e| format!("enable: {}", errno_name(e)))?;
         let t = poll_threads();
         ensure!(
@@ -340,10 +341,10 @@ fn vale_nic_polling() -> Result<(), String> {
             "want one netmap_poll thread on CPU 1, have {t:?}"
         );
         ensure!(
-            polling("vale5:nmpa", true, single, 0, 1) == Err(libc::EFAULT),
+            polling("vale5:nmqa", true, single, 0, 1) == Err(libc::EFAULT),
             "second enable: want EFAULT"
         );
-        let d = crate::tools::run(crate::tools::VALE_CTL, &["-d", "vale5:nmpa"])?;
+        let d = crate::tools::run(crate::tools::VALE_CTL, &["-d", "vale5:nmqa"])?;
         ensure!(
             d.0 == 1 && d.2.contains("EBUSY"),
             "detach while polling: {d:?}"
@@ -359,26 +360,54 @@ fn vale_nic_polling() -> Result<(), String> {
         let seqs = collect(&p, mac(0x3b), N as usize, Duration::from_secs(10))?;
         ensure!(
             seqs.len() == N as usize && seqs.iter().enumerate().all(|(i, &s)| s == i as u32),
-            "nmpb -> vale5:p while polling: {} of {N} frames",
+            "nmqb -> vale5:p while polling: {} of {N} frames",
             seqs.len()
         );
-        polling("vale5:nmpa", false, single, 0, 1)
+        polling("vale5:nmqa", false, single, 0, 1)
             .map_err(|e| format!("disable: {}", errno_name(e)))?;
         ensure!(poll_threads().is_empty(), "thread left after disable");
         // MULTI on the one ring.
-        polling("vale5:nmpa", true, multi, 0, 1)
+        polling("vale5:nmqa", true, multi, 0, 1)
             .map_err(|e| format!("enable multi: {}", errno_name(e)))?;
         let t = poll_threads();
         ensure!(
             t.len() == 1 && t[0].1 == 0,
             "MULTI 0/1: want one thread on CPU 0, have {t:?}"
         );
-        polling("vale5:nmpa", false, multi, 0, 1)
+        polling("vale5:nmqa", false, multi, 0, 1)
             .map_err(|e| format!("disable multi: {}", errno_name(e)))?;
         Ok(())
     })();
-    let _ = polling("vale5:nmpa", false, NETMAP_POLLING_MODE_SINGLE_CPU, 0, 1);
-    let d = vale_ctl_ok(&["-d", "vale5:nmpa"]);
+    let _ = polling("vale5:nmqa", false, NETMAP_POLLING_MODE_SINGLE_CPU, 0, 1);
+    let d = vale_ctl_ok(&["-d", "vale5:nmqa"]);
+    r?;
+    d?;
+    drop(v);
+    Ok(())
+}
+
+/// pkt-gen through an attached veth end, both ways, 3 s each: a VALE port
+/// -> switch -> nmga (transmit) -> nmgb (netmap mode), and nmgb -> nmga
+/// (receive) -> switch -> a VALE port; rates printed.
+fn vale_nic_pktgen() -> Result<(), String> {
+    let v = Veth::new("nmga", "nmgb")?;
+    vale_ctl_ok(&["-a", "vale6:nmga"])?;
+    let r = (|| {
+        let (sent, got) =
+            crate::nic::pktgen("vale6:t", &v.b, "vale6:t -> nmga (attached) -> nmgb")?;
+        ensure!(
+            got > 0 && got <= sent,
+            "to nmgb: {sent} sent, {got} received"
+        );
+        let (sent, got) =
+            crate::nic::pktgen(&v.b, "vale6:r", "nmgb -> nmga (attached) -> vale6:r")?;
+        ensure!(
+            got > 0 && got <= sent,
+            "to vale6:r: {sent} sent, {got} received"
+        );
+        Ok(())
+    })();
+    let d = vale_ctl_ok(&["-d", "vale6:nmga"]);
     r?;
     d?;
     drop(v);

@@ -770,7 +770,7 @@ fn nic_pktgen_hub() -> Result<(), String> {
 
 /// Runs pkt-gen rx on `rx_if` and pkt-gen tx (60 bytes) on `tx_if` for
 /// 3 s; prints the summaries; returns (sent, received).
-fn pktgen(tx_if: &str, rx_if: &str, what: &str) -> Result<(u64, u64), String> {
+pub(crate) fn pktgen(tx_if: &str, rx_if: &str, what: &str) -> Result<(u64, u64), String> {
     let spawn = |args: &[&str]| {
         Command::new(PKT_GEN)
             .args(args)
