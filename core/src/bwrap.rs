@@ -30,9 +30,10 @@
 #![deny(unsafe_code)]
 
 use crate::adapter::{Adapter, Kind, PortConfig, RingRange};
-use crate::kring::{Dir, Kring, NKR_ON, nm_next, ring_dist};
+use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, ring_dist};
 use crate::name::{Name, concat};
 use crate::platform::Platform;
+use crate::shm::RingPtr;
 use crate::sync::Lock;
 use crate::vale::{NM_BDG_BATCH, Source, Switch, ValePort};
 use crate::{Errno, Result};
@@ -297,38 +298,49 @@ pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>) 
     };
     let Kind::Vale(v) = &port.kind else { return 0 };
     let mut total = 0;
+    drive(k, |own, ring| {
+        let n = k.num_slots;
+        let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
+        let tail = k.nr_hwtail.load(Ordering::Acquire);
+        if hwcur >= n || tail >= n || hwcur == tail {
+            return;
+        }
+        if let Some((sw, me)) = v.switch() {
+            let src = Source {
+                na: nic,
+                k,
+                ring,
+                indirect: false,
+            };
+            crate::vale::forward(&sw, me, &src, own, hwcur, tail, NM_BDG_BATCH as usize);
+        }
+        total += ring_dist(hwcur, tail, n);
+        let _q = k.q_lock.lock();
+        k.nr_hwcur.store(tail, Ordering::Release);
+    });
+    total
+}
+
+/// Run `step` on kernel-driven ring `k` (with its busy lock, and the ring
+/// while it is on) until no other context has queued work for it. A
+/// context that finds the lock taken only flags the work: the holder runs
+/// `step` again before it lets go, and looks once more after, so no work
+/// is left behind and no context ever waits for another.
+fn drive<P: Platform>(k: &Kring<P>, mut step: impl FnMut(&mut KringOwned<P>, &RingPtr)) {
     k.work_pending.store(true, Ordering::Release);
     loop {
         let Some(mut own) = k.owner.try_lock() else {
-            return total;
+            return;
         };
         while k.work_pending.swap(false, Ordering::AcqRel) {
-            let Some(ring) = k.ring() else { break };
-            if k.flags() & NKR_ON == 0 {
-                break;
+            match k.ring() {
+                Some(ring) if k.flags() & NKR_ON != 0 => step(&mut own, &ring),
+                _ => break,
             }
-            let n = k.num_slots;
-            let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
-            let tail = k.nr_hwtail.load(Ordering::Acquire);
-            if hwcur >= n || tail >= n || hwcur == tail {
-                continue;
-            }
-            if let Some((sw, me)) = v.switch() {
-                let src = Source {
-                    na: nic,
-                    k,
-                    ring: &ring,
-                    indirect: false,
-                };
-                crate::vale::forward(&sw, me, &src, &mut own, hwcur, tail, NM_BDG_BATCH as usize);
-            }
-            total += ring_dist(hwcur, tail, n);
-            let _q = k.q_lock.lock();
-            k.nr_hwcur.store(tail, Ordering::Release);
         }
         drop(own);
         if !k.work_pending.load(Ordering::Acquire) {
-            return total;
+            return;
         }
     }
 }
@@ -350,56 +362,42 @@ fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>) {
     let Kind::Netif(ni) = &nic.kind else { return };
     let bsize = port.mem.buf_size() as usize;
     let txr = dk.id % nic.nrings(Dir::Tx).max(1);
-    dk.work_pending.store(true, Ordering::Release);
-    loop {
-        let Some(own) = dk.owner.try_lock() else {
-            return;
-        };
-        while dk.work_pending.swap(false, Ordering::AcqRel) {
-            let Some(ring) = dk.ring() else { break };
-            if dk.flags() & NKR_ON == 0 {
-                break;
-            }
-            let n = dk.num_slots;
-            let hwcur = dk.nr_hwcur.load(Ordering::Relaxed);
-            let tail = dk.nr_hwtail.load(Ordering::Acquire);
-            if hwcur >= n || tail >= n {
-                break;
-            }
-            let mut j = hwcur;
-            while j != tail {
-                let s = ring.slot(j);
-                if s.flags & NS_MOREFRAG != 0 {
-                    // A packet of several slots: the device takes frames
-                    // of one buffer only (as for its users), so it is
-                    // dropped whole.
-                    while j != tail && ring.slot(j).flags & NS_MOREFRAG != 0 {
-                        j = nm_next(j, n);
-                    }
-                    if j != tail {
-                        j = nm_next(j, n);
-                    }
-                    continue;
-                }
-                let len = s.len as usize;
-                let buf = port.mem.buf(s.buf_idx);
-                if hw.host {
-                    if (14..=bsize).contains(&len) {
-                        let _ = ni.ops.host_inject(&buf, len);
-                    }
-                } else if len <= bsize && !ni.ops.transmit(txr, &buf, len) {
-                    break;
-                }
-                j = nm_next(j, n);
-            }
-            let _q = dk.q_lock.lock();
-            dk.nr_hwcur.store(j, Ordering::Release);
-        }
-        drop(own);
-        if !dk.work_pending.load(Ordering::Acquire) {
+    drive(dk, |_, ring| {
+        let n = dk.num_slots;
+        let hwcur = dk.nr_hwcur.load(Ordering::Relaxed);
+        let tail = dk.nr_hwtail.load(Ordering::Acquire);
+        if hwcur >= n || tail >= n {
             return;
         }
-    }
+        let mut j = hwcur;
+        while j != tail {
+            let s = ring.slot(j);
+            if s.flags & NS_MOREFRAG != 0 {
+                // A packet of several slots: the device takes frames of
+                // one buffer only (as for its users), so it is dropped
+                // whole.
+                while j != tail && ring.slot(j).flags & NS_MOREFRAG != 0 {
+                    j = nm_next(j, n);
+                }
+                if j != tail {
+                    j = nm_next(j, n);
+                }
+                continue;
+            }
+            let len = s.len as usize;
+            let buf = port.mem.buf(s.buf_idx);
+            if hw.host {
+                if (14..=bsize).contains(&len) {
+                    let _ = ni.ops.host_inject(&buf, len);
+                }
+            } else if len <= bsize && !ni.ops.transmit(txr, &buf, len) {
+                break;
+            }
+            j = nm_next(j, n);
+        }
+        let _q = dk.q_lock.lock();
+        dk.nr_hwcur.store(j, Ordering::Release);
+    });
 }
 
 /// The device has room again: send what the switch left in the RX rings

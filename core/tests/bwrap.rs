@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use netmap_core::Errno;
-use netmap_core::host::{HostNetif, HostNetifProvider};
+use netmap_core::host::HostNetif;
 use netmap_uapi::pod::Pod;
 use netmap_uapi::*;
 use std::sync::Arc;
@@ -17,11 +17,7 @@ const H: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc];
 const BCAST: [u8; 6] = [0xff; 6];
 
 fn env_with(nics: &[Arc<HostNetif>]) -> Env {
-    let env = Env::new();
-    env.nm
-        .set_netif_provider(Box::new(HostNetifProvider::new(nics.to_vec())))
-        .unwrap();
-    env
+    Env::with_nics(nics)
 }
 
 fn sent(n: &HostNetif) -> Vec<Vec<u8>> {

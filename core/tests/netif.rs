@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use netmap_core::Errno;
-use netmap_core::host::{HostNetif, HostNetifProvider};
+use netmap_core::host::HostNetif;
 use netmap_uapi::pod::Pod;
 use netmap_uapi::*;
 use std::sync::Arc;
@@ -13,11 +13,7 @@ const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xa];
 const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
 
 fn env_with(nics: &[Arc<HostNetif>]) -> Env {
-    let env = Env::new();
-    env.nm
-        .set_netif_provider(Box::new(HostNetifProvider::new(nics.to_vec())))
-        .unwrap();
-    env
+    Env::with_nics(nics)
 }
 
 fn reg(mode: u32) -> NmreqRegister {

@@ -26,6 +26,17 @@ impl Env {
         Env { p, nm }
     }
 
+    /// A context whose OS-interface lookup knows the fake devices `nics`.
+    pub fn with_nics(nics: &[std::sync::Arc<netmap_core::host::HostNetif>]) -> Self {
+        let env = Self::new();
+        env.nm
+            .set_netif_provider(Box::new(netmap_core::host::HostNetifProvider::new(
+                nics.to_vec(),
+            )))
+            .unwrap();
+        env
+    }
+
     pub fn open(&self) -> Box<NetmapPriv<HostPlatform>> {
         self.nm.open().expect("open")
     }
