@@ -52,6 +52,7 @@
 #include <linux/skbuff.h>
 #include <linux/rtnetlink.h>
 #include <linux/workqueue.h>
+#include <linux/interrupt.h>
 #include <linux/list.h>
 #include <linux/nsproxy.h>
 #include <linux/sched.h>
@@ -356,6 +357,12 @@ static struct miscdevice nm_miscdev = {
  *     hardware RX ring (nm_rs_netif_rx) and consumes the skb, and a copy of
  *     dev->netdev_ops whose ndo_start_xmit diverts what the host stack
  *     transmits into the host RX ring; register(off) undoes both;
+ *   - host RX ring: the xmit hook only queues the host stack's skbs
+ *     (host_q); a tasklet pushes them into the ring.  The hook runs with
+ *     the device's TX queue lock held, and what netmap does with a frame
+ *     (a VALE switch forwarding it inline, say) may transmit on this very
+ *     device: dev_queue_xmit under its own txq lock deadlocks, or drops
+ *     with "Dead loop" on noqueue devices;
  *   - transmit: skbs marked NM_PRIO_TX go through the original
  *     ndo_start_xmit; host_inject: skbs marked NM_PRIO_RX are passed to the
  *     stack by the rx_handler;
@@ -367,7 +374,8 @@ static struct miscdevice nm_miscdev = {
  * Lock order: core global lock -> rtnl.  The notifier (rtnl held) never
  * calls into Rust.  `dev` is RCU-protected for the data path (transmit,
  * inject); `ctx` (the Rust adapter) is set before the hooks are installed
- * and cleared only after they are removed and synchronize_net().
+ * and cleared only after they are removed, synchronize_net() returned,
+ * the host RX tasklet was killed and its queue purged (nm_gna_unhook).
  * ------------------------------------------------------------------------ */
 
 static gfp_t nm_gfp(void);
@@ -377,6 +385,8 @@ static gfp_t nm_gfp(void);
 #define NM_PRIO_TX 0x6e6d7478u	/* "nmtx": from a netmap TX ring */
 #define NM_PRIO_RX 0x6e6d7278u	/* "nmrx": from the host TX ring */
 #define NM_GNA_HEADROOM 128
+/* Host-stack frames one tasklet run pushes before it yields. */
+#define NM_GNA_HOST_BUDGET 64
 
 struct nm_gna {
 	struct list_head list;		/* nm_gna_list, under rtnl */
@@ -387,6 +397,9 @@ struct nm_gna {
 	const struct net_device_ops *orig_ops;
 	struct net_device_ops ops;	/* dev->netdev_ops while tx_hooked */
 	struct timer_list tx_timer;	/* retry after a full qdisc */
+	struct sk_buff_head host_q;	/* host stack -> host RX ring */
+	u32 host_q_limit;		/* more queued skbs are dropped */
+	struct tasklet_struct host_task; /* drains host_q */
 	char name[IFNAMSIZ];
 };
 
@@ -478,15 +491,52 @@ static netdev_tx_t nm_gna_start_xmit(struct sk_buff *skb,
 		goto drop;
 	if (skb_linearize(skb))
 		goto drop;
-	if (!nm_rs_netif_rx(gna->ctx, skb_get_queue_mapping(skb), true,
-			    skb->data, skb->len))
+	/*
+	 * Not into netmap from here (we hold the device's TX queue lock, see
+	 * the top of this section): the tasklet pushes it into the ring.  The
+	 * length check races with the tasklet, harmlessly: the bound is soft.
+	 */
+	if (skb_queue_len_lockless(&gna->host_q) >= gna->host_q_limit)
 		goto drop;
-	dev_consume_skb_any(skb);
+	skb_queue_tail(&gna->host_q, skb);
+	tasklet_schedule(&gna->host_task);
 	return NETDEV_TX_OK;
 drop:
 	dev_core_stats_tx_dropped_inc(dev);
 	dev_kfree_skb_any(skb);
 	return NETDEV_TX_OK;
+}
+
+/*
+ * Host RX tasklet: the skbs the xmit hook queued go into the host RX ring
+ * `nrings + queue % nhost` (Rust picks it); full ring or no room: dropped,
+ * counted in tx_dropped like in the hook.  Softirq context, no device
+ * lock held: whatever netmap does with the frame may transmit on any
+ * device, this one included.  Runs only between register(on) and
+ * nm_gna_unhook (which kills it), so ctx is the live adapter.
+ */
+static void nm_gna_host_task(struct tasklet_struct *t)
+{
+	struct nm_gna *gna = from_tasklet(gna, t, host_task);
+	void *ctx = READ_ONCE(gna->ctx);
+	struct sk_buff *skb;
+	int n;
+
+	for (n = 0; n < NM_GNA_HOST_BUDGET; n++) {
+		skb = skb_dequeue(&gna->host_q);
+		if (!skb)
+			return;
+		if (ctx && nm_rs_netif_rx(ctx, skb_get_queue_mapping(skb), true,
+					  skb->data, skb->len)) {
+			consume_skb(skb);
+		} else {
+			dev_core_stats_tx_dropped_inc(skb->dev);
+			kfree_skb(skb);
+		}
+	}
+	/* More: let other softirq work run first. */
+	if (!skb_queue_empty_lockless(&gna->host_q))
+		tasklet_schedule(t);
 }
 
 /* Multiqueue devices: netmap's frames use the queue of their TX ring. */
@@ -523,6 +573,15 @@ static void nm_gna_unhook(struct nm_gna *gna, struct net_device *dev)
 	}
 	/* xmit runs under rcu_read_lock_bh, rx handlers under RCU too. */
 	synchronize_net();
+	/*
+	 * No hook runs any more, so nothing schedules the host RX tasklet:
+	 * wait for a scheduled or running one (a run that reschedules itself
+	 * meanwhile is not run again), then drop what it left queued (their
+	 * skb->dev is still registered: we are called before unregistering
+	 * goes on, or with our device reference).
+	 */
+	tasklet_kill(&gna->host_task);
+	skb_queue_purge(&gna->host_q);
 	WRITE_ONCE(gna->ctx, NULL);
 	/* A retry timer that read the old ctx has finished after this. */
 	del_timer_sync(&gna->tx_timer);
@@ -571,6 +630,8 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 		return NULL;
 	memcpy(gna->name, name, len);
 	timer_setup(&gna->tx_timer, nm_gna_tx_timer, 0);
+	skb_queue_head_init(&gna->host_q);
+	tasklet_setup(&gna->host_task, nm_gna_host_task);
 	rtnl_lock();
 	dev = __dev_get_by_name(current->nsproxy->net_ns, gna->name);
 	if (!dev || dev->reg_state != NETREG_REGISTERED ||
@@ -586,6 +647,8 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 	info->tx_rings = max(dev->real_num_tx_queues, 1u);
 	info->slots = slots >= 3 ? slots : 1024;
 	info->mtu = dev->mtu;
+	/* About one host RX ring's worth (the ring has info->slots too). */
+	gna->host_q_limit = info->slots;
 	rtnl_unlock();
 	return gna;
 }
@@ -599,8 +662,10 @@ void nm_glue_gna_free(void *p)
 	nm_gna_detach(gna);
 	list_del(&gna->list);
 	rtnl_unlock();
-	/* Detached: nothing arms the timer any more. */
+	/* Detached: nothing arms the timer or schedules the tasklet. */
 	del_timer_sync(&gna->tx_timer);
+	tasklet_kill(&gna->host_task);
+	skb_queue_purge(&gna->host_q);
 	kfree(gna);
 }
 
