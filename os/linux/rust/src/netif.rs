@@ -162,6 +162,11 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
             e => Err(Errno(-e)),
         }
     }
+
+    fn tx_inflight(&self, ring: u32) -> u32 {
+        // SAFETY: live gna; only reads an atomic counter.
+        unsafe { ffi::nm_glue_gna_tx_inflight(self.gna.as_ptr(), ring) }
+    }
 }
 
 /// A frame from the device (`host` false: received; true: sent by the
@@ -213,5 +218,23 @@ pub unsafe extern "C" fn nm_rs_netif_tx_wake(ctx: *const c_void) {
         if let Some(k) = na.kring(Dir::Tx, i) {
             na.notify(k);
         }
+    }
+}
+
+/// Skbs of hardware TX ring `ring` completed (their count reached a
+/// multiple of glue.c's wake batch): wake the ring's waiters so that
+/// poll() syncs and finds the slots free. Called from the skb destructor,
+/// in any context (hard irq included): only wakes wait queues.
+///
+/// # Safety
+/// `ctx` is the adapter pointer glue.c got from `register(on)`, read under
+/// RCU while still hooked (glue.c clears it, then waits for a grace
+/// period, before `register(off)` returns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_tx_done(ctx: *const c_void, ring: u32) {
+    // SAFETY: alive by the contract (as in nm_rs_netif_rx).
+    let na = unsafe { &*ctx.cast::<Na>() };
+    if let Some(k) = na.kring(Dir::Tx, ring) {
+        na.notify(k);
     }
 }

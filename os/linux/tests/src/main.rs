@@ -18,6 +18,7 @@ mod ctl;
 mod errors;
 mod monitor;
 mod nic;
+mod nic_completion;
 mod nic_more;
 mod params;
 mod persistent;
@@ -64,6 +65,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(stress::TESTS);
     v.extend_from_slice(nic::TESTS);
     v.extend_from_slice(nic_more::TESTS);
+    v.extend_from_slice(nic_completion::TESTS);
     v.extend_from_slice(tools::TESTS);
     v.extend_from_slice(persistent::TESTS);
     // Last: reloads the module.
