@@ -175,7 +175,9 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
 ///
 /// # Safety
 /// `ctx` is the adapter pointer glue.c got from `register(on)` and the
-/// hooks are still installed; `data` is valid for `len` bytes.
+/// hooks are still installed (glue.c calls this from its rx_handler and
+/// from its host RX tasklet, which unhook kills before `register(off)`
+/// returns); `data` is valid for `len` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nm_rs_netif_rx(
     ctx: *const c_void,
