@@ -414,11 +414,12 @@ static gfp_t nm_gfp(void);
  *     `ctx` only under rcu_read_lock, and only while the block's ctx is
  *     set: nm_gna_unhook clears it before its synchronize_net(), and Rust
  *     keeps the adapter until unhook returned;
- *   - module text: nm_txc_pending counts the skbs in flight of all
- *     devices; module exit waits for it to reach 0, then runs
- *     synchronize_rcu().  The destructor's whole body, the final
- *     decrement included, is one RCU read-side section, so after that grace
- *     period no destructor is inside it any more; what remains is the
+ *   - module text: nm_txc_blocks counts the blocks alive; every skb with
+ *     our destructor holds a block, so once module exit has seen the count
+ *     at 0 no such skb exists any more; it then runs synchronize_rcu().
+ *     The destructor's whole body, the final put (free and decrement)
+ *     included, is one RCU read-side section, so after that grace period
+ *     no destructor is inside it any more; what remains is the
  *     function's return, the same window as for any callback a module
  *     gives the kernel, which the module loader's own grace period before
  *     freeing module memory covers.
@@ -441,7 +442,7 @@ struct nm_txc {
 	struct nm_txc_ring ring[];
 };
 
-static atomic_t nm_txc_pending = ATOMIC_INIT(0);
+static atomic_t nm_txc_blocks = ATOMIC_INIT(0);
 
 /*
  * Waiters are woken when the ring's count reaches a multiple of this (0
@@ -684,6 +685,8 @@ static void nm_gna_tx_timer(struct timer_list *t)
 static void nm_txc_free(struct kref *ref)
 {
 	kfree(container_of(ref, struct nm_txc, ref));
+	if (atomic_dec_and_test(&nm_txc_blocks))
+		wake_up_var(&nm_txc_blocks);
 }
 
 /* An skb of a TX ring is done: see "TX completion" above. */
@@ -700,18 +703,16 @@ static void nm_txc_destructor(struct sk_buff *skb)
 			nm_rs_netif_tx_done(ctx, r->ring);
 	}
 	kref_put(&c->ref, nm_txc_free);
-	if (atomic_dec_and_test(&nm_txc_pending))
-		wake_up_var(&nm_txc_pending);
 	rcu_read_unlock();
 }
 
 /* Module exit: no destructor of ours runs or will run after this. */
 static void nm_txc_exit(void)
 {
-	while (!wait_var_event_timeout(&nm_txc_pending,
-				       !atomic_read(&nm_txc_pending), 10 * HZ))
-		pr_warn("netmap: waiting for %d transmitted frames to complete\n",
-			atomic_read(&nm_txc_pending));
+	while (!wait_var_event_timeout(&nm_txc_blocks,
+				       !atomic_read(&nm_txc_blocks), 10 * HZ))
+		pr_warn("netmap: waiting for transmitted frames of %d devices to complete\n",
+			atomic_read(&nm_txc_blocks));
 	synchronize_rcu();
 }
 
@@ -753,6 +754,7 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 		return NULL;
 	}
 	kref_init(&gna->txc->ref);
+	atomic_inc(&nm_txc_blocks);
 	gna->txc->nrings = info->tx_rings;
 	for (q = 0; q < info->tx_rings; q++) {
 		gna->txc->ring[q].ring = q;
@@ -876,7 +878,6 @@ int nm_glue_gna_xmit(void *p, void *s, unsigned int ring)
 		struct nm_txc_ring *r = &gna->txc->ring[ring];
 
 		kref_get(&gna->txc->ref);
-		atomic_inc(&nm_txc_pending);
 		atomic_inc(&r->inflight);
 		skb_shinfo(skb)->destructor_arg = r;
 		skb->destructor = nm_txc_destructor;
