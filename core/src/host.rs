@@ -467,6 +467,11 @@ pub struct HostNetif {
     pub adapter: Mutex<Option<alloc::sync::Weak<crate::adapter::Adapter<HostPlatform>>>>,
     /// Frames accepted by `transmit` before it reports a full queue.
     pub tx_budget: Mutex<Option<usize>>,
+    /// While set, every frame `transmit` accepts stays in flight on its
+    /// ring until [`HostNetif::complete`] (TX completion tracking).
+    pub hold_tx: AtomicBool,
+    /// Frames in flight per hardware TX ring (what `tx_inflight` reports).
+    pub inflight: Mutex<Vec<u32>>,
 }
 
 impl HostNetif {
@@ -483,7 +488,44 @@ impl HostNetif {
             to_host: Mutex::new(Vec::new()),
             adapter: Mutex::new(None),
             tx_budget: Mutex::new(None),
+            hold_tx: AtomicBool::new(false),
+            inflight: Mutex::new(alloc::vec![0; rings as usize]),
         })
+    }
+
+    /// Frames in flight on TX ring `ring`.
+    pub fn inflight(&self, ring: u32) -> u32 {
+        let v = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        v.get(ring as usize).copied().unwrap_or(0)
+    }
+
+    /// Set the in-flight count of TX ring `ring` (no wake-up).
+    pub fn set_inflight(&self, ring: u32, n: u32) {
+        let mut v = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = v.get_mut(ring as usize) {
+            *c = n;
+        }
+    }
+
+    /// Complete up to `n` in-flight frames of TX ring `ring` and wake the
+    /// ring's waiters, like a device's TX completion. Returns how many
+    /// completed.
+    pub fn complete(&self, ring: u32, n: u32) -> u32 {
+        let done = {
+            let mut v = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(c) = v.get_mut(ring as usize) else {
+                return 0;
+            };
+            let d = n.min(*c);
+            *c -= d;
+            d
+        };
+        if let Some(na) = self.adapter()
+            && let Some(k) = na.kring(crate::kring::Dir::Tx, ring)
+        {
+            na.notify(k);
+        }
+        done
     }
 
     /// The adapter, while some file has the interface in netmap mode.
@@ -518,13 +560,19 @@ impl crate::netif::NetifOps<HostPlatform> for HostNetif {
         *self.adapter.lock().unwrap_or_else(|e| e.into_inner()) = on.then(|| Arc::downgrade(na));
         Ok(())
     }
-    fn transmit(&self, _ring: u32, buf: &crate::shm::BufRef<'_>, len: usize) -> bool {
+    fn transmit(&self, ring: u32, buf: &crate::shm::BufRef<'_>, len: usize) -> bool {
         let mut budget = self.tx_budget.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = budget.as_mut() {
             if *b == 0 {
                 return false;
             }
             *b -= 1;
+        }
+        if self.hold_tx.load(Ordering::Relaxed) {
+            let mut v = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = v.get_mut(ring as usize) {
+                *c += 1;
+            }
         }
         self.sent
             .lock()
@@ -538,6 +586,9 @@ impl crate::netif::NetifOps<HostPlatform> for HostNetif {
             .unwrap_or_else(|e| e.into_inner())
             .push(buf_bytes(buf, len));
         Ok(())
+    }
+    fn tx_inflight(&self, ring: u32) -> u32 {
+        self.inflight(ring)
     }
 }
 

@@ -47,6 +47,16 @@ pub trait NetifOps<P: Platform>: Send + Sync {
     fn transmit(&self, ring: u32, buf: &BufRef<'_>, len: usize) -> bool;
     /// Give a frame to the host stack as if the device had received it.
     fn host_inject(&self, buf: &BufRef<'_>, len: usize) -> Result<()>;
+    /// Frames handed to the device by [`transmit`](Self::transmit) from
+    /// hardware TX ring `ring` whose transmission has not completed yet
+    /// (§6.5: hwtail advances as slots complete). That many of the slots
+    /// transmitted last stay kernel-owned. When the count drops the OS
+    /// wakes the ring's waiters ([`Adapter::notify`]) so that poll() syncs
+    /// again. An OS without completion events keeps the default: every
+    /// frame counts as completed once `transmit` returned.
+    fn tx_inflight(&self, _ring: u32) -> u32 {
+        0
+    }
 }
 
 /// Looks up OS interfaces by name (in the caller's namespace), and makes
@@ -135,9 +145,24 @@ impl<P: Platform> NetifPort<P> {
             }
             j = nm_next(j, n);
         }
-        // Frames are copied out by the OS: the slots are free again.
         k.nr_hwcur.store(j, Ordering::Release);
-        k.nr_hwtail.store(nm_prev(j, n), Ordering::Release);
+        // Frames are copied out by the OS: a slot is free again once its
+        // frame completed. Completions are counted, not matched to slots
+        // (any slot will do: the data was copied), so the slots still in
+        // flight are the last ones handed over: hwtail = hwcur - 1 - in
+        // flight, never moving backwards (the count may include frames of
+        // slots already returned, e.g. from before a ring reinit).
+        let old_tail = k.nr_hwtail.load(Ordering::Relaxed);
+        let mut tail = nm_prev(j, n);
+        if !host && old_tail < n {
+            let held = self.ops.tx_inflight(k.id).min(ring_dist(old_tail, tail, n));
+            tail = if held > tail {
+                tail + n - held
+            } else {
+                tail - held
+            };
+        }
+        k.nr_hwtail.store(tail, Ordering::Release);
         Ok(())
     }
 }

@@ -53,6 +53,12 @@
 #include <linux/skbuff.h>
 #include <linux/rtnetlink.h>
 #include <linux/workqueue.h>
+#include <linux/interrupt.h>
+#include <linux/kref.h>
+#include <linux/atomic.h>
+#include <linux/rcupdate.h>
+#include <linux/wait_bit.h>
+#include <linux/overflow.h>
 #include <linux/list.h>
 #include <linux/nsproxy.h>
 #include <linux/sched.h>
@@ -85,6 +91,7 @@ bool nm_rs_netif_rx(void *ctx, unsigned int queue, bool host, const u8 *data,
 		    size_t len);
 void nm_rs_netif_gone(const char *name, size_t len);
 void nm_rs_netif_tx_wake(void *ctx);
+void nm_rs_netif_tx_done(void *ctx, unsigned int ring);
 
 /* ------------------------------------------------------------------------
  * Module parameters (spec section 12).
@@ -361,9 +368,17 @@ static struct miscdevice nm_miscdev = {
  *     hardware RX ring (nm_rs_netif_rx) and consumes the skb, and a copy of
  *     dev->netdev_ops whose ndo_start_xmit diverts what the host stack
  *     transmits into the host RX ring; register(off) undoes both;
+ *   - host RX ring: the xmit hook only queues the host stack's skbs
+ *     (host_q); a tasklet pushes them into the ring.  The hook runs with
+ *     the device's TX queue lock held, and what netmap does with a frame
+ *     (a VALE switch forwarding it inline, say) may transmit on this very
+ *     device: dev_queue_xmit under its own txq lock deadlocks, or drops
+ *     with "Dead loop" on noqueue devices;
  *   - transmit: skbs marked NM_PRIO_TX go through the original
- *     ndo_start_xmit; host_inject: skbs marked NM_PRIO_RX are passed to the
- *     stack by the rx_handler;
+ *     ndo_start_xmit, with a destructor counting them in flight until the
+ *     device is done with them (TX completion, struct nm_txc below);
+ *     host_inject: skbs marked NM_PRIO_RX are passed to the stack by the
+ *     rx_handler;
  *   - NETDEV_UNREGISTER: the hooks are removed and the reference dropped
  *     at once (under rtnl, so `ip link del` never waits for netmap); Rust
  *     learns that the device is gone from a work item (nm_rs_netif_gone),
@@ -372,7 +387,8 @@ static struct miscdevice nm_miscdev = {
  * Lock order: core global lock -> rtnl.  The notifier (rtnl held) never
  * calls into Rust.  `dev` is RCU-protected for the data path (transmit,
  * inject); `ctx` (the Rust adapter) is set before the hooks are installed
- * and cleared only after they are removed and synchronize_net().
+ * and cleared only after they are removed, synchronize_net() returned,
+ * the host RX tasklet was killed and its queue purged (nm_gna_unhook).
  * ------------------------------------------------------------------------ */
 
 static gfp_t nm_gfp(void);
@@ -382,6 +398,63 @@ static gfp_t nm_gfp(void);
 #define NM_PRIO_TX 0x6e6d7478u	/* "nmtx": from a netmap TX ring */
 #define NM_PRIO_RX 0x6e6d7278u	/* "nmrx": from the host TX ring */
 #define NM_GNA_HEADROOM 128
+/* Host-stack frames one tasklet run pushes before it yields. */
+#define NM_GNA_HOST_BUDGET 64
+
+/*
+ * TX completion (spec 6.5: "hwtail advances as slots complete").  Every
+ * skb nm_glue_gna_xmit hands to the device carries a destructor
+ * (nm_txc_destructor) and, in skb_shinfo()->destructor_arg, the in-flight
+ * counter of its TX ring; Rust reads the counter in txsync
+ * (nm_glue_gna_tx_inflight) and keeps that many slots kernel-owned.  The
+ * destructor runs when the device frees the skb after sending it, or
+ * orphans it (veth and tun do so in their xmit: their frames complete at
+ * once), or when it is dropped anywhere on the way.
+ *
+ * Lifetime: an skb can outlive its binding, its nm_gna, the Rust adapter
+ * and, unless we wait, the module.  Hence:
+ *   - the counters live in a refcounted block (struct nm_txc): one
+ *     reference for the nm_gna, one per skb in flight; the last put frees;
+ *   - the destructor wakes the TX ring's waiters through the Rust adapter
+ *     `ctx` only under rcu_read_lock, and only while the block's ctx is
+ *     set: nm_gna_unhook clears it before its synchronize_net(), and Rust
+ *     keeps the adapter until unhook returned;
+ *   - module text: nm_txc_blocks counts the blocks alive; every skb with
+ *     our destructor holds a block, so once module exit has seen the count
+ *     at 0 no such skb exists any more; it then runs synchronize_rcu().
+ *     The destructor's whole body, the final put (free and decrement)
+ *     included, is one RCU read-side section, so after that grace period
+ *     no destructor is inside it any more; what remains is the
+ *     function's return, the same window as for any callback a module
+ *     gives the kernel, which the module loader's own grace period before
+ *     freeing module memory covers.
+ * The destructor may run in any context (hard irq included: some drivers
+ * orphan skbs with interrupts off): it only does atomics, kfree and
+ * wake-ups (irq-safe wait queue locks, also inside Rust's notify).
+ */
+struct nm_txc;
+
+struct nm_txc_ring {
+	atomic_t inflight;		/* skbs of this TX ring not completed */
+	u32 ring;
+	struct nm_txc *c;
+};
+
+struct nm_txc {
+	struct kref ref;		/* the nm_gna + one per skb in flight */
+	void __rcu *ctx;		/* Rust adapter while hooked */
+	u32 nrings;
+	struct nm_txc_ring ring[];
+};
+
+static atomic_t nm_txc_blocks = ATOMIC_INIT(0);
+
+/*
+ * Waiters are woken when the ring's count reaches a multiple of this (0
+ * included): one wake-up per batch of completions, and none is lost (a
+ * sleeper saw a count > 0, which must cross such a value on its way to 0).
+ */
+#define NM_TXC_WAKE_BATCH 32
 
 struct nm_gna {
 	struct list_head list;		/* nm_gna_list, under rtnl */
@@ -392,6 +465,10 @@ struct nm_gna {
 	const struct net_device_ops *orig_ops;
 	struct net_device_ops ops;	/* dev->netdev_ops while tx_hooked */
 	struct timer_list tx_timer;	/* retry after a full qdisc */
+	struct sk_buff_head host_q;	/* host stack -> host RX ring */
+	u32 host_q_limit;		/* more queued skbs are dropped */
+	struct tasklet_struct host_task; /* drains host_q */
+	struct nm_txc *txc;		/* TX completion counters */
 	char name[IFNAMSIZ];
 };
 
@@ -483,15 +560,52 @@ static netdev_tx_t nm_gna_start_xmit(struct sk_buff *skb,
 		goto drop;
 	if (skb_linearize(skb))
 		goto drop;
-	if (!nm_rs_netif_rx(gna->ctx, skb_get_queue_mapping(skb), true,
-			    skb->data, skb->len))
+	/*
+	 * Not into netmap from here (we hold the device's TX queue lock, see
+	 * the top of this section): the tasklet pushes it into the ring.  The
+	 * length check races with the tasklet, harmlessly: the bound is soft.
+	 */
+	if (skb_queue_len_lockless(&gna->host_q) >= gna->host_q_limit)
 		goto drop;
-	dev_consume_skb_any(skb);
+	skb_queue_tail(&gna->host_q, skb);
+	tasklet_schedule(&gna->host_task);
 	return NETDEV_TX_OK;
 drop:
 	dev_core_stats_tx_dropped_inc(dev);
 	dev_kfree_skb_any(skb);
 	return NETDEV_TX_OK;
+}
+
+/*
+ * Host RX tasklet: the skbs the xmit hook queued go into the host RX ring
+ * `nrings + queue % nhost` (Rust picks it); full ring or no room: dropped,
+ * counted in tx_dropped like in the hook.  Softirq context, no device
+ * lock held: whatever netmap does with the frame may transmit on any
+ * device, this one included.  Runs only between register(on) and
+ * nm_gna_unhook (which kills it), so ctx is the live adapter.
+ */
+static void nm_gna_host_task(struct tasklet_struct *t)
+{
+	struct nm_gna *gna = from_tasklet(gna, t, host_task);
+	void *ctx = READ_ONCE(gna->ctx);
+	struct sk_buff *skb;
+	int n;
+
+	for (n = 0; n < NM_GNA_HOST_BUDGET; n++) {
+		skb = skb_dequeue(&gna->host_q);
+		if (!skb)
+			return;
+		if (ctx && nm_rs_netif_rx(ctx, skb_get_queue_mapping(skb), true,
+					  skb->data, skb->len)) {
+			consume_skb(skb);
+		} else {
+			dev_core_stats_tx_dropped_inc(skb->dev);
+			kfree_skb(skb);
+		}
+	}
+	/* More: let other softirq work run first. */
+	if (!skb_queue_empty_lockless(&gna->host_q))
+		tasklet_schedule(t);
 }
 
 /* Multiqueue devices: netmap's frames use the queue of their TX ring. */
@@ -526,8 +640,22 @@ static void nm_gna_unhook(struct nm_gna *gna, struct net_device *dev)
 		netdev_rx_handler_unregister(dev);
 		gna->rx_hooked = false;
 	}
-	/* xmit runs under rcu_read_lock_bh, rx handlers under RCU too. */
+	/* TX completions stop waking the adapter's rings. */
+	RCU_INIT_POINTER(gna->txc->ctx, NULL);
+	/*
+	 * xmit runs under rcu_read_lock_bh, rx handlers and TX destructors
+	 * under RCU too.
+	 */
 	synchronize_net();
+	/*
+	 * No hook runs any more, so nothing schedules the host RX tasklet:
+	 * wait for a scheduled or running one (a run that reschedules itself
+	 * meanwhile is not run again), then drop what it left queued (their
+	 * skb->dev is still registered: we are called before unregistering
+	 * goes on, or with our device reference).
+	 */
+	tasklet_kill(&gna->host_task);
+	skb_queue_purge(&gna->host_q);
 	WRITE_ONCE(gna->ctx, NULL);
 	/* A retry timer that read the old ctx has finished after this. */
 	del_timer_sync(&gna->tx_timer);
@@ -559,6 +687,40 @@ static void nm_gna_tx_timer(struct timer_list *t)
 		nm_rs_netif_tx_wake(ctx);
 }
 
+static void nm_txc_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct nm_txc, ref));
+	if (atomic_dec_and_test(&nm_txc_blocks))
+		wake_up_var(&nm_txc_blocks);
+}
+
+/* An skb of a TX ring is done: see "TX completion" above. */
+static void nm_txc_destructor(struct sk_buff *skb)
+{
+	struct nm_txc_ring *r = skb_shinfo(skb)->destructor_arg;
+	struct nm_txc *c = r->c;
+	void *ctx;
+
+	rcu_read_lock();
+	if (!(atomic_dec_return(&r->inflight) & (NM_TXC_WAKE_BATCH - 1))) {
+		ctx = rcu_dereference(c->ctx);
+		if (ctx)
+			nm_rs_netif_tx_done(ctx, r->ring);
+	}
+	kref_put(&c->ref, nm_txc_free);
+	rcu_read_unlock();
+}
+
+/* Module exit: no destructor of ours runs or will run after this. */
+static void nm_txc_exit(void)
+{
+	while (!wait_var_event_timeout(&nm_txc_blocks,
+				       !atomic_read(&nm_txc_blocks), 10 * HZ))
+		pr_warn("netmap: waiting for transmitted frames of %d devices to complete\n",
+			atomic_read(&nm_txc_blocks));
+	synchronize_rcu();
+}
+
 /*
  * Look up `name` in the caller's namespace; returns a new nm_gna holding
  * the device, or NULL (no such Ethernet device, or no memory).
@@ -568,6 +730,7 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 	struct net_device *dev;
 	struct nm_gna *gna;
 	int slots = READ_ONCE(nm_param_vals[NM_PARAM_generic_ringsize]);
+	u32 q;
 
 	if (!len || len >= IFNAMSIZ || memchr(name, 0, len))
 		return NULL;
@@ -576,6 +739,8 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 		return NULL;
 	memcpy(gna->name, name, len);
 	timer_setup(&gna->tx_timer, nm_gna_tx_timer, 0);
+	skb_queue_head_init(&gna->host_q);
+	tasklet_setup(&gna->host_task, nm_gna_host_task);
 	rtnl_lock();
 	dev = __dev_get_by_name(current->nsproxy->net_ns, gna->name);
 	if (!dev || dev->reg_state != NETREG_REGISTERED ||
@@ -584,13 +749,29 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 		kfree(gna);
 		return NULL;
 	}
+	info->rx_rings = max(dev->real_num_rx_queues, 1u);
+	info->tx_rings = max(dev->real_num_tx_queues, 1u);
+	gna->txc = kzalloc(struct_size(gna->txc, ring, info->tx_rings),
+			   GFP_KERNEL);
+	if (!gna->txc) {
+		rtnl_unlock();
+		kfree(gna);
+		return NULL;
+	}
+	kref_init(&gna->txc->ref);
+	atomic_inc(&nm_txc_blocks);
+	gna->txc->nrings = info->tx_rings;
+	for (q = 0; q < info->tx_rings; q++) {
+		gna->txc->ring[q].ring = q;
+		gna->txc->ring[q].c = gna->txc;
+	}
 	dev_hold(dev);
 	RCU_INIT_POINTER(gna->dev, dev);
 	list_add(&gna->list, &nm_gna_list);
-	info->rx_rings = max(dev->real_num_rx_queues, 1u);
-	info->tx_rings = max(dev->real_num_tx_queues, 1u);
 	info->slots = slots >= 3 ? slots : 1024;
 	info->mtu = dev->mtu;
+	/* About one host RX ring's worth (the ring has info->slots too). */
+	gna->host_q_limit = info->slots;
 	rtnl_unlock();
 	return gna;
 }
@@ -604,8 +785,12 @@ void nm_glue_gna_free(void *p)
 	nm_gna_detach(gna);
 	list_del(&gna->list);
 	rtnl_unlock();
-	/* Detached: nothing arms the timer any more. */
+	/* Detached: nothing arms the timer or schedules the tasklet. */
 	del_timer_sync(&gna->tx_timer);
+	tasklet_kill(&gna->host_task);
+	skb_queue_purge(&gna->host_q);
+	/* Skbs still in flight keep the counters until they complete. */
+	kref_put(&gna->txc->ref, nm_txc_free);
 	kfree(gna);
 }
 
@@ -645,6 +830,8 @@ int nm_glue_gna_register(void *p, void *ctx, bool on)
 	gna->ops.ndo_select_queue = nm_gna_select_queue;
 	WRITE_ONCE(dev->netdev_ops, &gna->ops);
 	gna->tx_hooked = true;
+	/* Hooked: TX completions may wake the rings (until unhook). */
+	rcu_assign_pointer(gna->txc->ctx, ctx);
 out:
 	rtnl_unlock();
 	return err;
@@ -664,11 +851,13 @@ void *nm_glue_skb_alloc(size_t len, u8 **data)
 }
 
 /*
- * Transmit `skb` (an Ethernet frame) on TX queue `ring`; consumes it.
- * 0: sent (or dropped for good: device down, too long, driver error);
- * -EAGAIN: the qdisc is full (NET_XMIT_DROP), the slot must stay pending
- * and a timer wakes the TX rings a tick later (there is no TX completion
- * event otherwise, like the reference); -ENXIO: the device is gone.
+ * Transmit `skb` (an Ethernet frame) from TX ring `ring` on TX queue
+ * `ring % queues`; consumes it.  Until the skb completes it counts in
+ * flight on `ring` (see "TX completion").  0: sent (or dropped for good:
+ * device down, too long, driver error); -EAGAIN: the qdisc is full
+ * (NET_XMIT_DROP: the skb is freed, so it is no longer in flight), the
+ * slot must stay pending and a timer wakes the TX rings a tick later (the
+ * ring may have nothing in flight to wake it); -ENXIO: the device is gone.
  */
 int nm_glue_gna_xmit(void *p, void *s, unsigned int ring)
 {
@@ -689,11 +878,30 @@ int nm_glue_gna_xmit(void *p, void *s, unsigned int ring)
 	skb->protocol = eth_hdr(skb)->h_proto;
 	skb->priority = NM_PRIO_TX;
 	skb_set_queue_mapping(skb, ring % dev->real_num_tx_queues);
+	/* In flight before the device sees it: it may complete at once. */
+	if (likely(ring < gna->txc->nrings)) {
+		struct nm_txc_ring *r = &gna->txc->ring[ring];
+
+		kref_get(&gna->txc->ref);
+		atomic_inc(&r->inflight);
+		skb_shinfo(skb)->destructor_arg = r;
+		skb->destructor = nm_txc_destructor;
+	}
 	rc = dev_queue_xmit(skb);
 	if (rc == NET_XMIT_DROP && !timer_pending(&gna->tx_timer))
 		mod_timer(&gna->tx_timer, jiffies + 1);
 	rcu_read_unlock_bh();
 	return rc == NET_XMIT_DROP ? -EAGAIN : 0;
+}
+
+/* Frames from TX ring `ring` handed to the device and not completed yet. */
+u32 nm_glue_gna_tx_inflight(void *p, u32 ring)
+{
+	struct nm_gna *gna = p;
+
+	if (ring >= gna->txc->nrings)
+		return 0;
+	return max(atomic_read(&gna->txc->ring[ring].inflight), 0);
 }
 
 /* Give `skb` to the host stack as if `dev` had received it; consumes it. */
@@ -987,6 +1195,8 @@ static void __exit nm_module_exit(void)
 	WRITE_ONCE(nm_rs_live, false);
 	kernel_param_unlock(THIS_MODULE);
 	nm_rs_exit();
+	/* Last: skbs still in flight run our destructor (module text). */
+	nm_txc_exit();
 }
 
 module_init(nm_module_init);

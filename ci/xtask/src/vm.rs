@@ -38,8 +38,16 @@ const GUEST_TOOL_PACKAGES: &[&str] = &["pkt-gen", "vale-ctl", "bridge"];
 
 /// NIC modules put in the initramfs (with their dependencies), loaded when
 /// [`BootOpts::nics`] is set: the QEMU NICs plus veth and tun for the
-/// emulated-adapter tests.
-const NIC_MODULES: &[&str] = &["virtio_pci", "virtio_net", "e1000", "veth", "tun"];
+/// emulated-adapter tests, and the `plug` qdisc (holds transmitted frames
+/// until released: the TX completion test).
+const NIC_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_net",
+    "e1000",
+    "veth",
+    "tun",
+    "sch_plug",
+];
 
 /// Guest kernel command line: quiet boot (/init raises the console log
 /// level once the guest is up), and every kind of kernel hang turned into a

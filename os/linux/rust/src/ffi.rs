@@ -76,10 +76,15 @@ unsafe extern "C" {
     pub fn nm_glue_gna_register(gna: *mut c_void, ctx: *const c_void, on: bool) -> c_int;
     /// An skb for a `len`-byte frame (`*data`: where to write it), or NULL.
     pub fn nm_glue_skb_alloc(len: usize, data: *mut *mut u8) -> *mut c_void;
-    /// Transmits (and consumes) an skb on TX queue `ring`. 0 (sent or
-    /// dropped for good), -EAGAIN (qdisc full: retry the slot later; a timer
-    /// calls `nm_rs_netif_tx_wake`) or -ENXIO (device gone).
+    /// Transmits (and consumes) an skb from TX ring `ring` (queue `ring %
+    /// queues`); it counts in flight until it completes, and completions
+    /// call `nm_rs_netif_tx_done`. 0 (sent or dropped for good), -EAGAIN
+    /// (qdisc full: retry the slot later; a timer calls
+    /// `nm_rs_netif_tx_wake`) or -ENXIO (device gone).
     pub fn nm_glue_gna_xmit(gna: *mut c_void, skb: *mut c_void, ring: u32) -> c_int;
+    /// Frames from TX ring `ring` handed to the device whose skbs have not
+    /// completed yet (destructor not run).
+    pub fn nm_glue_gna_tx_inflight(gna: *mut c_void, ring: u32) -> u32;
     /// Hands (and consumes) an skb to the host stack. 0 or -ENXIO.
     pub fn nm_glue_gna_inject(gna: *mut c_void, skb: *mut c_void) -> c_int;
 

@@ -162,6 +162,11 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
             e => Err(Errno(-e)),
         }
     }
+
+    fn tx_inflight(&self, ring: u32) -> u32 {
+        // SAFETY: live gna; only reads an atomic counter.
+        unsafe { ffi::nm_glue_gna_tx_inflight(self.gna.as_ptr(), ring) }
+    }
 }
 
 /// A frame from the device (`host` false: received; true: sent by the
@@ -170,7 +175,9 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
 ///
 /// # Safety
 /// `ctx` is the adapter pointer glue.c got from `register(on)` and the
-/// hooks are still installed; `data` is valid for `len` bytes.
+/// hooks are still installed (glue.c calls this from its rx_handler and
+/// from its host RX tasklet, which unhook kills before `register(off)`
+/// returns); `data` is valid for `len` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nm_rs_netif_rx(
     ctx: *const c_void,
@@ -210,4 +217,22 @@ pub unsafe extern "C" fn nm_rs_netif_tx_wake(ctx: *const c_void) {
     // SAFETY: alive by the contract (as in nm_rs_netif_rx).
     let na = unsafe { &*ctx.cast::<Na>() };
     na.tx_wake();
+}
+
+/// Skbs of hardware TX ring `ring` completed (their count reached a
+/// multiple of glue.c's wake batch): wake the ring's waiters so that
+/// poll() syncs and finds the slots free. Called from the skb destructor,
+/// in any context (hard irq included): only wakes wait queues.
+///
+/// # Safety
+/// `ctx` is the adapter pointer glue.c got from `register(on)`, read under
+/// RCU while still hooked (glue.c clears it, then waits for a grace
+/// period, before `register(off)` returns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_tx_done(ctx: *const c_void, ring: u32) {
+    // SAFETY: alive by the contract (as in nm_rs_netif_rx).
+    let na = unsafe { &*ctx.cast::<Na>() };
+    if let Some(k) = na.kring(Dir::Tx, ring) {
+        na.notify(k);
+    }
 }

@@ -19,6 +19,7 @@ mod ctl;
 mod errors;
 mod monitor;
 mod nic;
+mod nic_completion;
 mod nic_more;
 mod params;
 mod persistent;
@@ -65,6 +66,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(stress::TESTS);
     v.extend_from_slice(nic::TESTS);
     v.extend_from_slice(nic_more::TESTS);
+    v.extend_from_slice(nic_completion::TESTS);
     v.extend_from_slice(tools::TESTS);
     v.extend_from_slice(persistent::TESTS);
     v.extend_from_slice(bwrap::TESTS);
