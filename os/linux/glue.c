@@ -46,6 +46,7 @@
 #include <linux/preempt.h>
 #include <linux/irqflags.h>
 #include <linux/bug.h>
+#include <linux/ethtool.h>
 #include <linux/netdevice.h>
 #include <linux/etherdevice.h>
 #include <linux/if_arp.h>
@@ -473,10 +474,15 @@ struct nm_gna {
 };
 
 /* What Rust needs to size the port (mirrored in rust/src/ffi.rs). */
+struct nm_gna_info;
+static void nm_gna_ring_sizes(struct net_device *dev,
+			      struct nm_gna_info *info);
+
 struct nm_gna_info {
 	u32 rx_rings;
 	u32 tx_rings;
-	u32 slots;
+	u32 rx_slots;
+	u32 tx_slots;
 	u32 mtu;
 };
 
@@ -768,12 +774,31 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 	dev_hold(dev);
 	RCU_INIT_POINTER(gna->dev, dev);
 	list_add(&gna->list, &nm_gna_list);
-	info->slots = slots >= 3 ? slots : 1024;
+	info->rx_slots = info->tx_slots = slots >= 3 ? slots : 1024;
+	nm_gna_ring_sizes(dev, info);
 	info->mtu = dev->mtu;
-	/* About one host RX ring's worth (the ring has info->slots too). */
-	gna->host_q_limit = info->slots;
+	/* About one host RX ring's worth (host rings have rx_slots too). */
+	gna->host_q_limit = info->rx_slots;
 	rtnl_unlock();
 	return gna;
+}
+
+/*
+ * Ring sizes the driver reports through ethtool (spec 10.3): a size of at
+ * least 3 replaces generic_ringsize for that direction (rtnl held).
+ */
+static void nm_gna_ring_sizes(struct net_device *dev, struct nm_gna_info *info)
+{
+	struct ethtool_ringparam rp = {};
+	struct kernel_ethtool_ringparam krp = {};
+
+	if (!dev->ethtool_ops || !dev->ethtool_ops->get_ringparam)
+		return;
+	dev->ethtool_ops->get_ringparam(dev, &rp, &krp, NULL);
+	if (rp.rx_pending >= 3)
+		info->rx_slots = rp.rx_pending;
+	if (rp.tx_pending >= 3)
+		info->tx_slots = rp.tx_pending;
 }
 
 /* The Rust object is gone: detach and free. */

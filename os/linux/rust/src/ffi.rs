@@ -61,7 +61,8 @@ unsafe extern "C" {
 pub struct GnaInfo {
     pub rx_rings: u32,
     pub tx_rings: u32,
-    pub slots: u32,
+    pub rx_slots: u32,
+    pub tx_slots: u32,
     pub mtu: u32,
 }
 

@@ -44,7 +44,7 @@ impl NetifProvider<LinuxPlatform> for LinuxNetifProvider {
             name: Name::from_c(name),
             cfg: NetifConfig {
                 rings: [info.rx_rings, info.tx_rings],
-                slots: [info.slots, info.slots],
+                slots: [info.rx_slots, info.tx_slots],
                 mtu: info.mtu,
                 max_rx_buf: MAX_RX_BUF,
             },

@@ -600,6 +600,18 @@ fn nic_hub_e1000_virtio() -> Result<(), String> {
 
 fn hub_transfer() -> Result<(), String> {
     let (e, v) = hub_ports()?;
+    // Ring sizes come from the drivers (ethtool get_ringparam, spec §10.3):
+    // e1000's default descriptor rings have 256 entries.
+    ensure!(
+        (e.reg.nr_tx_slots, e.reg.nr_rx_slots) == (256, 256),
+        "e1000 port: {} TX / {} RX slots, want the driver's 256/256",
+        e.reg.nr_tx_slots,
+        e.reg.nr_rx_slots
+    );
+    println!(
+        "NOTE ring sizes: e1000 {}/{}, virtio-net {}/{} (TX/RX slots)",
+        e.reg.nr_tx_slots, e.reg.nr_rx_slots, v.reg.nr_tx_slots, v.reg.nr_rx_slots
+    );
     const N: u32 = 400;
     for (tx, rx, src) in [(&e, &v, mac(0xe)), (&v, &e, mac(0xf))] {
         let frames: Vec<Vec<u8>> = (0..N)
