@@ -2,7 +2,7 @@
 //! requests: NEWIF makes a real Ethernet interface, the port is opened as
 //! `netmap:P` and, once attached, as `valeS:P`, exchanges traffic with an
 //! ephemeral port of the switch, is listed, detached and removed; and the
-//! error cases (EEXIST, EBUSY, ENXIO, EINVAL, EOPNOTSUPP).
+//! error cases (EEXIST, EBUSY, ENXIO, EINVAL).
 
 use crate::nic::ip;
 use crate::port::{BCAST, Port, check_frame, frame, mac};
@@ -199,9 +199,9 @@ fn persistent_port_errors() -> Result<(), String> {
     )?;
     // A persistent port has no host stack to attach.
     vale_ctl_fails(&["-h", "vale2:nmp1"], "attach vale2:nmp1", "EINVAL")?;
-    // Not an interface; a NIC (attaching NICs is not implemented).
+    // Not an interface, or one the emulated adapter cannot take (loopback).
     vale_ctl_fails(&["-a", "vale2:nm_none"], "attach vale2:nm_none", "EINVAL")?;
-    vale_ctl_fails(&["-a", "vale2:lo"], "attach vale2:lo", "EOPNOTSUPP")?;
+    vale_ctl_fails(&["-a", "vale2:lo"], "attach vale2:lo", "EINVAL")?;
     // valeS:P of an unattached persistent port cannot be opened.
     let e = crate::port::register("vale2:nmp1", crate::port::all_nic()).err();
     ensure!(e == Some(libc::EINVAL), "REGISTER vale2:nmp1: {e:?}");

@@ -50,7 +50,10 @@ const C_REGISTERS: usize = 1;
 const C_HOSTILE_SYNCS: usize = 2;
 const C_KILLS: usize = 3;
 const C_FRAMES: usize = 4;
-const NCOUNTERS: usize = 5;
+/// Successful VALE_ATTACH of the veth end, and POLLING_ENABLE on it.
+const C_NIC_ATTACHES: usize = 5;
+const C_NIC_POLLS: usize = 6;
+const NCOUNTERS: usize = 7;
 
 impl Counters {
     fn new() -> Result<Counters, String> {
@@ -85,6 +88,11 @@ impl Counters {
 
 const NAMES: &[&str] = &[
     "nmst0",
+    "nmsva",
+    "nmsva^",
+    "nmsvb",
+    "valeS0:nmsva",
+    "valeS1:nmsva^",
     "valeS0:nmst0",
     "valeS1:nmst1",
     "valeS0:a",
@@ -136,35 +144,63 @@ fn random_ctrl(fd: &Fd, rng: &mut Rng) -> Result<(), i32> {
     fd.ioctl_ptr(NIOCCTRL, &mut h)
 }
 
-/// Persistent ports churned by the clients (and removed at the end).
-const PERSISTENT: &[&str] = &["nmst0", "nmst1"];
+/// Persistent ports churned by the clients (and removed at the end), and
+/// a veth end they attach, detach and poll.
+const PERSISTENT: &[&str] = &["nmst0", "nmst1", "nmsva"];
 
-/// One persistent-port request: NEWIF, DELIF, ATTACH or DETACH.
-fn persistent_op(fd: &Fd, rng: &mut Rng) -> Result<(), i32> {
+/// One persistent-port or attach request: NEWIF, DELIF, ATTACH (with or
+/// without the host stack), DETACH, POLLING_ENABLE/DISABLE.
+/// Returns the counter of an interface attach or polling enable that
+/// succeeded.
+fn persistent_op(fd: &Fd, rng: &mut Rng) -> Result<Option<usize>, i32> {
     let name = rng.pick(PERSISTENT);
+    let nic = |c: usize| (name == "nmsva").then_some(c);
     let sw = if rng.below(2) == 0 {
         "valeS0"
     } else {
         "valeS1"
     };
     let full = format!("{sw}:{name}");
-    match rng.below(4) {
+    match rng.below(6) {
+        4 => {
+            let mut b = NmreqValePolling {
+                nr_mode: 1 + rng.below(2) as u32,
+                nr_first_cpu_id: rng.below(2) as u32,
+                nr_num_polling_cpus: rng.below(3) as u32,
+                ..NmreqValePolling::zeroed()
+            };
+            let mut h = NmreqHeader::new(NETMAP_REQ_VALE_POLLING_ENABLE, full.as_bytes());
+            h.nr_body = std::ptr::from_mut(&mut b) as u64;
+            fd.ioctl_ptr(NIOCCTRL, &mut h).map(|_| nic(C_NIC_POLLS))
+        }
+        5 => polling_off(fd, &full).map(|_| None),
         0 => {
             let mut b = NmreqValeNewif::zeroed();
             let mut h = NmreqHeader::new(NETMAP_REQ_VALE_NEWIF, name.as_bytes());
             h.nr_body = std::ptr::from_mut(&mut b) as u64;
-            fd.ioctl_ptr(NIOCCTRL, &mut h)
+            fd.ioctl_ptr(NIOCCTRL, &mut h).map(|_| None)
         }
-        1 => delif(fd, name),
+        1 => delif(fd, name).map(|_| None),
         2 => {
             let mut b = NmreqValeAttach::zeroed();
-            b.reg.nr_mode = NR_REG_ALL_NIC;
+            b.reg.nr_mode = if rng.below(2) == 0 {
+                NR_REG_ALL_NIC
+            } else {
+                NR_REG_NIC_SW
+            };
             let mut h = NmreqHeader::new(NETMAP_REQ_VALE_ATTACH, full.as_bytes());
             h.nr_body = std::ptr::from_mut(&mut b) as u64;
-            fd.ioctl_ptr(NIOCCTRL, &mut h)
+            fd.ioctl_ptr(NIOCCTRL, &mut h).map(|_| nic(C_NIC_ATTACHES))
         }
-        _ => detach(fd, &full),
+        _ => detach(fd, &full).map(|_| None),
     }
+}
+
+fn polling_off(fd: &Fd, full: &str) -> Result<(), i32> {
+    let mut b = NmreqValePolling::zeroed();
+    let mut h = NmreqHeader::new(NETMAP_REQ_VALE_POLLING_DISABLE, full.as_bytes());
+    h.nr_body = std::ptr::from_mut(&mut b) as u64;
+    fd.ioctl_ptr(NIOCCTRL, &mut h)
 }
 
 fn detach(fd: &Fd, full: &str) -> Result<(), i32> {
@@ -258,7 +294,9 @@ fn chaos(seed: u64, until: Instant, c: &Counters) -> Result<(), String> {
                 c.add(C_REQUESTS, 1);
             }
             10 => {
-                let _ = persistent_op(&scratch, &mut rng);
+                if let Ok(Some(counter)) = persistent_op(&scratch, &mut rng) {
+                    c.add(counter, 1);
+                }
                 c.add(C_REQUESTS, 1);
             }
             3..=4 => {
@@ -312,6 +350,8 @@ fn stress_random_clients() -> Result<(), String> {
         .min(45);
     let c = Counters::new()?;
     let mut rng = Rng(seed);
+    // An interface for the clients to attach, poll and open (its peer).
+    let veth = crate::nic::Veth::new("nmsva", "nmsvb")?;
     // A clean pair on its own switch, checked at the end.
     let a = Port::open("valeK:a")?;
     let b = Port::open("valeK:b")?;
@@ -355,20 +395,28 @@ fn stress_random_clients() -> Result<(), String> {
     let fd = Fd::open_netmap()?;
     for name in PERSISTENT {
         for sw in ["valeS0", "valeS1"] {
+            let _ = polling_off(&fd, &format!("{sw}:{name}"));
             let _ = detach(&fd, &format!("{sw}:{name}"));
         }
         match delif(&fd, name) {
             Ok(()) | Err(libc::ENXIO) => {}
+            // The veth end: an interface, not a persistent port.
+            Err(libc::EINVAL) if *name == "nmsva" => {}
             Err(e) => return Err(format!("DELIF {name} after stress: {}", errno_name(e))),
         }
     }
     drop(fd);
+    // The veth end is the users' again.
+    register("nmsva", all_nic()).map_err(|e| format!("nmsva after stress: {}", errno_name(e)))?;
+    drop(veth);
     // Every name can still be registered and used once the chaos is over.
     let (_fd, _) = register("valeS0:a", all_nic())
         .map_err(|e| format!("valeS0:a after stress: {}", errno_name(e)))?;
     println!(
-        "NOTE stress seed {seed:#x} {secs} s: {} requests, {} registers, {} hostile syncs, {} kills, {} clean frames",
+        "NOTE stress seed {seed:#x} {secs} s: {} requests ({} NIC attaches, {} polling enables), {} registers, {} hostile syncs, {} kills, {} clean frames",
         c.get(C_REQUESTS),
+        c.get(C_NIC_ATTACHES),
+        c.get(C_NIC_POLLS),
         c.get(C_REGISTERS),
         c.get(C_HOSTILE_SYNCS),
         c.get(C_KILLS),
