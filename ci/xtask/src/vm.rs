@@ -177,8 +177,17 @@ pub fn run() -> Result {
         .and_then(|s| s.parse().ok())
         .map_or(VM_TEST_TIMEOUT, Duration::from_secs);
     let filter = std::env::var("NM_TESTS").unwrap_or_default();
+    // The stress test's knobs reach the guest's environment.
+    let mut exports = String::new();
+    for var in ["NM_STRESS_SEED", "NM_STRESS_SECS"] {
+        if let Ok(v) = std::env::var(var)
+            && v.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            exports.push_str(&format!("export {var}={v}\n"));
+        }
+    }
     let script = format!(
-        "echo '{MARK} insmod'\n\
+        "{exports}echo '{MARK} insmod'\n\
          insmod /lib/modules/netmap.ko || {{ echo '{MARK} insmod-failed'; exit 1; }}\n\
          echo '{MARK} insmod-ok'\n\
          /bin/nm-guest-tests {filter}\n\
