@@ -91,6 +91,11 @@ impl RingPtr {
     pub fn set_head(&self, v: u32) {
         self.word(RING_HEAD).store(v, Ordering::Release)
     }
+    /// The user's `flags` word (for tests and fuzzing: the kernel only
+    /// reads it).
+    pub fn set_flags(&self, v: u32) {
+        self.word(RING_FLAGS).store(v, Ordering::Relaxed)
+    }
     pub fn set_cur(&self, v: u32) {
         self.word(RING_CUR).store(v, Ordering::Release)
     }

@@ -3,8 +3,11 @@
 //! counts, mem ids and extra buffers; PORT_INFO_GET, POOLS_INFO_GET,
 //! VALE_LIST, PORT_HDR_SET/GET, VALE_ATTACH/DETACH/NEWIF/DELIF/POLLING,
 //! syncs and poll; user stores to `ni_bufs_head` and to the extra-buffer
-//! links; files closed in any order; and cluster-allocation fault injection
-//! (`set_cluster_budget`) switched on and off at random points.
+//! links; frames received by the fake NIC (also while it is attached to a
+//! switch, or polled by kernel threads), transparent mode (NR_FORWARD /
+//! NS_FORWARD) on its rings; files closed in any order; and
+//! cluster-allocation fault injection (`set_cluster_budget`) switched on
+//! and off at random points.
 //!
 //! Invariants: no panic; after every step, `stats()` equals the baseline
 //! whenever no file is bound, and a REGISTER that succeeded reports a
@@ -110,12 +113,13 @@ fuzz_target!(|data: &[u8]| {
     // attached to switches outlive the files: the per-step "nothing bound,
     // nothing left" checks no longer apply, the final cleanup does.
     let mut provider = false;
+    let eth0 = HostNetif::new("eth0", 2, 16);
 
     let mut steps = 0;
     while !r.is_empty() && steps < 40 {
         steps += 1;
         let fi = r.below(FILES);
-        let op = r.u8() % 16;
+        let op = r.u8() % 17;
         if files[fi].np.is_none() && op != 15 {
             files[fi].np = Some(env.open());
         }
@@ -224,7 +228,7 @@ fuzz_target!(|data: &[u8]| {
                 // Persistent ports and NICs need the OS hooks: install the
                 // host's fake provider (one NIC, eth0) at some point.
                 if !provider && r.one_in(2) {
-                    let p = HostNetifProvider::new(vec![HostNetif::new("eth0", 2, 16)]);
+                    let p = HostNetifProvider::new(vec![eth0.clone()]);
                     provider = env.nm.set_netif_provider(Box::new(p)).is_ok();
                     trace!("netif provider installed: {provider}");
                 }
@@ -251,6 +255,19 @@ fuzz_target!(|data: &[u8]| {
                     let nm = r.pick(IFNAMES);
                     let res = env.ctrl(np, t, nm.as_bytes(), &mut nb);
                     trace!("file {fi}: request {t} {nm} -> {res:?}");
+                    res
+                } else if t == NETMAP_REQ_VALE_POLLING_ENABLE
+                    || t == NETMAP_REQ_VALE_POLLING_DISABLE
+                {
+                    let mut pb = NmreqValePolling {
+                        nr_mode: u32::from(r.u8() % 4),
+                        nr_first_cpu_id: u32::from(r.u8() % 3),
+                        nr_num_polling_cpus: u32::from(r.u8() % 3),
+                        ..NmreqValePolling::zeroed()
+                    };
+                    let nm = r.pick(ATTACH_NAMES);
+                    let res = env.ctrl(np, t, nm.as_bytes(), &mut pb);
+                    trace!("file {fi}: request {t} {nm} {pb:?} -> {res:?}");
                     res
                 } else {
                     let mut a = NmreqValeAttach::zeroed();
@@ -321,6 +338,54 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
+            16 => {
+                // The NIC receives frames (hardware or host RX ring), while
+                // a user or a switch has it; files bound to it may turn
+                // transparent mode on and release slots marked NS_FORWARD.
+                if let Some(na) = eth0.adapter() {
+                    let ring = r.below(4) as u32;
+                    let len = [60usize, 14, 10, 1514, 3000][r.below(5)];
+                    let mut f = vec![0u8; len];
+                    for b in f.iter_mut().take(12) {
+                        *b = r.u8();
+                    }
+                    let ok = na.rx_push(ring, &f);
+                    trace!("eth0: rx_push ring {ring} len {len} -> {ok}");
+                }
+                let f = &files[fi];
+                let Some(np) = f.np.as_deref() else { continue };
+                if let Some(b) = np.binding()
+                    && r.bool()
+                {
+                    let rr = b.ranges[Dir::Rx.idx()];
+                    for i in rr.iter() {
+                        let Some(ring) = b.na.kring(Dir::Rx, i).and_then(|k| k.ring()) else {
+                            continue;
+                        };
+                        ring.set_flags(if r.bool() { NR_FORWARD } else { 0 });
+                        let t = ring.tail();
+                        let mut h = ring.head();
+                        let n = ring.num_slots().max(1);
+                        for _ in 0..n {
+                            if h == t {
+                                break;
+                            }
+                            let fl = ring.slot(h).flags;
+                            ring.set_slot_flags(h, fl | NS_FORWARD);
+                            h = (h + 1) % n;
+                        }
+                        ring.set_head(h);
+                        ring.set_cur(h);
+                    }
+                    if r.bool() {
+                        env.nm
+                            .params()
+                            .fwd
+                            .store(u32::from(r.bool()), core::sync::atomic::Ordering::Relaxed);
+                    }
+                    let _ = env.nm.ioctl(np, NIOCRXSYNC, 0);
+                }
+            }
             _ => {
                 // Close.
                 let f = &mut files[fi];
@@ -365,6 +430,14 @@ fuzz_target!(|data: &[u8]| {
         for sw in 0..9 {
             for p in ["eth0", "p0", "p1"] {
                 let name = format!("vale{sw}:{p}");
+                let mut pb = NmreqValePolling::zeroed();
+                let res = env.ctrl(
+                    &np,
+                    NETMAP_REQ_VALE_POLLING_DISABLE,
+                    name.as_bytes(),
+                    &mut pb,
+                );
+                trace!("cleanup: POLLING_DISABLE {name} -> {res:?}");
                 let mut d = NmreqValeDetach::zeroed();
                 let res = env.ctrl(&np, NETMAP_REQ_VALE_DETACH, name.as_bytes(), &mut d);
                 trace!("cleanup: DETACH {name} -> {res:?}");
