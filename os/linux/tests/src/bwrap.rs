@@ -25,6 +25,7 @@ pub const TESTS: &[Test] = &[
     ("vale_nic_errors", vale_nic_errors),
     ("vale_nic_polling", vale_nic_polling),
     ("vale_nic_pktgen", vale_nic_pktgen),
+    ("vale_nic_hub_pktgen", vale_nic_hub_pktgen),
 ];
 
 /// NIOCCTRL `reqtype` on `name` with `body`.
@@ -264,7 +265,7 @@ fn vale_nic_errors() -> Result<(), String> {
 }
 
 /// VALE_POLLING_ENABLE/DISABLE body.
-fn polling(name: &str, enable: bool, mode: u32, first: u32, n: u32) -> Result<(), i32> {
+pub(crate) fn polling(name: &str, enable: bool, mode: u32, first: u32, n: u32) -> Result<(), i32> {
     let mut b = NmreqValePolling {
         nr_mode: mode,
         nr_first_cpu_id: first,
@@ -412,4 +413,29 @@ fn vale_nic_pktgen() -> Result<(), String> {
     d?;
     drop(v);
     Ok(())
+}
+
+/// The e1000 of the QEMU hub attached to a switch: pkt-gen on a VALE port
+/// -> switch -> e1000 -> hub -> virtio-net (netmap mode), 3 s; rates
+/// printed.
+fn vale_nic_hub_pktgen() -> Result<(), String> {
+    let r = (|| {
+        let (ep, vp) = crate::nic::hub_ports()?;
+        let (en, vn) = (ep.name.clone(), vp.name.clone());
+        drop((ep, vp));
+        let sw = format!("vale7:{en}");
+        vale_ctl_ok(&["-a", &sw])?;
+        let r = crate::nic::pktgen(
+            "vale7:t",
+            &vn,
+            &format!("vale7:t -> {en} (e1000, attached) -> hub -> {vn}"),
+        );
+        let d = vale_ctl_ok(&["-d", &sw]);
+        let (sent, got) = r?;
+        d?;
+        ensure!(got > 0 && got <= sent, "{sent} sent, {got} received");
+        Ok(())
+    })();
+    crate::nic::hub_down();
+    r
 }

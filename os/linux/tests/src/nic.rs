@@ -568,7 +568,7 @@ fn nic_by_driver(driver: &str) -> Result<String, String> {
 }
 
 /// The two QEMU NICs, up, in netmap mode (e1000 first).
-fn hub_ports() -> Result<(Port, Port), String> {
+pub(crate) fn hub_ports() -> Result<(Port, Port), String> {
     let e = nic_by_driver("e1000")?;
     let v = nic_by_driver("virtio_net")?;
     for n in [&e, &v] {
@@ -582,7 +582,7 @@ fn hub_ports() -> Result<(Port, Port), String> {
     Ok((Port::open(&e)?, Port::open(&v)?))
 }
 
-fn hub_down() {
+pub(crate) fn hub_down() {
     for d in ["e1000", "virtio_net"] {
         if let Ok(n) = nic_by_driver(d) {
             let _ = ip(&["link", "set", &n, "down"]);

@@ -155,6 +155,19 @@ fn reload_with_params() -> Result<(), String> {
         crate::tools::vale_ctl_ok(&["-n", "nmpu"])?;
         crate::tools::vale_ctl_ok(&["-n", "nmpv"])?;
         crate::tools::vale_ctl_ok(&["-a", "vale0:nmpv"])?;
+        // Nor does an interface attached with its host stack and polled by
+        // a kernel thread: the attachment ends, the thread stops, the
+        // device is given back.
+        let veth = crate::nic::Veth::new("nmla", "nmlb")?;
+        crate::tools::vale_ctl_ok(&["-h", "vale1:nmla"])?;
+        crate::bwrap::polling(
+            "vale1:nmla",
+            true,
+            netmap_uapi::NETMAP_POLLING_MODE_SINGLE_CPU,
+            1,
+            1,
+        )
+        .map_err(|e| format!("polling on vale1:nmla: {}", crate::sys::errno_name(e)))?;
         sh("rmmod netmap")?;
         for n in ["nmpu", "nmpv"] {
             ensure!(
@@ -162,6 +175,11 @@ fn reload_with_params() -> Result<(), String> {
                 "interface {n} left after rmmod"
             );
         }
+        ensure!(
+            std::path::Path::new("/sys/class/net/nmla").exists(),
+            "the attached veth end went away with the module"
+        );
+        drop(veth);
         ensure!(
             sh(&format!(
                 "insmod {MODULE} buf_curr_num=4 2>&1 || echo refused"
