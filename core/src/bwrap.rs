@@ -23,9 +23,21 @@
 //! (attach, detach), and `Kring::delete_ring` waits for the busy lock, so
 //! a forwarder never reads a ring that is being freed.
 //!
-//! References: the interface's `NetifPort::bwrap` holds the [`Bwrap`],
-//! which holds both switch ports, which point back at the interface
-//! ([`HwPort`]). [`detach`] breaks the cycle.
+//! A persistent VALE port attached to a second switch (§8.4) is wrapped
+//! the same way: the port it has on the second switch stands for it there,
+//! frames the first switch delivers to it go on into the second one
+//! ([`delivered`]), and frames the second switch delivers to its wrapper
+//! enter the first one as if the port had sent them. These hops happen in
+//! the sender's context, one inside the other; a chain is cut after
+//! `CHAIN_DEPTH` switches and a loop of switches after `CHAIN_ROUNDS`
+//! runs of a ring per call (frames then wait for the next delivery to
+//! that ring), so neither the kernel stack nor a broadcast storm can run
+//! away.
+//!
+//! References: the wrapped adapter (`NetifPort::bwrap`, or
+//! `ValePort::wrapped`) holds the [`Bwrap`], which holds the switch ports,
+//! which point back at the wrapped adapter ([`HwPort`]). [`detach`] breaks
+//! the cycle.
 
 #![deny(unsafe_code)]
 
@@ -96,6 +108,24 @@ impl<P: Platform> Bwrap<P> {
     }
 }
 
+/// The attachment that wraps `na`: an interface attached to a switch, or
+/// a persistent port attached to a second switch.
+pub fn wrapper_of<P: Platform>(na: &Adapter<P>) -> Option<Arc<Bwrap<P>>> {
+    match &na.kind {
+        Kind::Netif(ni) => ni.bwrap(),
+        Kind::Vale(v) => v.wrapped.lock().clone(),
+        _ => None,
+    }
+}
+
+fn set_wrapper<P: Platform>(na: &Adapter<P>, bw: Option<Arc<Bwrap<P>>>) {
+    match &na.kind {
+        Kind::Netif(ni) => *ni.bwrap.lock() = bw,
+        Kind::Vale(v) => *v.wrapped.lock() = bw,
+        _ => {}
+    }
+}
+
 /// Ranges binding the first `n` RX rings of a port, and no TX ring.
 fn rx_only(n: u32) -> [RingRange; 2] {
     let mut r = [RingRange::default(); 2];
@@ -126,6 +156,18 @@ fn new_port<P: Platform>(nic: &Arc<Adapter<P>>, name: Name, host: bool) -> Resul
     )?);
     na.bind_rings(&rx_only(tx), true)?;
     na.active_fds.fetch_add(1, Ordering::AcqRel);
+    // Forwarding scratch: a persistent port's wrapper forwards from its RX
+    // rings into the port's first switch.
+    if matches!(nic.kind, Kind::Vale(_)) {
+        let scratch = (0..tx).try_for_each(|i| match na.kring(Dir::Rx, i) {
+            Some(k) => crate::vale::prepare_tx_kring(k),
+            None => Err(Errno::EINVAL),
+        });
+        if let Err(e) = scratch {
+            release_port(&na);
+            return Err(e);
+        }
+    }
     Ok(na)
 }
 
@@ -150,10 +192,13 @@ pub fn attach<P: Platform>(
     name: Name,
     host: bool,
 ) -> Result<u8> {
-    let Kind::Netif(ni) = &nic.kind else {
-        return Err(Errno::EINVAL);
+    let netif = match &nic.kind {
+        Kind::Netif(ni) => Some(ni),
+        // A persistent port, already on another switch.
+        Kind::Vale(v) if !v.ephemeral && v.hw.is_none() => None,
+        _ => return Err(Errno::EINVAL),
     };
-    if host && nic.nhost(Dir::Rx) == 0 {
+    if host && (netif.is_none() || nic.nhost(Dir::Rx) == 0) {
         return Err(Errno::EINVAL);
     }
     // Room on the switch for both ports (§8.1), before anything is made.
@@ -201,10 +246,12 @@ pub fn attach<P: Platform>(
         undo_ports();
         return Err(e);
     }
-    *ni.bwrap.lock() = Some(bw.clone());
+    set_wrapper(nic, Some(bw.clone()));
     nic.active_fds.fetch_add(1, Ordering::AcqRel);
-    if let Err(e) = ni.ops.register(nic, true) {
-        ni.bwrap.lock().take();
+    if let Some(ni) = netif
+        && let Err(e) = ni.ops.register(nic, true)
+    {
+        set_wrapper(nic, None);
         nic.active_fds.fetch_sub(1, Ordering::AcqRel);
         nic.unbind_rings(&bw.nic_ranges, true);
         undo_ports();
@@ -237,7 +284,6 @@ pub fn attach<P: Platform>(
 /// the attachment made is deleted. Control path (global lock held); the
 /// caller removes a switch left empty and forgets an idle interface.
 pub fn detach<P: Platform>(nic: &Arc<Adapter<P>>, bw: &Arc<Bwrap<P>>) {
-    let Kind::Netif(ni) = &nic.kind else { return };
     for port in core::iter::once(&bw.hw).chain(bw.host.iter()) {
         if let Kind::Vale(v) = &port.kind {
             let bdg = v.bdg.lock().take();
@@ -246,10 +292,12 @@ pub fn detach<P: Platform>(nic: &Arc<Adapter<P>>, bw: &Arc<Bwrap<P>>) {
             }
         }
     }
-    ni.bwrap.lock().take();
+    set_wrapper(nic, None);
     if nic.active_fds.fetch_sub(1, Ordering::AcqRel) == 1 {
         // After this no new frame is pushed (the OS waits for its hooks).
-        let _ = ni.ops.register(nic, false);
+        if let Kind::Netif(ni) = &nic.kind {
+            let _ = ni.ops.register(nic, false);
+        }
         crate::monitor::parent_gone(nic);
     }
     nic.unbind_rings(&bw.nic_ranges, true);
@@ -283,7 +331,7 @@ pub fn nic_rx<P: Platform>(nic: &Adapter<P>, k: &Kring<P>) -> bool {
         return false;
     };
     if !bw.polled(k.id) {
-        forward_ring(nic, &bw, k);
+        forward_ring(nic, &bw, k, 0);
     }
     true
 }
@@ -292,13 +340,21 @@ pub fn nic_rx<P: Platform>(nic: &Adapter<P>, k: &Kring<P>) -> bool {
 /// interface's port, and release the slots. Returns the number of slots
 /// this call forwarded (0 also when another context holds the ring: it
 /// will forward the new frames before it lets go).
-pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>) -> u32 {
+pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>, depth: u8) -> u32 {
     let Some(port) = source_port(nic, bw, k) else {
         return 0;
     };
     let Kind::Vale(v) = &port.kind else { return 0 };
+    // A persistent port between two switches is driven by the switch that
+    // delivers to it: bounded (see `CHAIN_DEPTH`).
+    let chained = matches!(nic.kind, Kind::Vale(_));
+    if chained && depth >= CHAIN_DEPTH {
+        k.work_pending.store(true, Ordering::Release);
+        return 0;
+    }
+    let rounds = if chained { CHAIN_ROUNDS } else { u32::MAX };
     let mut total = 0;
-    drive(k, |own, ring| {
+    drive(k, rounds, |own, ring| {
         let n = k.num_slots;
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
         let tail = k.nr_hwtail.load(Ordering::Acquire);
@@ -311,6 +367,7 @@ pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>) 
                 k,
                 ring,
                 indirect: false,
+                depth: depth.saturating_add(1),
             };
             crate::vale::forward(&sw, me, &src, own, hwcur, tail, NM_BDG_BATCH as usize);
         }
@@ -326,30 +383,60 @@ pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>) 
 /// context that finds the lock taken only flags the work: the holder runs
 /// `step` again before it lets go, and looks once more after, so no work
 /// is left behind and no context ever waits for another.
-fn drive<P: Platform>(k: &Kring<P>, mut step: impl FnMut(&mut KringOwned<P>, &RingPtr)) {
+///
+/// At most `rounds` runs of `step`: switches chained in a loop through
+/// persistent ports (§8.4) would otherwise pass a flooded frame around
+/// for ever inside one call. What is left then stays flagged for the next
+/// delivery to the ring.
+fn drive<P: Platform>(
+    k: &Kring<P>,
+    rounds: u32,
+    mut step: impl FnMut(&mut KringOwned<P>, &RingPtr),
+) {
+    let mut left = rounds;
     k.work_pending.store(true, Ordering::Release);
     loop {
         let Some(mut own) = k.owner.try_lock() else {
             return;
         };
-        while k.work_pending.swap(false, Ordering::AcqRel) {
+        while left > 0 && k.work_pending.swap(false, Ordering::AcqRel) {
+            left -= 1;
             match k.ring() {
                 Some(ring) if k.flags() & NKR_ON != 0 => step(&mut own, &ring),
                 _ => break,
             }
         }
         drop(own);
-        if !k.work_pending.load(Ordering::Acquire) {
+        if left == 0 || !k.work_pending.load(Ordering::Acquire) {
             return;
         }
     }
 }
 
-/// The switch delivered packets into RX ring `dk` of port `dna`: wake its
-/// users, or, for the port of an attached interface, send them on.
-pub fn delivered<P: Platform>(dna: &Adapter<P>, dk: &Kring<P>) {
+/// Switches a frame may cross within one call chain through persistent
+/// ports attached to two switches; beyond, the frames wait in the ring of
+/// the next port until the next delivery to it (this bounds the kernel
+/// stack a chain of switches uses).
+const CHAIN_DEPTH: u8 = 4;
+/// Runs of a ring between chained switches per call (see [`drive`]).
+const CHAIN_ROUNDS: u32 = 32;
+
+/// The switch delivered packets into RX ring `dk` of port `dna` (`depth`:
+/// see `vale::Source`): wake its users, or, for the port of an attached
+/// interface, send them on; a persistent port attached to a second switch
+/// passes them to that switch.
+pub fn delivered<P: Platform>(dna: &Adapter<P>, dk: &Kring<P>, depth: u8) {
     match &dna.kind {
-        Kind::Vale(ValePort { hw: Some(hw), .. }) => drain(dna, hw, dk),
+        Kind::Vale(ValePort { hw: Some(hw), .. }) => drain(dna, hw, dk, depth),
+        Kind::Vale(v) => {
+            let bw = v.wrapped.lock().clone();
+            match bw {
+                Some(bw) => {
+                    forward_ring(dna, &bw, dk, depth);
+                }
+                None => dna.notify(dk),
+            }
+        }
         _ => dna.notify(dk),
     }
 }
@@ -357,12 +444,16 @@ pub fn delivered<P: Platform>(dna: &Adapter<P>, dk: &Kring<P>) {
 /// Send what RX ring `dk` of interface port `port` holds to the device
 /// (or, for the host port, to the host stack). A device that refuses a
 /// frame keeps it (and the ones after it) in the ring.
-fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>) {
+fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>, depth: u8) {
     let Some(nic) = hw.nic() else { return };
-    let Kind::Netif(ni) = &nic.kind else { return };
+    let ni = match &nic.kind {
+        Kind::Netif(ni) => ni,
+        Kind::Vale(pv) => return drain_to_switch(port, pv, dk, depth),
+        _ => return,
+    };
     let bsize = port.mem.buf_size() as usize;
     let txr = dk.id % nic.nrings(Dir::Tx).max(1);
-    drive(dk, |_, ring| {
+    drive(dk, u32::MAX, |_, ring| {
         let n = dk.num_slots;
         let hwcur = dk.nr_hwcur.load(Ordering::Relaxed);
         let tail = dk.nr_hwtail.load(Ordering::Acquire);
@@ -400,6 +491,36 @@ fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>) {
     });
 }
 
+/// The second switch delivered packets to `port`, which stands there for
+/// persistent port `pv`: they enter `pv`'s first switch as if `pv` had
+/// sent them.
+fn drain_to_switch<P: Platform>(port: &Adapter<P>, pv: &ValePort<P>, dk: &Kring<P>, depth: u8) {
+    if depth >= CHAIN_DEPTH {
+        dk.work_pending.store(true, Ordering::Release);
+        return;
+    }
+    drive(dk, CHAIN_ROUNDS, |own, ring| {
+        let n = dk.num_slots;
+        let hwcur = dk.nr_hwcur.load(Ordering::Relaxed);
+        let tail = dk.nr_hwtail.load(Ordering::Acquire);
+        if hwcur >= n || tail >= n || hwcur == tail {
+            return;
+        }
+        if let Some((sw, me)) = pv.switch() {
+            let src = Source {
+                na: port,
+                k: dk,
+                ring,
+                indirect: false,
+                depth: depth.saturating_add(1),
+            };
+            crate::vale::forward(&sw, me, &src, own, hwcur, tail, NM_BDG_BATCH as usize);
+        }
+        let _q = dk.q_lock.lock();
+        dk.nr_hwcur.store(tail, Ordering::Release);
+    });
+}
+
 /// The device has room again: send what the switch left in the RX rings
 /// of the interface's port.
 pub fn retry_tx<P: Platform>(bw: &Bwrap<P>) {
@@ -408,7 +529,7 @@ pub fn retry_tx<P: Platform>(bw: &Bwrap<P>) {
     };
     for k in bw.hw.krings[Dir::Rx.idx()].iter() {
         if k.nr_hwcur.load(Ordering::Acquire) != k.nr_hwtail.load(Ordering::Acquire) {
-            drain(&bw.hw, hw, k);
+            drain(&bw.hw, hw, k, 0);
         }
     }
 }
@@ -419,7 +540,7 @@ pub fn poll_rings<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, first: u32, last
     let mut any = false;
     for i in first..last {
         if let Some(k) = nic.kring(Dir::Rx, i) {
-            any |= forward_ring(nic, bw, k) > 0;
+            any |= forward_ring(nic, bw, k, 0) > 0;
         }
     }
     any

@@ -100,16 +100,22 @@ impl<P: Platform> Drop for Netmap<P> {
     /// file: their attachments end with the context (module unload).
     fn drop(&mut self) {
         let mut g = self.g.lock();
-        let wrapped = |na: &Arc<Adapter<P>>| match &na.kind {
-            Kind::Netif(ni) => ni.bwrap(),
-            _ => None,
-        };
-        while let Some((nic, bw)) = g
-            .netifs
-            .iter()
-            .find_map(|na| wrapped(na).map(|bw| (na.clone(), bw)))
-        {
+        let wrapped =
+            |na: &Arc<Adapter<P>>| crate::bwrap::wrapper_of(na).map(|bw| (na.clone(), bw));
+        while let Some((nic, bw)) = g.netifs.iter().chain(g.persistent.iter()).find_map(wrapped) {
             self.bwrap_detach(&mut g, &nic, &bw);
+        }
+        // Ports left on switches (persistent ports) point back at their
+        // switch: break those cycles so that everything is freed.
+        let switches = core::mem::take(&mut g.switches);
+        for sw in switches.iter().flatten() {
+            for idx in 0..crate::vale::NM_BDG_MAXPORTS {
+                if let Some(na) = sw.remove_port(idx as u8)
+                    && let Kind::Vale(v) = &na.kind
+                {
+                    v.bdg.lock().take();
+                }
+            }
         }
     }
 }
@@ -855,7 +861,9 @@ impl<P: Platform> Netmap<P> {
         // for it, belong to the kernel (§8.5).
         match &na.kind {
             Kind::Netif(ni) if ni.bwrap().is_some() => return Err(Errno::EBUSY),
-            Kind::Vale(v) if v.hw.is_some() => return Err(Errno::EBUSY),
+            Kind::Vale(v) if v.hw.is_some() || v.wrapped.lock().is_some() => {
+                return Err(Errno::EBUSY);
+            }
             _ => {}
         }
         let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
@@ -1100,14 +1108,25 @@ impl<P: Platform> Netmap<P> {
         if a.reg.nr_mode == NR_REG_NIC_SW {
             return Err(Errno::EINVAL);
         }
-        if v.switch().is_some() {
-            // Already on another switch. The reference then wraps the port
-            // like a NIC (bwrap) and attaches the wrapper; not implemented.
+        if na.in_netmap_mode() || v.wrapped.lock().is_some() {
+            // Open by a file (the reference's NETMAP_OWNED_BY_ANY check),
+            // or already on two switches.
             return Err(Errno::EBUSY);
         }
-        if na.in_netmap_mode() {
-            // Open by a file (the reference's NETMAP_OWNED_BY_ANY check).
-            return Err(Errno::EBUSY);
+        if v.switch().is_some() {
+            // Already on another switch: wrapped like a NIC (§8.4), the
+            // kernel then owns it.
+            let (sw, created) = match sw {
+                Some(sw) => (sw, false),
+                None => (self.new_switch(&mut g, sw_name)?, true),
+            };
+            let r = crate::bwrap::attach(&na, &sw, name, false);
+            if r.is_err() && created && sw.active_ports() == 0 {
+                self.remove_switch(&mut g, &sw);
+            }
+            a.port_index = u32::from(r?);
+            req.set_body(&a);
+            return Ok(());
         }
         let (sw, created) = match sw {
             Some(sw) => (sw, false),
@@ -1222,10 +1241,7 @@ impl<P: Platform> Netmap<P> {
         };
         if let Some(hw) = &v.hw {
             let nic = hw.nic().ok_or(Errno::ENXIO)?;
-            let bw = match &nic.kind {
-                Kind::Netif(ni) => ni.bwrap().ok_or(Errno::ENXIO)?,
-                _ => return Err(Errno::ENXIO),
-            };
+            let bw = crate::bwrap::wrapper_of(&nic).ok_or(Errno::ENXIO)?;
             if bw.is_polling() {
                 return Err(Errno::EBUSY);
             }
@@ -1240,6 +1256,10 @@ impl<P: Platform> Netmap<P> {
         // Ephemeral ports are not attached, they are created by REGISTER.
         if v.ephemeral {
             return Err(Errno::ENXIO);
+        }
+        // On a second switch too: that attachment goes first (§8.5).
+        if v.wrapped.lock().is_some() {
+            return Err(Errno::EBUSY);
         }
         // The port's own txsync stops forwarding into this switch first.
         v.bdg.lock().take();
@@ -1355,10 +1375,10 @@ impl<P: Platform> Netmap<P> {
         }
         .ok_or(Errno::EOPNOTSUPP)?;
         let bw = match &nic.kind {
-            Kind::Netif(ni) => ni.bwrap(),
-            _ => None,
-        }
-        .ok_or(Errno::ENXIO)?;
+            Kind::Netif(ni) => ni.bwrap().ok_or(Errno::ENXIO)?,
+            // A persistent port on a second switch: no device to poll.
+            _ => return Err(Errno::EOPNOTSUPP),
+        };
         let p: NmreqValePolling = req.body();
         if req.hdr.nr_reqtype == NETMAP_REQ_VALE_POLLING_ENABLE {
             crate::bwrap::polling_enable(

@@ -257,6 +257,9 @@ pub struct ValePort<P: Platform> {
     /// Set for the switch ports of an attached NIC (§8.5): what is
     /// delivered to this port goes to the NIC or its host stack.
     pub hw: Option<crate::bwrap::HwPort<P>>,
+    /// A persistent port attached to a second switch is wrapped like a
+    /// NIC (§8.4): the attachment, while it lasts.
+    pub wrapped: Lock<P::SpinLock, Option<Arc<crate::bwrap::Bwrap<P>>>>,
 }
 
 impl<P: Platform> ValePort<P> {
@@ -266,6 +269,7 @@ impl<P: Platform> ValePort<P> {
             ephemeral,
             attached_name: Lock::new(None).ok_or(Errno::ENOMEM)?,
             hw: None,
+            wrapped: Lock::new(None).ok_or(Errno::ENOMEM)?,
         })
     }
 
@@ -305,6 +309,7 @@ impl<P: Platform> ValePort<P> {
                 k,
                 ring,
                 indirect: true,
+                depth: 0,
             };
             forward(&sw, me, &src, own, hwcur, head, batch as usize);
         }
@@ -362,6 +367,10 @@ pub struct Source<'a, P: Platform> {
     /// RX ring, forwarded from softirq context) pass false, and such slots
     /// are sent as they are.
     pub indirect: bool,
+    /// How many switches the frames crossed in this call chain before
+    /// this one (switches chained through a persistent port attached to
+    /// two of them, see `bwrap.rs`); 0 for a sender's own txsync.
+    pub depth: u8,
 }
 
 /// Forward the slots [hwcur, head) of `src`, in batches, as port `me`.
@@ -441,7 +450,7 @@ pub fn forward<P: Platform>(
             own.ft[cnt - 1].flags &= !NS_MOREFRAG;
             own.ft[pkt_start].frags = frags as u8;
         }
-        flush(sw, me, na, k, own, cnt);
+        flush(sw, me, na, k, own, cnt, src.depth);
     }
 }
 
@@ -453,6 +462,7 @@ fn flush<P: Platform>(
     k: &Kring<P>,
     own: &mut KringOwned<P>,
     cnt: usize,
+    depth: u8,
 ) {
     let hdr_len = na.virt_hdr_len.load(Ordering::Relaxed) as usize;
     let mut need_flood = false;
@@ -502,11 +512,11 @@ fn flush<P: Platform>(
             continue;
         }
         let uring = k.id % nrx;
-        deliver(na, dna, uring, *idx, own, cnt, |d| {
+        deliver(na, dna, uring, own, cnt, depth, |d| {
             d == *idx || (uring == 0 && d == NM_BDG_BROADCAST)
         });
         if uring != 0 && need_flood {
-            deliver(na, dna, 0, *idx, own, cnt, |d| d == NM_BDG_BROADCAST);
+            deliver(na, dna, 0, own, cnt, depth, |d| d == NM_BDG_BROADCAST);
         }
     }
     own.dsts = dsts;
@@ -518,9 +528,9 @@ fn deliver<P: Platform>(
     na: &Adapter<P>,
     dna: &Adapter<P>,
     r: u32,
-    _idx: u8,
     own: &KringOwned<P>,
     cnt: usize,
+    depth: u8,
     sel: impl Fn(u8) -> bool,
 ) {
     let Some(dk) = dna.kring(Dir::Rx, r) else {
@@ -571,7 +581,7 @@ fn deliver<P: Platform>(
     }
     drop(q);
     if sent {
-        crate::bwrap::delivered(dna, dk);
+        crate::bwrap::delivered(dna, dk, depth);
     }
 }
 

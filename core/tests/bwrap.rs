@@ -432,3 +432,143 @@ fn polling_stops_with_the_context() {
     assert!(p.threads().is_empty());
     assert!(eth0.adapter().is_none());
 }
+
+fn newif(
+    env: &Env,
+    np: &netmap_core::netmap::NetmapPriv<netmap_core::host::HostPlatform>,
+    name: &str,
+) {
+    let mut b = NmreqValeNewif::zeroed();
+    env.ctrl(np, NETMAP_REQ_VALE_NEWIF, name, Some(&mut b))
+        .unwrap();
+}
+
+fn delif(
+    env: &Env,
+    np: &netmap_core::netmap::NetmapPriv<netmap_core::host::HostPlatform>,
+    name: &str,
+) -> Result<(), Errno> {
+    env.ctrl::<NmreqValeList>(np, NETMAP_REQ_VALE_DELIF, name, None)
+        .map(|_| ())
+}
+
+#[test]
+fn persistent_port_joins_two_switches() {
+    let env = env_with(&[]);
+    let base = env.nm.stats();
+    let np = env.open();
+    newif(&env, &np, "p0");
+    assert_eq!(attach(&env, &np, "vale0:p0"), Ok(0));
+    // The second attach wraps the port like a NIC (§8.4).
+    assert_eq!(attach(&env, &np, "vale1:p0"), Ok(0));
+    // Not a third time, nor twice on one switch, nor with host rings.
+    assert_eq!(attach(&env, &np, "vale2:p0"), Err(Errno::EBUSY));
+    assert_eq!(attach(&env, &np, "vale1:p0"), Err(Errno::EBUSY));
+    assert_eq!(env.nm.stats().switches, 2);
+    let names: Vec<_> = list_all(&env, &np).into_iter().map(|l| l.0).collect();
+    assert_eq!(names, ["vale0:p0", "vale1:p0"]);
+    // The kernel owns the port now.
+    let u = env.open();
+    for name in ["p0", "vale0:p0", "vale1:p0"] {
+        assert_eq!(
+            env.register(&u, name, NR_REG_ALL_NIC, 0).unwrap_err(),
+            Errno::EBUSY,
+            "{name}"
+        );
+    }
+    env.nm.release(u);
+    // Polling is for interfaces.
+    {
+        let mut b = NmreqValePolling {
+            nr_mode: NETMAP_POLLING_MODE_SINGLE_CPU,
+            nr_num_polling_cpus: 1,
+            ..NmreqValePolling::zeroed()
+        };
+        env.p.set_online_cpus(Some(2));
+        assert_eq!(
+            env.ctrl(
+                &np,
+                NETMAP_REQ_VALE_POLLING_ENABLE,
+                "vale1:p0",
+                Some(&mut b)
+            )
+            .unwrap_err(),
+            Errno::EOPNOTSUPP
+        );
+    }
+    {
+        let a = env.port("vale0:a");
+        let b = env.port("vale1:b");
+        // Broadcast a -> vale0 -> p0 -> vale1 -> b, and back.
+        let f = frame(BCAST, A, 1, 60);
+        assert_eq!(a.send(&[&f]), 1);
+        assert_eq!(b.recv(), vec![f]);
+        let g = frame(A, B, 2, 90);
+        assert_eq!(b.send(&[&g]), 1);
+        assert_eq!(a.recv(), vec![g]);
+        // Unicast both ways once learned; bursts bigger than a ring.
+        let frames: Vec<_> = (0..100).map(|i| frame(B, A, 10 + i, 64)).collect();
+        let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+        assert_eq!(a.send(&refs), 100);
+        assert_eq!(b.recv(), frames);
+        // A third port on vale0 sees the unicast to B only as the switch
+        // floods, not after learning.
+        let c = env.port("vale0:c");
+        assert_eq!(a.send(&[&frame(B, A, 5, 60)]), 1);
+        assert!(c.recv().is_empty());
+    }
+    // The first attachment cannot end before the second (§8.5); nor can
+    // the port be removed.
+    assert_eq!(detach(&env, &np, "vale0:p0"), Err(Errno::EBUSY));
+    assert_eq!(delif(&env, &np, "p0"), Err(Errno::EBUSY));
+    assert_eq!(detach(&env, &np, "vale1:p0"), Ok(0));
+    assert_eq!(detach(&env, &np, "vale0:p0"), Ok(0));
+    delif(&env, &np, "p0").unwrap();
+    env.nm.release(np);
+    assert_eq!(env.nm.stats(), base);
+}
+
+#[test]
+fn a_loop_of_switches_does_not_hang() {
+    // p0 and p1 both join vale0 and vale1: a broadcast goes round the loop.
+    // Every call must return; the loop is cut off per call.
+    let env = env_with(&[]);
+    let base = env.nm.stats();
+    let np = env.open();
+    for p in ["p0", "p1"] {
+        newif(&env, &np, p);
+        attach(&env, &np, &format!("vale0:{p}")).unwrap();
+        attach(&env, &np, &format!("vale1:{p}")).unwrap();
+    }
+    {
+        let a = env.port("vale0:a");
+        let b = env.port("vale1:b");
+        for i in 0..20 {
+            assert_eq!(a.send(&[&frame(BCAST, A, i, 60)]), 1);
+        }
+        assert!(!b.recv().is_empty(), "the frames crossed");
+        assert!(!a.recv().is_empty(), "and came back round the loop");
+    }
+    for p in ["p0", "p1"] {
+        detach(&env, &np, &format!("vale1:{p}")).unwrap();
+        detach(&env, &np, &format!("vale0:{p}")).unwrap();
+        delif(&env, &np, p).unwrap();
+    }
+    env.nm.release(np);
+    assert_eq!(env.nm.stats(), base);
+}
+
+#[test]
+fn the_context_frees_switches_and_persistent_ports() {
+    let env = env_with(&[]);
+    let p = env.p.clone();
+    let np = env.open();
+    newif(&env, &np, "p0");
+    newif(&env, &np, "p1");
+    attach(&env, &np, "vale0:p0").unwrap();
+    attach(&env, &np, "vale1:p0").unwrap();
+    attach(&env, &np, "vale1:p1").unwrap();
+    env.nm.release(np);
+    drop(env);
+    assert_eq!(p.clusters_live(), (0, 0), "every region freed");
+}

@@ -26,6 +26,10 @@ pub const TESTS: &[Test] = &[
     ("vale_nic_polling", vale_nic_polling),
     ("vale_nic_pktgen", vale_nic_pktgen),
     ("vale_nic_hub_pktgen", vale_nic_hub_pktgen),
+    (
+        "vale_persistent_port_joins_switches",
+        vale_persistent_port_joins_switches,
+    ),
 ];
 
 /// NIOCCTRL `reqtype` on `name` with `body`.
@@ -438,4 +442,51 @@ fn vale_nic_hub_pktgen() -> Result<(), String> {
     })();
     crate::nic::hub_down();
     r
+}
+
+/// A persistent port attached to two switches (vale-ctl -n, -a, -a) joins
+/// them (§8.4): 300 frames each way between a port of each switch, in
+/// order; the kernel owns the port meanwhile; the first attachment cannot
+/// end before the second; everything is removed at the end.
+fn vale_persistent_port_joins_switches() -> Result<(), String> {
+    vale_ctl_ok(&["-n", "nmj0"])?;
+    let r = (|| {
+        vale_ctl_ok(&["-a", "vale8:nmj0"])?;
+        vale_ctl_ok(&["-a", "vale9:nmj0"])?;
+        ensure!(
+            listed("vale8:nmj0")?.is_some() && listed("vale9:nmj0")?.is_some(),
+            "nmj0 not listed on both switches"
+        );
+        open_fails("nmj0", libc::EBUSY)?;
+        vale_ctl_fails(&["-d", "vale8:nmj0"], "detach vale8:nmj0", "EBUSY")?;
+        let x = Port::open("vale8:x")?;
+        let y = Port::open("vale9:y")?;
+        const N: u32 = 300;
+        for (tx, rx, src, dst) in [(&x, &y, mac(0x4a), BCAST), (&y, &x, mac(0x4b), mac(0x4a))] {
+            let frames: Vec<Vec<u8>> = (0..N)
+                .map(|i| frame(dst, src, i, 60 + (i as usize * 29) % 1400))
+                .collect();
+            for chunk in frames.chunks(100) {
+                send_all(tx, chunk)?;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let seqs = collect(rx, src, N as usize, Duration::from_secs(10))?;
+            ensure!(
+                seqs.len() == N as usize && seqs.iter().enumerate().all(|(i, &s)| s == i as u32),
+                "{} -> {}: {} of {N} frames",
+                tx.name,
+                rx.name,
+                seqs.len()
+            );
+        }
+        Ok(())
+    })();
+    let d1 = vale_ctl_ok(&["-d", "vale9:nmj0"]);
+    let d0 = vale_ctl_ok(&["-d", "vale8:nmj0"]);
+    let rm = vale_ctl_ok(&["-r", "nmj0"]);
+    r?;
+    d1?;
+    d0?;
+    rm?;
+    Ok(())
 }

@@ -150,11 +150,12 @@ fn reload_with_params() -> Result<(), String> {
         );
         ensure!(read("buf_num")? == 8192, "buf_num not set by insmod");
         drop(Fd::open_netmap()?);
-        // Persistent ports (one attached) do not pin the module: their
-        // interfaces go with it.
+        // Persistent ports (one attached to two switches) do not pin the
+        // module: their interfaces go with it.
         crate::tools::vale_ctl_ok(&["-n", "nmpu"])?;
         crate::tools::vale_ctl_ok(&["-n", "nmpv"])?;
         crate::tools::vale_ctl_ok(&["-a", "vale0:nmpv"])?;
+        crate::tools::vale_ctl_ok(&["-a", "vale2:nmpv"])?;
         // Nor does an interface attached with its host stack and polled by
         // a kernel thread: the attachment ends, the thread stops, the
         // device is given back.

@@ -394,7 +394,9 @@ fn stress_random_clients() -> Result<(), String> {
     // Persistent ports the clients left behind: detach and remove them.
     let fd = Fd::open_netmap()?;
     for name in PERSISTENT {
-        for sw in ["valeS0", "valeS1"] {
+        // A port on both switches: the second attachment goes first, and
+        // which one that is is not known here.
+        for sw in ["valeS0", "valeS1", "valeS0"] {
             let _ = polling_off(&fd, &format!("{sw}:{name}"));
             let _ = detach(&fd, &format!("{sw}:{name}"));
         }
