@@ -433,31 +433,12 @@ fn polling_stops_with_the_context() {
     assert!(eth0.adapter().is_none());
 }
 
-fn newif(
-    env: &Env,
-    np: &netmap_core::netmap::NetmapPriv<netmap_core::host::HostPlatform>,
-    name: &str,
-) {
-    let mut b = NmreqValeNewif::zeroed();
-    env.ctrl(np, NETMAP_REQ_VALE_NEWIF, name, Some(&mut b))
-        .unwrap();
-}
-
-fn delif(
-    env: &Env,
-    np: &netmap_core::netmap::NetmapPriv<netmap_core::host::HostPlatform>,
-    name: &str,
-) -> Result<(), Errno> {
-    env.ctrl::<NmreqValeList>(np, NETMAP_REQ_VALE_DELIF, name, None)
-        .map(|_| ())
-}
-
 #[test]
 fn persistent_port_joins_two_switches() {
     let env = env_with(&[]);
     let base = env.nm.stats();
     let np = env.open();
-    newif(&env, &np, "p0");
+    newif(&env, &np, "p0", NmreqValeNewif::zeroed()).unwrap();
     assert_eq!(attach(&env, &np, "vale0:p0"), Ok(0));
     // The second attach wraps the port like a NIC (§8.4).
     assert_eq!(attach(&env, &np, "vale1:p0"), Ok(0));
@@ -536,7 +517,7 @@ fn a_loop_of_switches_does_not_hang() {
     let base = env.nm.stats();
     let np = env.open();
     for p in ["p0", "p1"] {
-        newif(&env, &np, p);
+        newif(&env, &np, p, NmreqValeNewif::zeroed()).unwrap();
         attach(&env, &np, &format!("vale0:{p}")).unwrap();
         attach(&env, &np, &format!("vale1:{p}")).unwrap();
     }
@@ -563,8 +544,8 @@ fn the_context_frees_switches_and_persistent_ports() {
     let env = env_with(&[]);
     let p = env.p.clone();
     let np = env.open();
-    newif(&env, &np, "p0");
-    newif(&env, &np, "p1");
+    newif(&env, &np, "p0", NmreqValeNewif::zeroed()).unwrap();
+    newif(&env, &np, "p1", NmreqValeNewif::zeroed()).unwrap();
     attach(&env, &np, "vale0:p0").unwrap();
     attach(&env, &np, "vale1:p0").unwrap();
     attach(&env, &np, "vale1:p1").unwrap();

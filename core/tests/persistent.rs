@@ -27,17 +27,6 @@ fn env_with(nics: &[Arc<HostNetif>]) -> (Env, Arc<Mutex<HostIfLog>>) {
     (env, log)
 }
 
-fn newif(env: &Env, np: &Np, name: &str, body: NmreqValeNewif) -> Result<NmreqValeNewif, Errno> {
-    let mut b = body;
-    env.ctrl(np, NETMAP_REQ_VALE_NEWIF, name, Some(&mut b))?;
-    Ok(b)
-}
-
-fn delif(env: &Env, np: &Np, name: &str) -> Result<(), Errno> {
-    env.ctrl::<NmreqValeList>(np, NETMAP_REQ_VALE_DELIF, name, None)
-        .map(|_| ())
-}
-
 fn calls(log: &Arc<Mutex<HostIfLog>>) -> Vec<(bool, String)> {
     log.lock()
         .unwrap()

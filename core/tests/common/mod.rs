@@ -635,3 +635,19 @@ pub fn list_all(env: &Env, np: &NetmapPriv<HostPlatform>) -> Vec<(String, u16, u
         }
     }
 }
+
+pub fn newif(
+    env: &Env,
+    np: &NetmapPriv<HostPlatform>,
+    name: &str,
+    body: NmreqValeNewif,
+) -> Result<NmreqValeNewif, Errno> {
+    let mut b = body;
+    env.ctrl(np, NETMAP_REQ_VALE_NEWIF, name, Some(&mut b))?;
+    Ok(b)
+}
+
+pub fn delif(env: &Env, np: &NetmapPriv<HostPlatform>, name: &str) -> Result<(), Errno> {
+    env.ctrl::<NmreqValeList>(np, NETMAP_REQ_VALE_DELIF, name, None)
+        .map(|_| ())
+}
