@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use netmap_core::Errno;
 use netmap_core::host::{HostIfLog, HostNetif, HostNetifProvider};
-use netmap_core::netmap::NetmapPriv;
 use netmap_uapi::pod::Pod;
 use netmap_uapi::*;
 use std::sync::{Arc, Mutex};
@@ -14,8 +13,6 @@ use std::sync::{Arc, Mutex};
 const A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xa];
 const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
 const BCAST: [u8; 6] = [0xff; 6];
-
-type Np = NetmapPriv<netmap_core::host::HostPlatform>;
 
 /// An environment whose provider knows `nics` and records persistent
 /// interfaces in the returned log.
