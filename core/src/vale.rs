@@ -548,6 +548,8 @@ fn deliver<P: Platform>(
         return;
     }
     let dst_buf_size = dna.mem.buf_size() as usize;
+    let src_h = na.virt_hdr_len.load(Ordering::Relaxed) as usize;
+    let dst_h = dna.virt_hdr_len.load(Ordering::Relaxed) as usize;
     let mut room = ring_dist(hwtail, nm_prev(hwcur, n), n);
     let mut i = 0usize;
     let mut sent = false;
@@ -555,13 +557,32 @@ fn deliver<P: Platform>(
         let e = own.ft[i];
         let frags = (e.frags as usize).max(1);
         if sel(e.dst) && frags as u32 <= room && i + frags <= cnt {
+            // Ports with different virtio-net header lengths (§8.3).
+            let conv = if src_h != dst_h {
+                match HdrConv::new(&na.mem.buf(e.buf_idx), e.offset as usize, src_h, dst_h) {
+                    Some(c) => Some(c),
+                    None => {
+                        i += frags;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
             for f in 0..frags {
                 let src = own.ft[i + f];
                 let ds = dring.slot(hwtail);
                 let sbuf = na.mem.buf(src.buf_idx);
                 let dbuf = dna.mem.buf(ds.buf_idx);
-                let len = (src.len as usize).min(dst_buf_size);
-                let copied = dbuf.copy_from(0, &sbuf, src.offset as usize, len);
+                let copied = match conv {
+                    Some(c) if f == 0 => {
+                        c.copy(&dbuf, &sbuf, src.offset as usize, src.len as usize)
+                    }
+                    _ => {
+                        let len = (src.len as usize).min(dst_buf_size);
+                        dbuf.copy_from(0, &sbuf, src.offset as usize, len)
+                    }
+                };
                 let mut flags = ((frags as u16) << 8) & 0xff00;
                 if f + 1 < frags {
                     flags |= NS_MOREFRAG;
@@ -582,6 +603,65 @@ fn deliver<P: Platform>(
     drop(q);
     if sent {
         crate::bwrap::delivered(dna, dk, depth);
+    }
+}
+
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM` in the `flags` byte of a virtio-net header.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+
+/// How the first slot of a packet changes between ports with different
+/// virtio-net header lengths (0, 10 or 12, §4.7): the source header is
+/// skipped and the destination's is written in front of the frame (the
+/// first 10 bytes of the source header, zeros if it had none, and
+/// `num_buffers` = 1 in a 12-byte header).
+#[derive(Clone, Copy)]
+struct HdrConv {
+    skip: usize,
+    prefix: [u8; 12],
+    prefix_len: usize,
+}
+
+impl HdrConv {
+    /// None if the packet cannot be converted: it asks for offloads
+    /// (checksum completion or segmentation) and the destination has no
+    /// header to carry them. The reference segments such packets in
+    /// software; here they are dropped.
+    fn new(first: &crate::shm::BufRef<'_>, off: usize, src_h: usize, dst_h: usize) -> Option<Self> {
+        let (src_h, dst_h) = (src_h.min(12), dst_h.min(12));
+        let mut hdr = [0u8; 12];
+        if first.read(off, &mut hdr[..src_h]) < src_h {
+            return None;
+        }
+        let mut prefix = [0u8; 12];
+        if dst_h == 0 {
+            if hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 || hdr[1] != 0 {
+                return None;
+            }
+        } else {
+            prefix[..10].copy_from_slice(&hdr[..10]);
+            if dst_h == 12 {
+                prefix[10..12].copy_from_slice(&1u16.to_le_bytes());
+            }
+        }
+        Some(HdrConv {
+            skip: src_h,
+            prefix,
+            prefix_len: dst_h,
+        })
+    }
+
+    /// Copy the first slot's `len` bytes at `off` of `src` into `dst`,
+    /// converted; returns the new length.
+    fn copy(
+        &self,
+        dst: &crate::shm::BufRef<'_>,
+        src: &crate::shm::BufRef<'_>,
+        off: usize,
+        len: usize,
+    ) -> usize {
+        let p = dst.write(0, &self.prefix[..self.prefix_len]);
+        let body = len.saturating_sub(self.skip);
+        p + dst.copy_from(p, src, off + self.skip, body)
     }
 }
 
