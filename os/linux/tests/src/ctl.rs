@@ -181,10 +181,22 @@ fn port_hdr_set_get() -> Result<(), String> {
     )?;
     let mut reg = all_nic();
     reg.nr_flags = NR_ACCEPT_VNET_HDR;
-    expect_ok(
-        "REGISTER with NR_ACCEPT_VNET_HDR",
-        register("vale22:a", reg),
-    )?;
+    let a = Port::open_with("vale22:a", reg)?;
+    // The switch converts headers (§8.3): a frame from a plain port
+    // arrives with a 12-byte header (zeros, num_buffers 1), and back
+    // without it.
+    let b = Port::open("vale22:b")?;
+    let f = crate::port::frame(crate::port::BCAST, crate::port::mac(0x22), 7, 60);
+    b.send(&[f.clone()])?;
+    let mut want = vec![0u8; 12];
+    want[10] = 1;
+    want.extend_from_slice(&f);
+    let got = a.recv()?;
+    ensure!(got == [want.clone()], "vale22:a got {got:?}");
+    a.send(&[want])?;
+    let got = b.recv()?;
+    ensure!(got == [f], "vale22:b got {got:?}");
+    drop(a);
     drop(p);
     Ok(())
 }
