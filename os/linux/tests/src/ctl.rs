@@ -187,7 +187,7 @@ fn port_hdr_set_get() -> Result<(), String> {
     // without it.
     let b = Port::open("vale22:b")?;
     let f = crate::port::frame(crate::port::BCAST, crate::port::mac(0x22), 7, 60);
-    b.send(&[f.clone()])?;
+    b.send(std::slice::from_ref(&f))?;
     let mut want = vec![0u8; 12];
     want[10] = 1;
     want.extend_from_slice(&f);
