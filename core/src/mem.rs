@@ -594,6 +594,16 @@ impl<P: Platform> NetmapMem<P> {
     }
 
     /// The `POOLS_INFO_GET` figures (§4.8); finalizes the allocator first.
+    /// The pools' actual geometry (after rounding, §5.5), if, ring and
+    /// buffer pools: what the `*_curr_size` / `*_curr_num` module
+    /// parameters report for the global region.
+    pub fn pool_geometry(&self) -> [PoolParams; 3] {
+        self.pools.map(|g| PoolParams {
+            objsize: g.objsize,
+            objtotal: g.objtotal,
+        })
+    }
+
     pub fn pools_info(&self) -> Result<NmreqPoolsInfo> {
         self.finalize()?;
         let [ifp, ringp, bufp] = &self.pools;

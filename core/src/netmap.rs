@@ -189,6 +189,11 @@ impl<P: Platform> Netmap<P> {
     pub fn params(&self) -> &Params {
         &self.params
     }
+
+    /// The global region (mem id 1).
+    pub fn global_mem(&self) -> &NetmapMem<P> {
+        &self.global_mem
+    }
     pub fn platform(&self) -> &P {
         &self.platform
     }

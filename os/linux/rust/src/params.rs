@@ -136,16 +136,17 @@ pub fn set(p: &Params, i: usize, v: i32) -> bool {
 }
 
 /// The value Rust owns for parameter `i`: the `*_curr_*` parameters report
-/// the global allocator's configuration.
-pub fn get(p: &Params, i: usize) -> Option<i32> {
-    let g = &p.global;
+/// the global region's actual pools (sizes rounded up to 64 bytes, counts
+/// to whole clusters, §5.5).
+pub fn get(pools: &[PoolParams; 3], i: usize) -> Option<i32> {
+    let [ifp, ringp, bufp] = pools;
     let v = match NAMES.get(i).copied()? {
-        "if_curr_size" => g.if_pool.objsize,
-        "if_curr_num" => g.if_pool.objtotal,
-        "ring_curr_size" => g.ring_pool.objsize,
-        "ring_curr_num" => g.ring_pool.objtotal,
-        "buf_curr_size" => g.buf_pool.objsize,
-        "buf_curr_num" => g.buf_pool.objtotal,
+        "if_curr_size" => ifp.objsize,
+        "if_curr_num" => ifp.objtotal,
+        "ring_curr_size" => ringp.objsize,
+        "ring_curr_num" => ringp.objtotal,
+        "buf_curr_size" => bufp.objsize,
+        "buf_curr_num" => bufp.objtotal,
         _ => return None,
     };
     i32::try_from(v).ok()

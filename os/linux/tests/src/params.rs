@@ -127,8 +127,16 @@ fn reload_with_params() -> Result<(), String> {
     sh("rmmod netmap")?;
     let r = (|| {
         sh(&format!(
-            "insmod {MODULE} verbose=1 bridge_batch=512 buf_num=8192 max_rings=4"
+            "insmod {MODULE} verbose=1 bridge_batch=512 buf_num=8192 max_rings=4 if_num=13"
         ))?;
+        // The *_curr_* values are the actual pools: 13 netmap_ifs of 1024
+        // bytes take four 4-KiB clusters, so 16 (§5.5).
+        ensure!(
+            read("if_num")? == 13 && read("if_curr_num")? == 16,
+            "if_num {} if_curr_num {}, want 13 and 16",
+            read("if_num")?,
+            read("if_curr_num")?
+        );
         ensure!(read("max_rings")? == 4, "max_rings not set by insmod");
         // The cap applies: a null port with 8 rings is refused.
         let reg = netmap_uapi::NmreqRegister {
