@@ -44,6 +44,7 @@
 use crate::adapter::{Adapter, Kind, PortConfig, RingRange};
 use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, ring_dist};
 use crate::name::{Name, concat};
+use crate::netif::Frame;
 use crate::platform::Platform;
 use crate::shm::RingPtr;
 use crate::sync::Lock;
@@ -53,7 +54,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
-use netmap_uapi::{NETMAP_POLLING_MODE_MULTI_CPU, NETMAP_POLLING_MODE_SINGLE_CPU, NS_MOREFRAG};
+use netmap_uapi::{NETMAP_POLLING_MODE_MULTI_CPU, NETMAP_POLLING_MODE_SINGLE_CPU};
 
 /// The switch-side state of a port that stands for an interface.
 pub struct HwPort<P: Platform> {
@@ -451,7 +452,6 @@ fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>, depth: u
         Kind::Vale(pv) => return drain_to_switch(port, pv, dk, depth),
         _ => return,
     };
-    let bsize = port.mem.buf_size() as usize;
     let txr = dk.id % nic.nrings(Dir::Tx).max(1);
     drive(dk, u32::MAX, |_, ring| {
         let n = dk.num_slots;
@@ -462,29 +462,20 @@ fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>, depth: u
         }
         let mut j = hwcur;
         while j != tail {
-            let s = ring.slot(j);
-            if s.flags & NS_MOREFRAG != 0 {
-                // A packet of several slots: the device takes frames of
-                // one buffer only (as for its users), so it is dropped
-                // whole.
-                while j != tail && ring.slot(j).flags & NS_MOREFRAG != 0 {
-                    j = nm_next(j, n);
-                }
-                if j != tail {
-                    j = nm_next(j, n);
-                }
-                continue;
-            }
-            let len = s.len as usize;
-            let buf = port.mem.buf(s.buf_idx);
+            // The switch delivers whole packets: a chain always ends
+            // before the tail (a cut one is sent as it is).
+            let nslots = crate::netif::frame_slots(ring, j, tail).unwrap_or(1);
+            let frame = Frame::new(&port.mem, ring, j, nslots);
             if hw.host {
-                if (14..=bsize).contains(&len) {
-                    let _ = ni.ops.host_inject(&buf, len);
+                if frame.len() >= 14 {
+                    let _ = ni.ops.host_inject(&frame);
                 }
-            } else if len <= bsize && !ni.ops.transmit(txr, &buf, len) {
+            } else if !ni.ops.transmit(txr, &frame) {
                 break;
             }
-            j = nm_next(j, n);
+            for _ in 0..nslots {
+                j = nm_next(j, n);
+            }
         }
         let _q = dk.q_lock.lock();
         dk.nr_hwcur.store(j, Ordering::Release);

@@ -538,9 +538,9 @@ impl HostNetif {
     }
 }
 
-fn buf_bytes(buf: &crate::shm::BufRef<'_>, len: usize) -> Vec<u8> {
-    let mut v = alloc::vec![0u8; len];
-    let n = buf.read(0, &mut v);
+fn frame_bytes(frame: &crate::netif::Frame<'_, HostPlatform>) -> Vec<u8> {
+    let mut v = alloc::vec![0u8; frame.len()];
+    let n = frame.copy_to(&mut v);
     v.truncate(n);
     v
 }
@@ -560,7 +560,7 @@ impl crate::netif::NetifOps<HostPlatform> for HostNetif {
         *self.adapter.lock().unwrap_or_else(|e| e.into_inner()) = on.then(|| Arc::downgrade(na));
         Ok(())
     }
-    fn transmit(&self, ring: u32, buf: &crate::shm::BufRef<'_>, len: usize) -> bool {
+    fn transmit(&self, ring: u32, frame: &crate::netif::Frame<'_, HostPlatform>) -> bool {
         let mut budget = self.tx_budget.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = budget.as_mut() {
             if *b == 0 {
@@ -577,14 +577,14 @@ impl crate::netif::NetifOps<HostPlatform> for HostNetif {
         self.sent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(buf_bytes(buf, len));
+            .push(frame_bytes(frame));
         true
     }
-    fn host_inject(&self, buf: &crate::shm::BufRef<'_>, len: usize) -> crate::Result<()> {
+    fn host_inject(&self, frame: &crate::netif::Frame<'_, HostPlatform>) -> crate::Result<()> {
         self.to_host
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(buf_bytes(buf, len));
+            .push(frame_bytes(frame));
         Ok(())
     }
     fn tx_inflight(&self, ring: u32) -> u32 {

@@ -20,7 +20,7 @@ use crate::shm::{BufRef, RingPtr, Slot};
 use crate::{Errno, Result};
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-use netmap_uapi::{NS_BUF_CHANGED, NS_FORWARD};
+use netmap_uapi::{NS_BUF_CHANGED, NS_FORWARD, NS_MOREFRAG};
 
 /// What the OS reports about a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,12 +41,13 @@ pub trait NetifOps<P: Platform>: Send + Sync {
     /// Start (`on`) or stop intercepting the device's traffic. Called on
     /// the control path when the port enters or leaves netmap mode.
     fn register(&self, na: &Arc<Adapter<P>>, on: bool) -> Result<()>;
-    /// Transmit the frames of `len` bytes in `bufs` (one call per frame,
-    /// from the hardware TX ring's txsync). Returns false when the device
-    /// cannot take more frames now (the slot stays pending).
-    fn transmit(&self, ring: u32, buf: &BufRef<'_>, len: usize) -> bool;
+    /// Transmit `frame` (one call per frame, from the hardware TX ring's
+    /// txsync, or from a switch the interface is attached to) on TX queue
+    /// `ring`. Returns false when the device cannot take more frames now
+    /// (the frame's slots stay pending).
+    fn transmit(&self, ring: u32, frame: &Frame<'_, P>) -> bool;
     /// Give a frame to the host stack as if the device had received it.
-    fn host_inject(&self, buf: &BufRef<'_>, len: usize) -> Result<()>;
+    fn host_inject(&self, frame: &Frame<'_, P>) -> Result<()>;
     /// Frames handed to the device by [`transmit`](Self::transmit) from
     /// hardware TX ring `ring` whose transmission has not completed yet
     /// (§6.5: hwtail advances as slots complete). That many of the slots
@@ -89,6 +90,84 @@ pub trait NetifProvider<P: Platform>: Send + Sync {
     }
 }
 
+/// A frame in a ring: one slot, or an NS_MOREFRAG chain of slots (§6.9),
+/// handed to the OS, which copies it out with [`Frame::copy_to`].
+/// Userspace may rewrite the slots meanwhile: lengths are read again by
+/// every call and clamped, so a racing user only garbles its own frame.
+pub struct Frame<'a, P: Platform> {
+    mem: &'a crate::mem::NetmapMem<P>,
+    ring: &'a RingPtr,
+    first: u32,
+    nslots: u32,
+}
+
+impl<'a, P: Platform> Frame<'a, P> {
+    /// The `nslots` slots of `ring` from `first` on (buffers of `mem`).
+    pub fn new(
+        mem: &'a crate::mem::NetmapMem<P>,
+        ring: &'a RingPtr,
+        first: u32,
+        nslots: u32,
+    ) -> Self {
+        Frame {
+            mem,
+            ring,
+            first,
+            nslots,
+        }
+    }
+
+    fn pieces(&self) -> impl Iterator<Item = (BufRef<'a>, usize)> + '_ {
+        let n = self.ring.num_slots().max(1);
+        let bsize = self.mem.buf_size() as usize;
+        (0..self.nslots).map(move |i| {
+            let s = self.ring.slot((self.first + i) % n);
+            (self.mem.buf(s.buf_idx), (s.len as usize).min(bsize))
+        })
+    }
+
+    /// Length in bytes (each slot's length, clamped to the buffer size).
+    pub fn len(&self) -> usize {
+        self.pieces().map(|(_, l)| l).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copy the frame into `out`; returns the bytes written (at most
+    /// `out.len()`; fewer if the user shortened a slot since `len`).
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let mut off = 0;
+        for (buf, l) in self.pieces() {
+            let end = (off + l).min(out.len());
+            off += buf.read(0, &mut out[off..end]);
+            if end == out.len() {
+                break;
+            }
+        }
+        off
+    }
+}
+
+/// The slots of the frame that starts at slot `j` of `ring`, when the
+/// slots up to `head` are available: 1, or the length of an NS_MOREFRAG
+/// chain (at most `NETMAP_MAX_FRAGS` slots: a longer chain is cut). None
+/// if the chain goes on past `head` (the user has not released all of it).
+pub fn frame_slots(ring: &RingPtr, j: u32, head: u32) -> Option<u32> {
+    let n = ring.num_slots().max(1);
+    let mut count = 1u32;
+    let mut i = j;
+    while ring.slot(i).flags & NS_MOREFRAG != 0 && count < netmap_uapi::NETMAP_MAX_FRAGS {
+        i = nm_next(i, n);
+        if i == head {
+            return None;
+        }
+        count += 1;
+    }
+    Some(count)
+}
+
 /// Netif state of an adapter.
 pub struct NetifPort<P: Platform> {
     pub ops: Arc<dyn NetifOps<P>>,
@@ -128,22 +207,27 @@ impl<P: Platform> NetifPort<P> {
             return Err(Errno::EIO);
         }
         let host = k.id >= na.nrings(Dir::Tx);
-        let bsize = na.mem.buf_size() as usize;
         while j != head {
-            let s = ring.slot(j);
-            let len = s.len as usize;
-            let buf = na.mem.buf(s.buf_idx);
+            // A frame of several slots goes out as one (§6.9); one whose
+            // end the user has not released yet waits.
+            let Some(nslots) = frame_slots(ring, j, head) else {
+                break;
+            };
+            let frame = Frame::new(&na.mem, ring, j, nslots);
             if host {
-                if (14..=bsize).contains(&len) {
-                    let _ = self.ops.host_inject(&buf, len);
+                if frame.len() >= 14 {
+                    let _ = self.ops.host_inject(&frame);
                 }
-            } else if len <= bsize && !self.ops.transmit(k.id, &buf, len) {
+            } else if !self.ops.transmit(k.id, &frame) {
                 break;
             }
-            if s.flags & NS_BUF_CHANGED != 0 {
-                ring.set_slot_flags(j, s.flags & !NS_BUF_CHANGED);
+            for _ in 0..nslots {
+                let f = ring.slot(j).flags;
+                if f & NS_BUF_CHANGED != 0 {
+                    ring.set_slot_flags(j, f & !NS_BUF_CHANGED);
+                }
+                j = nm_next(j, n);
             }
-            j = nm_next(j, n);
         }
         k.nr_hwcur.store(j, Ordering::Release);
         // Frames are copied out by the OS: a slot is free again once its
@@ -169,9 +253,11 @@ impl<P: Platform> NetifPort<P> {
 
 impl<P: Platform> Adapter<P> {
     /// Copy a received frame into RX ring `ring` (hardware rings first,
-    /// then host rings). Returns false if the frame was dropped: ring not
-    /// active, full, or frame larger than a buffer. Data-path safe: takes
-    /// only the kring's `q_lock`.
+    /// then host rings); a frame larger than a buffer takes several slots,
+    /// chained with NS_MOREFRAG (§6.9). Returns false if the frame was
+    /// dropped: ring not active, not enough free slots, or longer than
+    /// `NETMAP_MAX_FRAGS` buffers. Data-path safe: takes only the kring's
+    /// `q_lock`.
     pub fn rx_push(&self, ring: u32, frame: &[u8]) -> bool {
         let Some(k) = self.kring(Dir::Rx, ring) else {
             return false;
@@ -187,14 +273,31 @@ impl<P: Platform> Adapter<P> {
         if hwcur >= n || hwtail >= n || ring_dist(hwtail, nm_prev(hwcur, n), n) == 0 {
             return false;
         }
-        if frame.len() > self.mem.buf_size() as usize {
+        let bsize = (self.mem.buf_size() as usize).max(1);
+        let nslots = frame.len().div_ceil(bsize).max(1);
+        if nslots > netmap_uapi::NETMAP_MAX_FRAGS as usize
+            || nslots as u32 > ring_dist(hwtail, nm_prev(hwcur, n), n)
+        {
             return false;
         }
-        let s = r.slot(hwtail);
-        let b = self.mem.buf(s.buf_idx);
-        let len = b.write(0, frame);
-        r.set_slot_len_flags(hwtail, len as u16, 0);
-        let new_tail = nm_next(hwtail, n);
+        let mut t = hwtail;
+        let mut pieces = frame.chunks(bsize).peekable();
+        if frame.is_empty() {
+            r.set_slot_len_flags(t, 0, 0);
+            t = nm_next(t, n);
+        }
+        while let Some(piece) = pieces.next() {
+            let s = r.slot(t);
+            let len = self.mem.buf(s.buf_idx).write(0, piece);
+            let more = if pieces.peek().is_some() {
+                NS_MOREFRAG
+            } else {
+                0
+            };
+            r.set_slot_len_flags(t, len as u16, more);
+            t = nm_next(t, n);
+        }
+        let new_tail = t;
         k.nr_hwtail.store(new_tail, Ordering::Release);
         crate::monitor::rx_new(self, k, &r, hwtail, new_tail);
         drop(q);
@@ -276,7 +379,7 @@ pub fn forward_released<P: Platform>(
             if marked(s.flags) {
                 let len = s.len as usize;
                 if (14..=bsize).contains(&len) {
-                    let _ = ni.ops.host_inject(&na.mem.buf(s.buf_idx), len);
+                    let _ = ni.ops.host_inject(&Frame::new(&na.mem, ring, j, 1));
                 }
                 if s.flags & NS_FORWARD != 0 {
                     ring.set_slot_flags(j, s.flags & !NS_FORWARD);

@@ -553,3 +553,43 @@ fn the_context_frees_switches_and_persistent_ports() {
     drop(env);
     assert_eq!(p.clusters_live(), (0, 0), "every region freed");
 }
+
+#[test]
+fn packets_of_several_slots_cross_an_attached_nic() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let np = env.open();
+    attach(&env, &np, "vale0:eth0").unwrap();
+    let na = eth0.adapter().unwrap();
+    let a = env.port("vale0:a");
+    let bsize = a.rx_ring(0).unwrap().hdr().nr_buf_size as usize;
+    // NIC -> VALE: a frame of 2.5 buffers arrives as a 3-slot chain.
+    let big = frame(BCAST, B, 1, 2 * bsize + bsize / 2);
+    assert!(na.rx_push(0, &big));
+    let got = a.recv();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got.concat(), big);
+    // VALE -> NIC: a 2-slot packet leaves as one frame.
+    let r = a.tx_ring(0).unwrap();
+    let back = frame(B, A, 2, bsize + 10);
+    let mut h = r.head();
+    for (i, c) in back.chunks(bsize).enumerate() {
+        a.put(&r, h, c);
+        let s = r.slot(h);
+        r.set_slot(
+            h,
+            NetmapSlot {
+                flags: if i == 0 { NS_MOREFRAG } else { 0 },
+                ..s
+            },
+        );
+        h = next(h, r.num_slots());
+    }
+    r.set_head(h);
+    r.set_cur(h);
+    a.txsync().unwrap();
+    assert_eq!(sent(&eth0), vec![back]);
+    drop(a);
+    detach(&env, &np, "vale0:eth0").unwrap();
+    env.nm.release(np);
+}

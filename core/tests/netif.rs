@@ -262,3 +262,74 @@ fn transparent_mode_host_stack_to_nic() {
     release_marked(&h, &hrx, |_| true);
     assert!(eth0.sent.lock().unwrap().is_empty());
 }
+
+/// Put `frame` in TX ring 0 of `p` as a chain of slots of at most `piece`
+/// bytes (NS_MOREFRAG on all but the last); returns the new head (not yet
+/// published).
+fn put_chain(p: &Port<'_>, r: &URing, frame: &[u8], piece: usize) -> u32 {
+    let mut h = r.head();
+    let chunks: Vec<&[u8]> = frame.chunks(piece).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        p.put(r, h, c);
+        let s = r.slot(h);
+        let more = if i + 1 < chunks.len() { NS_MOREFRAG } else { 0 };
+        r.set_slot(h, NetmapSlot { flags: more, ..s });
+        h = next(h, r.num_slots());
+    }
+    h
+}
+
+#[test]
+fn frames_of_several_slots_go_out_whole() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let p = env.port("eth0");
+    let r = p.tx_ring(0).unwrap();
+    let big = frame(B, A, 1, 3000);
+    let h = put_chain(&p, &r, &big, 1000);
+    // Only the first two slots released: the chain waits.
+    let n = r.num_slots();
+    let two = next(next(r.head(), n), n);
+    r.set_head(two);
+    r.set_cur(two);
+    p.txsync().unwrap();
+    assert!(
+        eth0.sent.lock().unwrap().is_empty(),
+        "half a frame was sent"
+    );
+    r.set_head(h);
+    r.set_cur(h);
+    p.txsync().unwrap();
+    assert_eq!(*eth0.sent.lock().unwrap(), vec![big]);
+}
+
+#[test]
+fn frames_larger_than_a_buffer_arrive_in_several_slots() {
+    let eth0 = HostNetif::new("eth0", 1, 8);
+    let env = env_with(std::slice::from_ref(&eth0));
+    let p = env.port("eth0");
+    let na = eth0.adapter().unwrap();
+    let bsize = p.rx_ring(0).unwrap().hdr().nr_buf_size as usize;
+    let big = frame(A, B, 2, 2 * bsize + 100);
+    assert!(na.rx_push(0, &big));
+    let got = p.recv();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got.concat(), big);
+    let r = p.rx_ring(0).unwrap();
+    let n = r.num_slots();
+    let (a, b, c) = (
+        prev(prev(prev(r.head(), n), n), n),
+        prev(prev(r.head(), n), n),
+        prev(r.head(), n),
+    );
+    assert_ne!(r.slot(a).flags & NS_MOREFRAG, 0);
+    assert_ne!(r.slot(b).flags & NS_MOREFRAG, 0);
+    assert_eq!(r.slot(c).flags & NS_MOREFRAG, 0);
+    // Not enough free slots for the whole frame: dropped, not cut.
+    p.rxsync().unwrap();
+    for i in 0..5 {
+        assert!(na.rx_push(0, &frame(A, B, 10 + i, 60)));
+    }
+    assert!(!na.rx_push(0, &big), "2 slots free: no room for 3");
+    assert_eq!(p.recv().len(), 5);
+}

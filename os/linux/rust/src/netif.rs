@@ -17,8 +17,7 @@ use core::ptr::NonNull;
 use netmap_core::adapter::Adapter;
 use netmap_core::kring::Dir;
 use netmap_core::name::Name;
-use netmap_core::netif::{NetifConfig, NetifOps, NetifProvider};
-use netmap_core::shm::BufRef;
+use netmap_core::netif::{Frame, NetifConfig, NetifOps, NetifProvider};
 use netmap_core::sync::Lock;
 use netmap_core::{Errno, Result};
 
@@ -109,6 +108,16 @@ fn skb_alloc<'a>(len: usize) -> Option<(NonNull<c_void>, &'a mut [u8])> {
     Some((skb, out))
 }
 
+/// A fresh skb holding `frame` (`len` bytes: its length when asked). If
+/// the user shortened a slot meanwhile, the rest is zeros, never stale
+/// kernel memory.
+fn skb_from(frame: &Frame<'_, LinuxPlatform>, len: usize) -> Option<NonNull<c_void>> {
+    let (skb, out) = skb_alloc(len)?;
+    let got = frame.copy_to(out);
+    out[got..].fill(0);
+    Some(skb)
+}
+
 impl NetifOps<LinuxPlatform> for GenericNetif {
     fn name(&self) -> Name {
         self.name
@@ -140,22 +149,21 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
         Ok(())
     }
 
-    fn transmit(&self, ring: u32, buf: &BufRef<'_>, len: usize) -> bool {
+    fn transmit(&self, ring: u32, frame: &Frame<'_, LinuxPlatform>) -> bool {
+        let len = frame.len();
         if len < ETH_HLEN {
             return true; // not a frame: dropped
         }
-        let Some((skb, out)) = skb_alloc(len) else {
+        let Some(skb) = skb_from(frame, len) else {
             return false;
         };
-        buf.read(0, out);
         // SAFETY: live gna; the skb is ours and consumed by the call.
         // -EAGAIN (qdisc full) and -ENXIO (gone) leave the slot pending.
         unsafe { ffi::nm_glue_gna_xmit(self.gna.as_ptr(), skb.as_ptr(), ring) == 0 }
     }
 
-    fn host_inject(&self, buf: &BufRef<'_>, len: usize) -> Result<()> {
-        let (skb, out) = skb_alloc(len).ok_or(Errno::ENOMEM)?;
-        buf.read(0, out);
+    fn host_inject(&self, frame: &Frame<'_, LinuxPlatform>) -> Result<()> {
+        let skb = skb_from(frame, frame.len()).ok_or(Errno::ENOMEM)?;
         // SAFETY: live gna; the skb is ours and consumed by the call.
         match unsafe { ffi::nm_glue_gna_inject(self.gna.as_ptr(), skb.as_ptr()) } {
             0 => Ok(()),
