@@ -23,7 +23,8 @@ use netmap_core::{Errno, Result};
 
 type Na = Adapter<LinuxPlatform>;
 
-/// Largest frame the generic adapter receives (spec §10.3).
+/// Largest frame the generic adapter receives (spec §10.3), in a chain of
+/// up to 16 buffers.
 const MAX_RX_BUF: u32 = 32768;
 /// An Ethernet header: shorter frames are not transmitted.
 const ETH_HLEN: usize = 14;
@@ -197,6 +198,10 @@ pub unsafe extern "C" fn nm_rs_netif_rx(
     // SAFETY: by the contract the adapter is alive (GenericNetif keeps an
     // Arc until the hooks are removed and synchronize_net() returned).
     let na = unsafe { &*ctx.cast::<Na>() };
+    // Larger frames (GRO-merged ones) are dropped, as by the reference.
+    if len > MAX_RX_BUF as usize {
+        return false;
+    }
     // SAFETY: data is valid for len bytes by the contract.
     let frame = unsafe { core::slice::from_raw_parts(data, len) };
     let hw = na.nrings(Dir::Rx);
