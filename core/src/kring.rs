@@ -134,6 +134,9 @@ pub struct Kring<P: Platform> {
     /// queued while another context held the busy lock, which must look
     /// again before it lets go (see `bwrap.rs`).
     pub work_pending: core::sync::atomic::AtomicBool,
+    /// RX rings of OS interfaces: frames were pushed and nobody was told
+    /// yet (`Adapter::rx_flush`).
+    pub rx_unnotified: core::sync::atomic::AtomicBool,
     /// The ring object in the region; touched only on the control path.
     obj: Lock<P::Mutex, Option<MemObj>>,
 }
@@ -159,6 +162,7 @@ impl<P: Platform> Kring<P> {
             monitors: Lock::new(Vec::new()).ok_or(Errno::ENOMEM)?,
             has_monitors: core::sync::atomic::AtomicBool::new(false),
             work_pending: core::sync::atomic::AtomicBool::new(false),
+            rx_unnotified: core::sync::atomic::AtomicBool::new(false),
         })
     }
 

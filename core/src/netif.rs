@@ -257,8 +257,22 @@ impl<P: Platform> Adapter<P> {
     /// chained with NS_MOREFRAG (§6.9). Returns false if the frame was
     /// dropped: ring not active, not enough free slots, or longer than
     /// `NETMAP_MAX_FRAGS` buffers. Data-path safe: takes only the kring's
-    /// `q_lock`.
+    /// `q_lock`. The ring's users are woken (or, for an interface attached
+    /// to a switch, the frame is forwarded) at once.
     pub fn rx_push(&self, ring: u32, frame: &[u8]) -> bool {
+        let ok = self.rx_push_quiet(ring, frame);
+        if ok {
+            self.rx_flush();
+        }
+        ok
+    }
+
+    /// [`rx_push`](Self::rx_push) without the wake-up: the OS pushes a
+    /// batch of frames (e.g. one NAPI poll's worth) and then calls
+    /// [`rx_flush`](Self::rx_flush) once, so that a reader wakes once per
+    /// batch rather than per frame, and an attached interface forwards
+    /// the batch in one go.
+    pub fn rx_push_quiet(&self, ring: u32, frame: &[u8]) -> bool {
         let Some(k) = self.kring(Dir::Rx, ring) else {
             return false;
         };
@@ -301,12 +315,19 @@ impl<P: Platform> Adapter<P> {
         k.nr_hwtail.store(new_tail, Ordering::Release);
         crate::monitor::rx_new(self, k, &r, hwtail, new_tail);
         drop(q);
-        // An interface attached to a switch forwards at once (or leaves it
-        // to its polling thread); otherwise the users are woken.
-        if !crate::bwrap::nic_rx(self, k) {
-            self.notify(k);
-        }
+        k.rx_unnotified.store(true, Ordering::Release);
         true
+    }
+
+    /// Tell about the frames pushed by [`rx_push_quiet`](Self::rx_push_quiet):
+    /// an interface attached to a switch forwards them (or leaves them to
+    /// its polling thread); otherwise the rings' users are woken.
+    pub fn rx_flush(&self) {
+        for k in self.krings[Dir::Rx.idx()].iter() {
+            if k.rx_unnotified.swap(false, Ordering::AcqRel) && !crate::bwrap::nic_rx(self, k) {
+                self.notify(k);
+            }
+        }
     }
 
     /// The device has room again after refusing a frame (e.g. a full

@@ -91,6 +91,7 @@ size_t nm_rs_stats(char *buf, size_t len);
 bool nm_rs_netif_rx(void *ctx, unsigned int queue, bool host, const u8 *data,
 		    size_t len);
 void nm_rs_netif_gone(const char *name, size_t len);
+void nm_rs_netif_rx_flush(void *ctx);
 void nm_rs_netif_tx_wake(void *ctx);
 void nm_rs_netif_tx_done(void *ctx, unsigned int ring);
 
@@ -469,6 +470,7 @@ struct nm_gna {
 	struct sk_buff_head host_q;	/* host stack -> host RX ring */
 	u32 host_q_limit;		/* more queued skbs are dropped */
 	struct tasklet_struct host_task; /* drains host_q */
+	struct tasklet_struct rx_task;	/* wakes readers after an RX batch */
 	struct nm_txc *txc;		/* TX completion counters */
 	char name[IFNAMSIZ];
 };
@@ -529,6 +531,9 @@ static rx_handler_result_t nm_gna_rx_handler(struct sk_buff **pskb)
 	/* Frames that do not fit are dropped by Rust (ring full, too long). */
 	if (!nm_rs_netif_rx(gna->ctx, q, false, skb->data, skb->len))
 		goto drop;
+	/* Readers are woken once per batch: the tasklet runs after the NAPI
+	 * poll that delivered this frame (TASKLET_SOFTIRQ after NET_RX). */
+	tasklet_schedule(&gna->rx_task);
 	consume_skb(skb);
 	return RX_HANDLER_CONSUMED;
 drop:
@@ -609,9 +614,21 @@ static void nm_gna_host_task(struct tasklet_struct *t)
 			kfree_skb(skb);
 		}
 	}
+	if (ctx)
+		nm_rs_netif_rx_flush(ctx);
 	/* More: let other softirq work run first. */
 	if (!skb_queue_empty_lockless(&gna->host_q))
 		tasklet_schedule(t);
+}
+
+/* The end of a batch of received frames: wake readers / forward. */
+static void nm_gna_rx_task(struct tasklet_struct *t)
+{
+	struct nm_gna *gna = from_tasklet(gna, t, rx_task);
+	void *ctx = READ_ONCE(gna->ctx);
+
+	if (ctx)
+		nm_rs_netif_rx_flush(ctx);
 }
 
 /* Multiqueue devices: netmap's frames use the queue of their TX ring. */
@@ -662,6 +679,8 @@ static void nm_gna_unhook(struct nm_gna *gna, struct net_device *dev)
 	 */
 	tasklet_kill(&gna->host_task);
 	skb_queue_purge(&gna->host_q);
+	/* Likewise for the RX batch tasklet (only the rx_handler schedules it). */
+	tasklet_kill(&gna->rx_task);
 	WRITE_ONCE(gna->ctx, NULL);
 	/* A retry timer that read the old ctx has finished after this. */
 	del_timer_sync(&gna->tx_timer);
@@ -747,6 +766,7 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 	timer_setup(&gna->tx_timer, nm_gna_tx_timer, 0);
 	skb_queue_head_init(&gna->host_q);
 	tasklet_setup(&gna->host_task, nm_gna_host_task);
+	tasklet_setup(&gna->rx_task, nm_gna_rx_task);
 	rtnl_lock();
 	dev = __dev_get_by_name(current->nsproxy->net_ns, gna->name);
 	if (!dev || dev->reg_state != NETREG_REGISTERED ||
@@ -813,6 +833,7 @@ void nm_glue_gna_free(void *p)
 	/* Detached: nothing arms the timer or schedules the tasklet. */
 	del_timer_sync(&gna->tx_timer);
 	tasklet_kill(&gna->host_task);
+	tasklet_kill(&gna->rx_task);
 	skb_queue_purge(&gna->host_q);
 	/* Skbs still in flight keep the counters until they complete. */
 	kref_put(&gna->txc->ref, nm_txc_free);

@@ -214,7 +214,22 @@ pub unsafe extern "C" fn nm_rs_netif_rx(
     } else {
         queue % hw.max(1)
     };
-    na.rx_push(ring, frame)
+    na.rx_push_quiet(ring, frame)
+}
+
+/// The end of a batch of [`nm_rs_netif_rx`] calls: wake the readers of the
+/// rings that got frames (or forward them, for an interface attached to a
+/// switch). glue.c calls it from a tasklet scheduled by its rx_handler
+/// (after the NAPI poll that received the batch) and at the end of its
+/// host RX tasklet.
+///
+/// # Safety
+/// As for [`nm_rs_netif_rx`]: `ctx` is the adapter of a hooked device.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_rx_flush(ctx: *const c_void) {
+    // SAFETY: alive by the contract (as in nm_rs_netif_rx).
+    let na = unsafe { &*ctx.cast::<Na>() };
+    na.rx_flush();
 }
 
 /// The device's qdisc had no room (a transmit was refused): wake the
