@@ -605,7 +605,7 @@ static void nm_gna_host_task(struct tasklet_struct *t)
 	for (n = 0; n < NM_GNA_HOST_BUDGET; n++) {
 		skb = skb_dequeue(&gna->host_q);
 		if (!skb)
-			return;
+			break;
 		if (ctx && nm_rs_netif_rx(ctx, skb_get_queue_mapping(skb), true,
 					  skb->data, skb->len)) {
 			consume_skb(skb);

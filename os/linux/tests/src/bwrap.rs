@@ -150,6 +150,19 @@ fn vale_nic_host_ping() -> Result<(), String> {
             "ping through vale1: exit {code}: {:?}",
             out.trim()
         );
+        // Frames must not wait for later traffic to be forwarded: a frame
+        // left behind until the next ping (1 s later) shows as ~1000 ms.
+        let max_ms = out
+            .split("round-trip min/avg/max = ")
+            .nth(1)
+            .and_then(|r| r.split('/').nth(2))
+            .and_then(|m| m.split_whitespace().next())
+            .and_then(|m| m.parse::<f64>().ok());
+        ensure!(
+            max_ms.is_some_and(|m| m < 500.0),
+            "ping through vale1: max RTT {max_ms:?} ms: {:?}",
+            out.trim()
+        );
         println!(
             "NOTE vale_nic_host_ping: {}",
             out.lines()
