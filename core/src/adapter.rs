@@ -65,6 +65,10 @@ pub struct Adapter<P: Platform> {
     pub virt_hdr_len: AtomicU32,
     /// Pipes hanging off this port (control path).
     pub pipes: Lock<P::Mutex, Vec<PipePair<P>>>,
+    /// The attachment that makes the kernel own this port, while it lasts:
+    /// an OS interface attached to a switch, or a persistent VALE port
+    /// attached to a second one (`bwrap.rs`).
+    wrapped: Lock<P::SpinLock, Option<Arc<crate::bwrap::Bwrap<P>>>>,
 }
 
 /// Ring range bound by a file, per direction: `[first, last)`.
@@ -119,7 +123,22 @@ impl<P: Platform> Adapter<P> {
             active_fds: AtomicU32::new(0),
             virt_hdr_len: AtomicU32::new(0),
             pipes: Lock::new(Vec::new()).ok_or(Errno::ENOMEM)?,
+            wrapped: Lock::new(None).ok_or(Errno::ENOMEM)?,
         })
+    }
+
+    /// The attachment that wraps this port, if any (see `bwrap.rs`).
+    pub fn wrapper(&self) -> Option<Arc<crate::bwrap::Bwrap<P>>> {
+        self.wrapped.lock().clone()
+    }
+
+    /// Whether an attachment wraps this port (the kernel owns it).
+    pub fn is_wrapped(&self) -> bool {
+        self.wrapped.lock().is_some()
+    }
+
+    pub(crate) fn set_wrapper(&self, bw: Option<Arc<crate::bwrap::Bwrap<P>>>) {
+        *self.wrapped.lock() = bw;
     }
 
     pub fn nrings(&self, d: Dir) -> u32 {

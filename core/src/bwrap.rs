@@ -34,10 +34,9 @@
 //! that ring), so neither the kernel stack nor a broadcast storm can run
 //! away.
 //!
-//! References: the wrapped adapter (`NetifPort::bwrap`, or
-//! `ValePort::wrapped`) holds the [`Bwrap`], which holds the switch ports,
-//! which point back at the wrapped adapter ([`HwPort`]). [`detach`] breaks
-//! the cycle.
+//! References: the wrapped adapter (`Adapter::wrapper`) holds the
+//! [`Bwrap`], which holds the switch ports, which point back at the
+//! wrapped adapter ([`HwPort`]). [`detach`] breaks the cycle.
 
 #![deny(unsafe_code)]
 
@@ -106,24 +105,6 @@ impl<P: Platform> Bwrap<P> {
     fn polled(&self, ring: u32) -> bool {
         (self.poll_first.load(Ordering::Acquire)..self.poll_last.load(Ordering::Acquire))
             .contains(&ring)
-    }
-}
-
-/// The attachment that wraps `na`: an interface attached to a switch, or
-/// a persistent port attached to a second switch.
-pub fn wrapper_of<P: Platform>(na: &Adapter<P>) -> Option<Arc<Bwrap<P>>> {
-    match &na.kind {
-        Kind::Netif(ni) => ni.bwrap(),
-        Kind::Vale(v) => v.wrapped.lock().clone(),
-        _ => None,
-    }
-}
-
-fn set_wrapper<P: Platform>(na: &Adapter<P>, bw: Option<Arc<Bwrap<P>>>) {
-    match &na.kind {
-        Kind::Netif(ni) => *ni.bwrap.lock() = bw,
-        Kind::Vale(v) => *v.wrapped.lock() = bw,
-        _ => {}
     }
 }
 
@@ -247,12 +228,12 @@ pub fn attach<P: Platform>(
         undo_ports();
         return Err(e);
     }
-    set_wrapper(nic, Some(bw.clone()));
+    nic.set_wrapper(Some(bw.clone()));
     nic.active_fds.fetch_add(1, Ordering::AcqRel);
     if let Some(ni) = netif
         && let Err(e) = ni.ops.register(nic, true)
     {
-        set_wrapper(nic, None);
+        nic.set_wrapper(None);
         nic.active_fds.fetch_sub(1, Ordering::AcqRel);
         nic.unbind_rings(&bw.nic_ranges, true);
         undo_ports();
@@ -293,7 +274,7 @@ pub fn detach<P: Platform>(nic: &Arc<Adapter<P>>, bw: &Arc<Bwrap<P>>) {
             }
         }
     }
-    set_wrapper(nic, None);
+    nic.set_wrapper(None);
     if nic.active_fds.fetch_sub(1, Ordering::AcqRel) == 1 {
         // After this no new frame is pushed (the OS waits for its hooks).
         if let Kind::Netif(ni) = &nic.kind {
@@ -325,10 +306,10 @@ fn source_port<'a, P: Platform>(
 /// the OS's receive context). Returns false if the interface is not
 /// attached to a switch (its users are to be woken instead).
 pub fn nic_rx<P: Platform>(nic: &Adapter<P>, k: &Kring<P>) -> bool {
-    let Kind::Netif(ni) = &nic.kind else {
+    if !matches!(nic.kind, Kind::Netif(_)) {
         return false;
-    };
-    let Some(bw) = ni.bwrap() else {
+    }
+    let Some(bw) = nic.wrapper() else {
         return false;
     };
     if !bw.polled(k.id) {
@@ -429,16 +410,12 @@ const CHAIN_ROUNDS: u32 = 32;
 pub fn delivered<P: Platform>(dna: &Adapter<P>, dk: &Kring<P>, depth: u8) {
     match &dna.kind {
         Kind::Vale(ValePort { hw: Some(hw), .. }) => drain(dna, hw, dk, depth),
-        Kind::Vale(v) => {
-            let bw = v.wrapped.lock().clone();
-            match bw {
-                Some(bw) => {
-                    forward_ring(dna, &bw, dk, depth);
-                }
-                None => dna.notify(dk),
+        _ => match dna.wrapper() {
+            Some(bw) => {
+                forward_ring(dna, &bw, dk, depth);
             }
-        }
-        _ => dna.notify(dk),
+            None => dna.notify(dk),
+        },
     }
 }
 

@@ -12,7 +12,7 @@
 
 #![deny(unsafe_code)]
 
-use crate::adapter::{Adapter, Kind};
+use crate::adapter::Adapter;
 use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist};
 use crate::name::Name;
 use crate::platform::Platform;
@@ -171,23 +171,6 @@ pub fn frame_slots(ring: &RingPtr, j: u32, head: u32) -> Option<u32> {
 /// Netif state of an adapter.
 pub struct NetifPort<P: Platform> {
     pub ops: Arc<dyn NetifOps<P>>,
-    /// The switch ports while the interface is attached to a VALE switch
-    /// (§8.5); the kernel then owns its rings.
-    pub bwrap: crate::sync::Lock<P::SpinLock, Option<Arc<crate::bwrap::Bwrap<P>>>>,
-}
-
-impl<P: Platform> NetifPort<P> {
-    pub fn new(ops: Arc<dyn NetifOps<P>>) -> Result<Self> {
-        Ok(NetifPort {
-            ops,
-            bwrap: crate::sync::Lock::new(None).ok_or(Errno::ENOMEM)?,
-        })
-    }
-
-    /// The attachment to a VALE switch, if any.
-    pub fn bwrap(&self) -> Option<Arc<crate::bwrap::Bwrap<P>>> {
-        self.bwrap.lock().clone()
-    }
 }
 
 impl<P: Platform> NetifPort<P> {
@@ -334,9 +317,7 @@ impl<P: Platform> Adapter<P> {
     /// queue): wake the users of the hardware TX rings so that they sync
     /// and retry, or retry what a switch left for an attached interface.
     pub fn tx_wake(&self) {
-        if let Kind::Netif(ni) = &self.kind
-            && let Some(bw) = ni.bwrap()
-        {
+        if let Some(bw) = self.wrapper() {
             crate::bwrap::retry_tx(&bw);
             return;
         }

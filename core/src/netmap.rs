@@ -100,8 +100,7 @@ impl<P: Platform> Drop for Netmap<P> {
     /// file: their attachments end with the context (module unload).
     fn drop(&mut self) {
         let mut g = self.g.lock();
-        let wrapped =
-            |na: &Arc<Adapter<P>>| crate::bwrap::wrapper_of(na).map(|bw| (na.clone(), bw));
+        let wrapped = |na: &Arc<Adapter<P>>| na.wrapper().map(|bw| (na.clone(), bw));
         while let Some((nic, bw)) = g.netifs.iter().chain(g.persistent.iter()).find_map(wrapped) {
             self.bwrap_detach(&mut g, &nic, &bw);
         }
@@ -160,9 +159,7 @@ impl<P: Platform> Netmap<P> {
             return;
         };
         let na = g.netifs[pos].clone();
-        if let Kind::Netif(ni) = &na.kind
-            && let Some(bw) = ni.bwrap()
-        {
+        if let Some(bw) = na.wrapper() {
             self.bwrap_detach(&mut g, &na, &bw);
         }
         g.netifs.retain(|p| !Arc::ptr_eq(p, &na));
@@ -689,7 +686,7 @@ impl<P: Platform> Netmap<P> {
         let na = Arc::new(Adapter::new(
             self.platform.clone(),
             name,
-            Kind::Netif(crate::netif::NetifPort::new(ops)?),
+            Kind::Netif(crate::netif::NetifPort { ops }),
             mem,
             cfg,
         )?);
@@ -865,10 +862,8 @@ impl<P: Platform> Netmap<P> {
         // An interface attached to a switch, and the switch ports standing
         // for it, belong to the kernel (§8.5).
         match &na.kind {
-            Kind::Netif(ni) if ni.bwrap().is_some() => return Err(Errno::EBUSY),
-            Kind::Vale(v) if v.hw.is_some() || v.wrapped.lock().is_some() => {
-                return Err(Errno::EBUSY);
-            }
+            _ if na.is_wrapped() => return Err(Errno::EBUSY),
+            Kind::Vale(v) if v.hw.is_some() => return Err(Errno::EBUSY),
             _ => {}
         }
         let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
@@ -1113,7 +1108,7 @@ impl<P: Platform> Netmap<P> {
         if a.reg.nr_mode == NR_REG_NIC_SW {
             return Err(Errno::EINVAL);
         }
-        if na.in_netmap_mode() || v.wrapped.lock().is_some() {
+        if na.in_netmap_mode() || na.is_wrapped() {
             // Open by a file (the reference's NETMAP_OWNED_BY_ANY check),
             // or already on two switches.
             return Err(Errno::EBUSY);
@@ -1174,7 +1169,7 @@ impl<P: Platform> Netmap<P> {
             Err(e) => return Err(e),
         };
         let busy = match &nic.kind {
-            Kind::Netif(ni) => ni.bwrap().is_some() || nic.in_netmap_mode(),
+            Kind::Netif(_) => nic.is_wrapped() || nic.in_netmap_mode(),
             _ => {
                 self.maybe_destroy(g, &nic);
                 return Err(Errno::EINVAL);
@@ -1246,7 +1241,7 @@ impl<P: Platform> Netmap<P> {
         };
         if let Some(hw) = &v.hw {
             let nic = hw.nic().ok_or(Errno::ENXIO)?;
-            let bw = crate::bwrap::wrapper_of(&nic).ok_or(Errno::ENXIO)?;
+            let bw = nic.wrapper().ok_or(Errno::ENXIO)?;
             if bw.is_polling() {
                 return Err(Errno::EBUSY);
             }
@@ -1263,7 +1258,7 @@ impl<P: Platform> Netmap<P> {
             return Err(Errno::ENXIO);
         }
         // On a second switch too: that attachment goes first (§8.5).
-        if v.wrapped.lock().is_some() {
+        if na.is_wrapped() {
             return Err(Errno::EBUSY);
         }
         // The port's own txsync stops forwarding into this switch first.
@@ -1380,7 +1375,7 @@ impl<P: Platform> Netmap<P> {
         }
         .ok_or(Errno::EOPNOTSUPP)?;
         let bw = match &nic.kind {
-            Kind::Netif(ni) => ni.bwrap().ok_or(Errno::ENXIO)?,
+            Kind::Netif(_) => nic.wrapper().ok_or(Errno::ENXIO)?,
             // A persistent port on a second switch: no device to poll.
             _ => return Err(Errno::EOPNOTSUPP),
         };

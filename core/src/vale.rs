@@ -257,9 +257,6 @@ pub struct ValePort<P: Platform> {
     /// Set for the switch ports of an attached NIC (§8.5): what is
     /// delivered to this port goes to the NIC or its host stack.
     pub hw: Option<crate::bwrap::HwPort<P>>,
-    /// A persistent port attached to a second switch is wrapped like a
-    /// NIC (§8.4): the attachment, while it lasts.
-    pub wrapped: Lock<P::SpinLock, Option<Arc<crate::bwrap::Bwrap<P>>>>,
 }
 
 impl<P: Platform> ValePort<P> {
@@ -269,7 +266,6 @@ impl<P: Platform> ValePort<P> {
             ephemeral,
             attached_name: Lock::new(None).ok_or(Errno::ENOMEM)?,
             hw: None,
-            wrapped: Lock::new(None).ok_or(Errno::ENOMEM)?,
         })
     }
 
