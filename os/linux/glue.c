@@ -96,6 +96,52 @@ void nm_rs_netif_tx_wake(void *ctx);
 void nm_rs_netif_tx_done(void *ctx, unsigned int ring);
 
 /* ------------------------------------------------------------------------
+ * Functions implemented here and called by Rust (os/linux/rust/src/ffi.rs).
+ * Declared up front so that every external definition below has a
+ * prototype: kernels from 6.8 on build modules with -Wmissing-prototypes,
+ * which our -Werror turns into an error.
+ * ------------------------------------------------------------------------ */
+struct nm_gna_info;
+const char *nm_glue_param_name(unsigned int id);
+void nm_glue_poll_wait(void *file, void *wq, void *pt);
+void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info);
+void nm_glue_gna_free(void *p);
+int nm_glue_gna_register(void *p, void *ctx, bool on);
+void *nm_glue_skb_alloc(size_t len, u8 **data);
+int nm_glue_gna_xmit(void *p, void *s, unsigned int ring);
+u32 nm_glue_gna_tx_inflight(void *p, u32 ring);
+int nm_glue_gna_inject(void *p, void *s);
+int nm_glue_pif_create(const char *name, size_t len);
+int nm_glue_pif_delete(const char *name, size_t len);
+bool nm_glue_netdev_exists(const char *name, size_t len);
+void *nm_glue_alloc(size_t size, size_t align, bool zero);
+void nm_glue_free(void *ptr);
+void *nm_glue_realloc(void *ptr, size_t old_size, size_t new_size);
+void *nm_glue_cluster_alloc(size_t size);
+void nm_glue_cluster_free(void *ptr, size_t size);
+void *nm_glue_spin_alloc(void);
+void nm_glue_spin_lock(void *l);
+void nm_glue_spin_unlock(void *l);
+void nm_glue_spin_free(void *l);
+void *nm_glue_mutex_alloc(void);
+void nm_glue_mutex_lock(void *m);
+void nm_glue_mutex_unlock(void *m);
+void nm_glue_mutex_free(void *m);
+void *nm_glue_wq_alloc(void);
+void nm_glue_wq_wake_all(void *wq);
+void nm_glue_wq_free(void *wq);
+unsigned long nm_glue_copy_from_user(void *dst, u64 src, unsigned long len);
+unsigned long nm_glue_copy_to_user(u64 dst, const void *src, unsigned long len);
+void nm_glue_gettimeofday(s64 *sec, s64 *usec);
+u64 nm_glue_ktime_ns(void);
+void nm_glue_log(int level, const char *msg, size_t len);
+void __noreturn nm_glue_bug(void);
+void *nm_glue_thread_start(const char *name, size_t len, int cpu, void *ctx,
+			   int *err);
+void nm_glue_thread_stop(void *task);
+unsigned int nm_glue_online_cpus(void);
+
+/* ------------------------------------------------------------------------
  * Module parameters (spec section 12).
  *
  * One X-macro table gives every parameter its id (the enum order, which
@@ -1042,7 +1088,7 @@ static void nm_gna_exit(void)
  * device (random MAC, MTU 1500) whose transmit drops everything.  The
  * core never hands it to the emulated adapter: it finds its persistent
  * ports by name first.  Created in the caller's network namespace and
- * kept there (NETIF_F_NETNS_LOCAL).
+ * kept there (NETIF_F_NETNS_LOCAL, or its successor bit).
  *
  * Called from Rust with the core's global lock held; rtnl is taken here
  * (lock order: core global lock -> rtnl).  nm_pif_list is protected by
@@ -1107,7 +1153,18 @@ int nm_glue_pif_create(const char *name, size_t len)
 	memcpy(dev->name, name, len);
 	dev->name[len] = '\0';
 	dev->netdev_ops = &nm_pif_ops;
+	/*
+	 * Kept in its namespace: a feature flag up to 6.11, a bit of its own
+	 * from 6.12 (netns_local), renamed netns_immutable in 6.13 and in the
+	 * 6.12 stable series from 6.12.114 on.
+	 */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 114)
+	dev->netns_immutable = true;
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	dev->netns_local = true;
+#else
 	dev->features |= NETIF_F_NETNS_LOCAL;
+#endif
 	dev->needs_free_netdev = true;
 	eth_hw_addr_random(dev);
 	dev_net_set(dev, current->nsproxy->net_ns);
@@ -1299,7 +1356,12 @@ void *nm_glue_realloc(void *ptr, size_t old_size, size_t new_size)
 
 	if (!is_vmalloc_addr(ptr) && new_size <= KMALLOC_MAX_SIZE)
 		return krealloc(ptr, new_size, gfp);
+	/* 6.12 dropped kvrealloc()'s old-size argument. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	return kvrealloc(ptr, new_size, gfp);
+#else
 	return kvrealloc(ptr, old_size, new_size, gfp);
+#endif
 }
 
 /* --- page clusters (netmap_if / ring / buffer pools) -------------------- */
