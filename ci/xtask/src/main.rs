@@ -6,10 +6,12 @@
 
 mod bench;
 mod demo;
+mod dkms;
 mod fuzz;
 mod module;
 mod setup;
 mod test;
+mod trixie;
 mod util;
 mod vm;
 
@@ -36,9 +38,19 @@ enum Cmd {
     /// Boot the guest, load the module and run pkt-gen tx -> rx over VALE.
     Demo,
     /// Build the Linux kernel module (os/linux) with the kernel toolchain.
-    Module,
+    Module {
+        /// The kernel line: Debian 12's 6.1 or Debian 13's 6.12 (chroot).
+        #[arg(long, value_enum, default_value = "6.1")]
+        kernel: module::Line,
+    },
+    /// Build the Debian packages netmap-rs-dkms and netmap-rs-tools (target/dkms).
+    Dkms,
     /// Build the module and guest programs, boot QEMU and run the guest tests.
-    VmTest,
+    VmTest {
+        /// The kernel line the guest runs: Debian 12's 6.1 or Debian 13's 6.12.
+        #[arg(long, value_enum, default_value = "6.1")]
+        kernel: module::Line,
+    },
     /// Run the libFuzzer targets of fuzz/: a short smoke of each, or one
     /// target for `--time` seconds (`cargo xtask fuzz ring --time 300`).
     Fuzz(fuzz::Args),
@@ -58,8 +70,12 @@ fn main() -> ExitCode {
         Cmd::Setup => setup::run(),
         Cmd::Test(args) => test::run(&args),
         Cmd::Demo => demo::run(),
-        Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
-        Cmd::VmTest => vm::run(),
+        Cmd::Module { kernel } => kernel
+            .kernel()
+            .and_then(|k| module::build(&k))
+            .map(|ko| println!("{}", ko.display())),
+        Cmd::VmTest { kernel } => vm::run(kernel),
+        Cmd::Dkms => dkms::run().map(|_| ()),
         Cmd::Bench { what, args } => bench::run(&what, &args),
         Cmd::Fuzz(args) => fuzz::run(&args),
     };

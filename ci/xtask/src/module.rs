@@ -1,5 +1,9 @@
 //! `cargo xtask module`: build the Linux kernel module `netmap.ko`.
 //!
+//! Two kernel lines ([`Line`]): Debian 12's 6.1 (the machine's own
+//! `linux-headers-amd64`) and Debian 13's 6.12 (in a cached trixie chroot,
+//! see `trixie.rs`).
+//!
 //! Steps (see /work/shared/KERNEL-BUILD.md for why each is needed):
 //! 1. find the kernel version from what `linux-headers-amd64` depends on;
 //! 2. vendor the Rust dependencies of `os/linux/rust` (host cargo) and merge
@@ -7,13 +11,16 @@
 //!    kernel build runs offline from a private CARGO_HOME;
 //! 3. build the staticlib with the kernel toolchain (`/usr/bin/cargo`,
 //!    `/usr/bin/rustc` from rustc-web, `RUSTC_BOOTSTRAP=1`,
-//!    `-Zbuild-std=core,alloc`, target `x86_64-unknown-none`);
+//!    `-Zbuild-std=core,alloc`, target `x86_64-unknown-none`) and the flags
+//!    the kernel's configuration asks for (`make rustflags` of
+//!    os/linux/Makefile, which the DKMS build uses too);
 //! 4. extract the crate's own object (dropping `compiler_builtins`) and
 //!    check it: no SIMD registers, only relocations the module loader
 //!    accepts, no stack frame above CONFIG_FRAME_WARN, every undefined
 //!    symbol provided by glue.c or exported by the kernel;
-//! 5. run Kbuild in `target/kernel/module` (a copy of `os/linux` plus the
-//!    shipped object) and return the path of `netmap.ko`.
+//! 5. run Kbuild (os/linux/Makefile) in `target/kernel/$KVER/module` (a
+//!    copy of `os/linux` plus the shipped object; for 6.12 inside the
+//!    chroot) and return the path of `netmap.ko`.
 
 use crate::util::{Result, output, root, run_cmd};
 use std::collections::HashSet;
@@ -28,11 +35,6 @@ const KCARGO: &str = "/usr/bin/cargo";
 const KLIBSRC: &str = "/usr/lib/rustlib/src/rust/library";
 const KTARGET: &str = "x86_64-unknown-none";
 
-/// Flags for code the 6.1 module loader accepts (no GOTPCREL) and that
-/// matches the kernel's retpoline / return-thunk build.
-const KRUSTFLAGS: &str = "-Crelocation-model=static -Zplt=yes \
-    -Zretpoline-external-thunk -Zfunction-return=thunk-extern";
-
 /// Relocation types the x86_64 module loader handles.
 const ALLOWED_RELOCS: &[&str] = &[
     "R_X86_64_64",
@@ -45,14 +47,40 @@ const ALLOWED_RELOCS: &[&str] = &[
 /// CONFIG_FRAME_WARN of the Debian kernel: the biggest stack frame allowed.
 const MAX_FRAME: u64 = 2048;
 
-/// Builds the module and returns the path of `netmap.ko`.
+/// A kernel line the module is built and tested for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Line {
+    /// Debian 12 (bookworm): the machine's own `linux-headers-amd64`.
+    #[default]
+    #[value(name = "6.1")]
+    Bookworm,
+    /// Debian 13 (trixie), in a cached chroot (`trixie.rs`).
+    #[value(name = "6.12")]
+    Trixie,
+}
+
+impl Line {
+    /// The kernel of this line (for 6.12: its chroot made or updated).
+    pub fn kernel(self) -> Result<Kernel> {
+        match self {
+            Line::Bookworm => Kernel::discover(),
+            Line::Trixie => crate::trixie::kernel(),
+        }
+    }
+}
+
+/// Builds the module for Debian 12's kernel and returns `netmap.ko`'s path.
 pub fn run() -> Result<PathBuf> {
+    build(&Kernel::discover()?)
+}
+
+/// Builds the module for `k` and returns the path of `netmap.ko`.
+pub fn build(k: &Kernel) -> Result<PathBuf> {
     let t0 = Instant::now();
-    let k = Kernel::discover()?;
-    let obj = build_rust_object(false)?;
+    let obj = build_rust_object(Some(k))?;
     let t_rust = t0.elapsed();
-    check_object(&obj, &k)?;
-    let ko = kbuild(&k, &obj)?;
+    check_object(&obj, k)?;
+    let ko = kbuild(k, &obj)?;
     eprintln!(
         "module: {} (kernel {}; rust {:.1} s, total {:.1} s)",
         ko.display(),
@@ -77,7 +105,7 @@ pub fn check_core_no_std() -> Result {
     if !kernel_toolchain_present() {
         return Err("kernel toolchain (rustc-web, cargo-web, rust-web-src) not installed".into());
     }
-    build_rust_object(true).map(|_| ())
+    build_rust_object(None).map(|_| ())
 }
 
 /// Lints of the kernel crate (`os/linux/rust`, outside the workspace):
@@ -111,8 +139,13 @@ pub fn lint_kernel_crate() -> Result {
 pub struct Kernel {
     /// e.g. `6.1.0-56-amd64`.
     pub version: String,
-    /// `/usr/src/linux-headers-$version`.
+    /// `/usr/src/linux-headers-$version` under [`Kernel::sysroot`].
     pub headers: PathBuf,
+    /// The system the kernel's files are in: `/`, or the trixie chroot.
+    pub sysroot: PathBuf,
+    /// Kbuild must run inside `sysroot` (chroot): its host programs and
+    /// compiler are that system's.
+    pub chroot: bool,
 }
 
 impl Kernel {
@@ -137,17 +170,22 @@ impl Kernel {
                 headers.display()
             ));
         }
-        Ok(Kernel { version, headers })
+        Ok(Kernel {
+            version,
+            headers,
+            sysroot: PathBuf::from("/"),
+            chroot: false,
+        })
     }
 
     /// The matching kernel image (for the guest).
     pub fn image(&self) -> PathBuf {
-        PathBuf::from(format!("/boot/vmlinuz-{}", self.version))
+        self.sysroot.join(format!("boot/vmlinuz-{}", self.version))
     }
 
     /// The matching module tree (NIC modules for the guest).
     pub fn modules_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/lib/modules/{}", self.version))
+        self.sysroot.join(format!("lib/modules/{}", self.version))
     }
 }
 
@@ -156,9 +194,37 @@ fn kdir() -> PathBuf {
     root().join("target").join("kernel")
 }
 
-/// Builds (or with `check_only`, checks) the kernel staticlib and returns
-/// the extracted object `target/kernel/rust_lib.o`.
-fn build_rust_object(check_only: bool) -> Result<PathBuf> {
+/// The directory of one kernel's build: `target/kernel/$KVER`.
+fn kernel_build_dir(k: &Kernel) -> PathBuf {
+    kdir().join(&k.version)
+}
+
+/// The Rust flags `k`'s configuration asks for, from os/linux/Makefile
+/// (`make rustflags`): one list for this build and the DKMS build.
+fn rustflags(k: &Kernel) -> Result<String> {
+    let flags = output(
+        Command::new("make")
+            .args(["-s", "--no-print-directory", "-C"])
+            .arg(root().join("os/linux"))
+            .arg(format!("KDIR={}", k.headers.display()))
+            .arg("rustflags")
+            .env_remove("MAKEFLAGS"),
+    )?;
+    let flags = flags.trim().to_string();
+    if !k.headers.join("include/config/auto.conf").exists() || !flags.contains("-Zplt") {
+        return Err(format!(
+            "no kernel configuration in {}/include/config/auto.conf (flags: {flags:?})",
+            k.headers.display()
+        ));
+    }
+    Ok(flags)
+}
+
+/// Builds the kernel staticlib for `k` (with `None`, only checks it, with
+/// Debian 12's kernel flags) and returns the extracted object
+/// `target/kernel/$KVER/rust_lib.o`.
+fn build_rust_object(k: Option<&Kernel>) -> Result<PathBuf> {
+    let check_only = k.is_none();
     if !kernel_toolchain_present() {
         return Err(format!(
             "kernel toolchain missing ({KRUSTC}, {KCARGO}, {KLIBSRC}/vendor): `cargo xtask setup`"
@@ -169,12 +235,16 @@ fn build_rust_object(check_only: bool) -> Result<PathBuf> {
     let manifest = root().join("os/linux/rust/Cargo.toml");
     let cargo_home = prepare_offline_sources(&kd, &manifest)?;
 
+    let (flags, out) = match k {
+        Some(k) => (rustflags(k)?, kernel_build_dir(k)),
+        None => (rustflags(&Kernel::discover()?)?, kd.clone()),
+    };
     let mut cmd = Command::new(KCARGO);
     cmd.arg(if check_only { "check" } else { "build" })
         .args(["--release", "-Zbuild-std=core,alloc", "--target", KTARGET])
         .arg("--manifest-path")
         .arg(&manifest);
-    kernel_env(&mut cmd, &cargo_home, &kd.join("target"));
+    kernel_env(&mut cmd, &cargo_home, &out.join("target"), &flags);
     run_cmd(&mut cmd)?;
     if check_only {
         return Ok(PathBuf::new());
@@ -182,7 +252,7 @@ fn build_rust_object(check_only: bool) -> Result<PathBuf> {
 
     // The archive holds the crate's object plus compiler_builtins'; keep
     // only ours (the kernel provides memcpy & co.).
-    let lib = kd
+    let lib = out
         .join("target")
         .join(KTARGET)
         .join("release/libnetmap_linux.a");
@@ -206,14 +276,14 @@ fn build_rust_object(check_only: bool) -> Result<PathBuf> {
     if !bytes.status.success() || bytes.stdout.is_empty() {
         return Err(format!("ar p {} {member} failed", lib.display()));
     }
-    let obj = kd.join("rust_lib.o");
+    let obj = out.join("rust_lib.o");
     write_if_changed(&obj, &bytes.stdout)?;
     Ok(obj)
 }
 
 /// Environment for the kernel toolchain: private CARGO_HOME and target dir,
 /// nothing inherited from the host toolchain's cargo.
-fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path) {
+fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path, rustflags: &str) {
     for v in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -231,7 +301,7 @@ fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path) {
         .env("CARGO_TARGET_DIR", target_dir)
         .env("RUSTC", KRUSTC)
         .env("RUSTC_BOOTSTRAP", "1")
-        .env("RUSTFLAGS", KRUSTFLAGS)
+        .env("RUSTFLAGS", rustflags)
         .env("CARGO_TERM_COLOR", "never");
 }
 
@@ -387,10 +457,11 @@ fn check_object(obj: &Path, k: &Kernel) -> Result {
     }
 }
 
-/// Runs Kbuild in target/kernel/module and returns netmap.ko's path.
+/// Runs Kbuild (os/linux/Makefile) in `target/kernel/$KVER/module`, inside
+/// the kernel's chroot if it has one, and returns netmap.ko's path.
 fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
     let src = root().join("os/linux");
-    let md = kdir().join("module");
+    let md = kernel_build_dir(k).join("module");
     fs::create_dir_all(&md).map_err(|e| format!("{}: {e}", md.display()))?;
     for f in ["glue.c", "Kbuild", "Makefile"] {
         let data = fs::read(src.join(f)).map_err(|e| format!("{}: {e}", src.join(f).display()))?;
@@ -398,25 +469,30 @@ fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
     }
     let data = fs::read(obj).map_err(|e| format!("{}: {e}", obj.display()))?;
     write_if_changed(&md.join("rust_lib.o_shipped"), &data)?;
-    // modpost (MODVERSIONS) reads a .cmd file for every object; the
-    // _shipped rule writes none.
-    let cmd = format!(
-        "cmd_{}/rust_lib.o := cp rust_lib.o_shipped rust_lib.o\n",
-        md.display()
-    );
-    write_if_changed(&md.join(".rust_lib.o.cmd"), cmd.as_bytes())?;
 
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    run_cmd(
-        Command::new("make")
-            .arg("-C")
-            .arg(&k.headers)
-            .arg(format!("M={}", md.display()))
-            .arg(format!("-j{jobs}"))
-            .arg("modules")
-            .env_remove("MAKEFLAGS")
-            .env_remove("CARGO_MAKEFLAGS"),
-    )?;
+    let jobs = format!("-j{jobs}");
+    let mut cmd = if k.chroot {
+        let headers = Path::new("/").join(
+            k.headers
+                .strip_prefix(&k.sysroot)
+                .map_err(|_| format!("{} is not in the chroot", k.headers.display()))?,
+        );
+        let kdir_arg = format!("KDIR={}", headers.display());
+        crate::trixie::command(
+            &k.sysroot,
+            &[(md.as_path(), "/build")],
+            &["make", "-C", "/build", &kdir_arg, &jobs, "modules"],
+        )
+    } else {
+        let mut c = Command::new("make");
+        c.arg("-C")
+            .arg(&md)
+            .arg(format!("KDIR={}", k.headers.display()))
+            .args([&jobs, "modules"]);
+        c
+    };
+    run_cmd(cmd.env_remove("MAKEFLAGS").env_remove("CARGO_MAKEFLAGS"))?;
     let ko = md.join("netmap.ko");
     if !ko.exists() {
         return Err(format!("Kbuild produced no {}", ko.display()));

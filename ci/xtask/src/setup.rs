@@ -33,12 +33,22 @@ const PACKAGES: &[&str] = &[
     "python3",
     // Runs Kbuild; the kernel headers do not depend on it.
     "make",
-    // `xz`: unpacks the vmlinux stream inside the Debian bzImage.
+    // `xz`: unpacks the vmlinux stream inside the Debian 12 bzImage, and
+    // Debian 13's compressed NIC modules.
     "xz-utils",
+    // `zstd`: unpacks the vmlinux stream inside the Debian 13 bzImage.
+    "zstd",
     // objdump/readelf/ar: the kernel object checks and archive extraction.
     "binutils",
     // Compiles glue.c (Kbuild) and the uapi C layout cross-check.
     "gcc",
+    // Makes the Debian 13 chroot whose gcc-14 and kbuild build the module
+    // for the second kernel line, 6.12 (ci/xtask/src/trixie.rs).
+    "debootstrap",
+    // dpkg-deb: builds the netmap-rs-dkms and netmap-rs-tools packages.
+    "dpkg-dev",
+    // The tools' man pages, from their --help (netmap-rs-tools).
+    "help2man",
 ];
 
 /// The meta package whose dependency names the kernel version in use.

@@ -5,6 +5,7 @@
 //! later ones (CI shows every failure in one run); the run ends with one line
 //! per stage and a verdict, and fails if any stage failed.
 
+use crate::module::Line;
 use crate::setup;
 use crate::util::{Result, cargo, clock, root, run_cmd, show};
 use clap::ValueEnum;
@@ -38,14 +39,20 @@ pub enum Stage {
     Host,
     /// The core built `no_std` for the kernel target with the kernel toolchain.
     NoStd,
-    /// The module loaded in a QEMU guest, guest tests run there.
+    /// The module loaded in a QEMU guest, guest tests run there (Debian 12's 6.1).
     Guest,
+    /// The same guest tests on Debian 13's 6.12 (module built in a trixie chroot).
+    #[value(name = "guest-6.12")]
+    Guest612,
+    /// The Debian packages: netmap-rs-dkms installed in a trixie chroot (DKMS
+    /// builds the module for 6.12), modprobe'd in a 6.12 guest, purged.
+    Dkms,
     /// A short libFuzzer smoke of every target of fuzz/.
     Fuzz,
 }
 
 impl Stage {
-    const ALL: [Stage; 7] = [
+    const ALL: [Stage; 9] = [
         Stage::Setup,
         Stage::Fmt,
         Stage::Clippy,
@@ -53,6 +60,8 @@ impl Stage {
         Stage::NoStd,
         Stage::Fuzz,
         Stage::Guest,
+        Stage::Guest612,
+        Stage::Dkms,
     ];
     const HOST: [Stage; 3] = [Stage::Fmt, Stage::Clippy, Stage::Host];
 
@@ -64,6 +73,8 @@ impl Stage {
             Stage::Host => "host",
             Stage::NoStd => "no-std",
             Stage::Guest => "guest",
+            Stage::Guest612 => "guest-6.12",
+            Stage::Dkms => "dkms",
             Stage::Fuzz => "fuzz",
         }
     }
@@ -121,7 +132,7 @@ pub fn run(args: &Args) -> Result {
             .into(),
             Stage::Host => host_tests(),
             Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
-            Stage::NoStd | Stage::Guest => {
+            Stage::NoStd | Stage::Guest | Stage::Guest612 | Stage::Dkms => {
                 if *kernel_toolchain.get_or_insert_with(setup::kernel_toolchain_present) {
                     kernel_stage(stage)
                 } else {
@@ -144,7 +155,7 @@ pub fn run(args: &Args) -> Result {
 
     println!("\nxtask test summary:");
     for (stage, outcome, took) in &results {
-        println!("  {:<7} {}", stage.name(), verdict(outcome, *took));
+        println!("  {:<10} {}", stage.name(), verdict(outcome, *took));
     }
     let names = |want: fn(&Outcome) -> bool| {
         results
@@ -267,7 +278,9 @@ const FUZZ_SMOKE_SECS: u64 = 15;
 /// The stages that need the kernel toolchain.
 fn kernel_stage(stage: Stage) -> Outcome {
     match stage {
-        Stage::Guest => crate::vm::run().into(),
+        Stage::Guest => crate::vm::run(Line::Bookworm).into(),
+        Stage::Guest612 => crate::vm::run(Line::Trixie).into(),
+        Stage::Dkms => crate::dkms::test().into(),
         _ => crate::module::check_core_no_std().into(),
     }
 }

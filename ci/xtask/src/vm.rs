@@ -14,7 +14,7 @@
 //! NIC modules, runs the caller's script with `sh`, dumps `dmesg` between
 //! markers and powers off. Marker lines start with [`MARK`].
 
-use crate::module::{self, Kernel};
+use crate::module::{self, Kernel, Line};
 use crate::util::{Result, cargo, output, root, run_cmd};
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,7 +34,7 @@ const HOST_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 const GUEST_TESTS_PACKAGE: &str = "nm-guest-tests";
 /// The example programs the guest tests drive (os/linux/tests/src/tools.rs),
 /// installed as `/bin/<name>`.
-const GUEST_TOOL_PACKAGES: &[&str] = &["pkt-gen", "vale-ctl", "bridge"];
+pub const GUEST_TOOL_PACKAGES: &[&str] = &["pkt-gen", "vale-ctl", "bridge"];
 
 /// NIC modules put in the initramfs (with their dependencies), loaded when
 /// [`BootOpts::nics`] is set: the QEMU NICs plus veth and tun for the
@@ -78,6 +78,8 @@ pub struct BootOpts {
     /// Echo every console line to stdout as it arrives (else nothing is
     /// printed; the caller decides).
     pub echo: bool,
+    /// The guest's kernel (its image and NIC modules); `None`: Debian 12's.
+    pub kernel: Option<Kernel>,
 }
 
 impl Default for BootOpts {
@@ -89,6 +91,7 @@ impl Default for BootOpts {
             nics: false,
             mem_mb: 2048,
             echo: false,
+            kernel: None,
         }
     }
 }
@@ -162,10 +165,11 @@ pub fn boot_script(files: &[(&Path, &str)], script: &str, timeout: Duration) -> 
     Ok(out.console())
 }
 
-/// `cargo xtask vm-test`.
-pub fn run() -> Result {
+/// `cargo xtask vm-test [--kernel LINE]`: the same tests on each kernel line.
+pub fn run(line: Line) -> Result {
     let t0 = Instant::now();
-    let ko = module::run()?;
+    let kernel = line.kernel()?;
+    let ko = module::build(&kernel)?;
     let t_module = t0.elapsed();
     let mut packages = vec![GUEST_TESTS_PACKAGE];
     packages.extend_from_slice(GUEST_TOOL_PACKAGES);
@@ -211,10 +215,12 @@ pub fn run() -> Result {
         timeout,
         nics: true,
         echo: false,
+        kernel: Some(kernel.clone()),
         ..BootOpts::default()
     };
     println!(
-        "vm-test: booting the guest (timeout {} s)",
+        "vm-test: booting the guest, kernel {} (timeout {} s)",
+        kernel.version,
         timeout.as_secs()
     );
     let verbose = std::env::var_os("NM_VM_VERBOSE").is_some();
@@ -391,7 +397,10 @@ pub fn boot(opts: &BootOpts) -> Result<GuestOutput> {
 
 /// Like [`boot`], calling `on_line` for every console line as it arrives.
 pub fn boot_with(opts: &BootOpts, mut on_line: impl FnMut(&str)) -> Result<GuestOutput> {
-    let k = Kernel::discover()?;
+    let k = match &opts.kernel {
+        Some(k) => k.clone(),
+        None => Kernel::discover()?,
+    };
     let dir = root().join(GUEST_TARGET_DIR).join("vm");
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let vmlinux = extract_vmlinux(&k, &dir)?;
@@ -504,8 +513,8 @@ pub fn boot_with(opts: &BootOpts, mut on_line: impl FnMut(&str)) -> Result<Guest
 }
 
 /// The uncompressed vmlinux (ELF with a PVH entry, boots about twice as
-/// fast as the bzImage) from the xz stream inside the Debian bzImage,
-/// cached in `dir`.
+/// fast as the bzImage) from the compressed payload of the Debian bzImage
+/// (xz on 6.1, zstd on 6.12), cached in `dir`.
 fn extract_vmlinux(k: &Kernel, dir: &Path) -> Result<PathBuf> {
     let out = dir.join(format!("vmlinux-{}", k.version));
     let bz = k.image();
@@ -520,24 +529,23 @@ fn extract_vmlinux(k: &Kernel, dir: &Path) -> Result<PathBuf> {
     }
     let data = fs::read(&bz)
         .map_err(|e| format!("{} (install linux-image-{}): {e}", bz.display(), k.version))?;
-    const XZ_MAGIC: &[u8] = b"\xfd7zXZ\x00";
-    let at = data
-        .windows(XZ_MAGIC.len())
-        .position(|w| w == XZ_MAGIC)
-        .ok_or_else(|| format!("no xz stream in {}", bz.display()))?;
-    let mut child = Command::new("xz")
-        .args(["-dc", "--single-stream"])
+    let (tool, payload) = bzimage_payload(&data)
+        .ok_or_else(|| format!("no xz or zstd payload in {}", bz.display()))?;
+    let mut child = Command::new(tool[0])
+        .args(&tool[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("xz: {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("xz stdin")?;
-    let payload = data[at..].to_vec();
+        .map_err(|e| format!("{}: {e}", tool[0]))?;
+    let mut stdin = child.stdin.take().ok_or("decompressor stdin")?;
+    let payload = payload.to_vec();
     let writer = std::thread::spawn(move || {
         // xz stops reading after the stream: a broken pipe is expected.
         let _ = stdin.write_all(&payload);
     });
-    let res = child.wait_with_output().map_err(|e| format!("xz: {e}"))?;
+    let res = child
+        .wait_with_output()
+        .map_err(|e| format!("{}: {e}", tool[0]))?;
     let _ = writer.join();
     if !res.status.success() || !res.stdout.starts_with(b"\x7fELF") {
         return Err(format!(
@@ -549,6 +557,31 @@ fn extract_vmlinux(k: &Kernel, dir: &Path) -> Result<PathBuf> {
     fs::write(&tmp, &res.stdout).map_err(|e| format!("{}: {e}", tmp.display()))?;
     fs::rename(&tmp, &out).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
+}
+
+/// The compressed kernel inside a bzImage and the command that unpacks it:
+/// the x86 boot header gives its place (`setup_sects` at 0x1f1,
+/// `payload_offset`/`payload_length` at 0x248/0x24c, from the protected-mode
+/// code); a zstd payload ends with the 4-byte uncompressed size, which zstd
+/// would take for a second, broken frame.
+fn bzimage_payload(data: &[u8]) -> Option<(&'static [&'static str], &[u8])> {
+    let u32_at = |at: usize| -> Option<usize> {
+        let b = data.get(at..at + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let setup_sects = match *data.get(0x1f1)? {
+        0 => 4,
+        n => usize::from(n),
+    };
+    let start = (setup_sects + 1) * 512 + u32_at(0x248)?;
+    let payload = data.get(start..start + u32_at(0x24c)?)?;
+    if payload.starts_with(b"\xfd7zXZ\x00") {
+        Some((&["xz", "-dc", "--single-stream"], payload))
+    } else if payload.starts_with(b"\x28\xb5\x2f\xfd") {
+        Some((&["zstd", "-dcq"], &payload[..payload.len().checked_sub(4)?]))
+    } else {
+        None
+    }
 }
 
 /// An initramfs entry.
@@ -654,16 +687,28 @@ fn build_initramfs(k: &Kernel, opts: &BootOpts) -> Result<Vec<u8>> {
         }
     }
 
-    // NIC modules with their dependencies, in load order.
+    // NIC modules with their dependencies, in load order (uncompressed:
+    // 6.12 ships them as .ko.xz, which busybox's insmod cannot read).
     let order = nic_module_order(k)?;
     let mut names = String::new();
     for (name, path) in &order {
-        add_host_file(
-            &mut tree,
-            path,
-            &format!("lib/modules/extra/{name}.ko"),
-            0o644,
-        )?;
+        let data = if path.extension().is_some_and(|e| e == "xz") {
+            let out = Command::new("xz")
+                .arg("-dc")
+                .arg(path)
+                .output()
+                .map_err(|e| format!("xz: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("xz -dc {} failed", path.display()));
+            }
+            out.stdout
+        } else {
+            fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
+        };
+        tree.insert(
+            format!("lib/modules/extra/{name}.ko"),
+            Node::File { data, mode: 0o644 },
+        );
         names.push_str(name);
         names.push('\n');
     }
@@ -737,6 +782,7 @@ fn nic_module_order(k: &Kernel) -> Result<Vec<(String, PathBuf)>> {
             .file_name()
             .map(|n| {
                 n.to_string_lossy()
+                    .trim_end_matches(".xz")
                     .trim_end_matches(".ko")
                     .replace('-', "_")
             })
@@ -762,7 +808,16 @@ fn nic_module_order(k: &Kernel) -> Result<Vec<(String, PathBuf)>> {
             order.push((n, mdir.join(rel)));
         }
     };
+    // Built into the kernel on some lines (virtio_pci on 6.12).
+    let builtin: Vec<String> = fs::read_to_string(mdir.join("modules.builtin"))
+        .unwrap_or_default()
+        .lines()
+        .map(name_of)
+        .collect();
     for want in NIC_MODULES {
+        if builtin.iter().any(|b| b == want) {
+            continue;
+        }
         let (rel, ds) = deps
             .get(*want)
             .ok_or_else(|| format!("module {want} not in modules.dep"))?;
@@ -772,11 +827,14 @@ fn nic_module_order(k: &Kernel) -> Result<Vec<(String, PathBuf)>> {
         }
         push(rel, &mut order);
     }
-    if order
+    if let Some((_, p)) = order
         .iter()
-        .any(|(_, p)| p.extension().is_some_and(|e| e != "ko"))
+        .find(|(_, p)| !p.extension().is_some_and(|e| e == "ko" || e == "xz"))
     {
-        return Err("compressed kernel modules are not supported by the initramfs builder".into());
+        return Err(format!(
+            "{}: the initramfs builder reads plain and xz-compressed modules only",
+            p.display()
+        ));
     }
     Ok(order)
 }
