@@ -77,6 +77,15 @@ fn out_dir() -> PathBuf {
 /// `cargo xtask dkms`: builds both packages and returns their paths.
 pub fn run() -> Result<Vec<PathBuf>> {
     let t0 = Instant::now();
+    // Only what packaging needs (not all of `cargo xtask setup`).
+    let missing: Vec<&str> = [("dpkg-deb", "dpkg-dev"), ("help2man", "help2man")]
+        .into_iter()
+        .filter(|(cmd, _)| !crate::util::succeeds(Command::new(cmd).arg("--version")))
+        .map(|(_, package)| package)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("apt-get install {}", missing.join(" ")));
+    }
     let out = out_dir();
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let debs = vec![build_dkms_deb(&out)?, build_tools_deb(&out)?];
@@ -261,6 +270,8 @@ fn build_tools_deb(out: &Path) -> Result<PathBuf> {
         let to = dir.join("usr/bin").join(name);
         fs::create_dir_all(to.parent().unwrap_or(&dir)).map_err(|e| format!("{e}"))?;
         fs::copy(bin, &to).map_err(|e| format!("{}: {e}", bin.display()))?;
+        // The release profile keeps debug info (profiling); the package does not.
+        run_cmd(Command::new("strip").arg(&to))?;
         let man = output(
             Command::new("help2man")
                 .args(["--no-info", "--section=8", "--version-string", VERSION])

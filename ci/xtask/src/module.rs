@@ -492,7 +492,36 @@ fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
             .args([&jobs, "modules"]);
         c
     };
-    run_cmd(cmd.env_remove("MAKEFLAGS").env_remove("CARGO_MAKEFLAGS"))?;
+    let out = cmd
+        .env_remove("MAKEFLAGS")
+        .env_remove("CARGO_MAKEFLAGS")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start Kbuild: {e}"))?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprint!("{log}");
+    if !out.status.success() {
+        return Err(format!("Kbuild for {} failed ({})", k.version, out.status));
+    }
+    // objtool's complaints are real bugs on the kernels it checks (e.g. a
+    // function called through a pointer without ENDBR faults on IBT
+    // hardware), and modpost's mean a module that will not load.
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("objtool:") || l.contains("WARNING: modpost:"))
+        .collect();
+    if !warnings.is_empty() {
+        return Err(format!(
+            "Kbuild for {} warned ({} lines), first: {}",
+            k.version,
+            warnings.len(),
+            warnings[0]
+        ));
+    }
     let ko = md.join("netmap.ko");
     if !ko.exists() {
         return Err(format!("Kbuild produced no {}", ko.display()));

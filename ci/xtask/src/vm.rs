@@ -39,7 +39,8 @@ pub const GUEST_TOOL_PACKAGES: &[&str] = &["pkt-gen", "vale-ctl", "bridge"];
 /// NIC modules put in the initramfs (with their dependencies), loaded when
 /// [`BootOpts::nics`] is set: the QEMU NICs plus veth and tun for the
 /// emulated-adapter tests, and the `plug` qdisc (holds transmitted frames
-/// until released: the TX completion test).
+/// until released: the TX completion test). Those built into the guest's
+/// kernel (`modules.builtin`: virtio_pci on 6.12) are skipped.
 const NIC_MODULES: &[&str] = &[
     "virtio_pci",
     "virtio_net",
