@@ -4,7 +4,7 @@
  *
  * Everything netmap decides lives in Rust (os/linux/rust, on top of
  * netmap-core).  This file only does what Rust cannot do by itself on a
- * Debian 6.1 kernel without Rust support:
+ * kernel without Rust support (Debian 12's 6.1, Debian 13's 6.12):
  *
  *   1. module boilerplate: MODULE_* macros, module_init/module_exit;
  *   2. the module parameters of spec section 12, under

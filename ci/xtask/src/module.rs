@@ -537,3 +537,45 @@ fn write_if_changed(path: &Path, data: &[u8]) -> Result {
     }
     fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags follow the kernel's configuration, under either name of the
+    /// mitigation options (os/linux/Makefile, read by `make rustflags`).
+    #[test]
+    fn rustflags_follow_the_kernel_config() {
+        let dir = std::env::temp_dir().join(format!("nm-rustflags-{}", std::process::id()));
+        let conf = dir.join("include/config");
+        fs::create_dir_all(&conf).unwrap();
+        let flags = |config: &str| {
+            fs::write(conf.join("auto.conf"), config).unwrap();
+            let k = Kernel {
+                version: "test".into(),
+                headers: dir.clone(),
+                sysroot: PathBuf::from("/"),
+                chroot: false,
+            };
+            rustflags(&k).unwrap()
+        };
+        let old = flags("CONFIG_RETPOLINE=y\nCONFIG_RETHUNK=y\n");
+        assert_eq!(
+            old,
+            "-Crelocation-model=static -Zplt=yes -Zretpoline-external-thunk \
+             -Zfunction-return=thunk-extern"
+        );
+        let new = flags(
+            "CONFIG_MITIGATION_RETPOLINE=y\nCONFIG_MITIGATION_RETHUNK=y\n\
+             CONFIG_X86_KERNEL_IBT=y\nCONFIG_CALL_PADDING=y\nCONFIG_FUNCTION_PADDING_BYTES=16\n",
+        );
+        assert_eq!(
+            new,
+            "-Crelocation-model=static -Zplt=yes -Zretpoline-external-thunk \
+             -Zfunction-return=thunk-extern -Zcf-protection=branch -Cjump-tables=no \
+             -Zpatchable-function-entry=16,16"
+        );
+        assert_eq!(flags(""), "-Crelocation-model=static -Zplt=yes");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -951,6 +951,28 @@ mod tests {
         assert!(judge(&out).is_err());
     }
 
+    /// A bzImage's payload is found from its boot header, whatever bytes
+    /// surround it; zstd's trailing size is cut off.
+    #[test]
+    fn bzimage_payload_from_the_boot_header() {
+        let mut img = vec![0u8; 4096];
+        img[0x1f1] = 1; // setup_sects: protected-mode code at 1024
+        img[0x248..0x24c].copy_from_slice(&100u32.to_le_bytes());
+        img[0x24c..0x250].copy_from_slice(&12u32.to_le_bytes());
+        // A decoy xz magic before the payload must not be taken.
+        img[1024..1030].copy_from_slice(b"\xfd7zXZ\x00");
+        img[1124..1128].copy_from_slice(b"\x28\xb5\x2f\xfd");
+        let (tool, payload) = bzimage_payload(&img).unwrap();
+        assert_eq!(tool[0], "zstd");
+        assert_eq!(payload, &img[1124..1132]);
+        img[1124..1130].copy_from_slice(b"\xfd7zXZ\x00");
+        let (tool, payload) = bzimage_payload(&img).unwrap();
+        assert_eq!(tool[0], "xz");
+        assert_eq!(payload.len(), 12);
+        img[0x24c..0x250].copy_from_slice(&100_000u32.to_le_bytes());
+        assert!(bzimage_payload(&img).is_none());
+    }
+
     #[test]
     fn cpio_is_aligned_and_terminated() {
         let mut t = BTreeMap::new();
