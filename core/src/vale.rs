@@ -119,6 +119,17 @@ impl LearningBridge {
     /// [`mac_of`]): learn the source, then look the destination up.
     #[inline]
     pub fn decide(&self, dmac: u64, smac: u64, src: u8) -> u8 {
+        self.learn(smac, src);
+        if dmac & 1 != 0 {
+            return NM_BDG_BROADCAST;
+        }
+        self.find_hashed(dmac).0
+    }
+
+    /// Learn that unicast address `smac` is behind port `src`, unless it is
+    /// already the last address learned there.
+    #[inline]
+    pub fn learn(&self, smac: u64, src: u8) {
         if smac & 1 == 0
             && let Some(last) = self.last_smac.get(src as usize)
             && last.load(Ordering::Relaxed) != (ENTRY_VALID | smac)
@@ -127,13 +138,26 @@ impl LearningBridge {
                 .store(ENTRY_VALID | ((src as u64) << 48) | smac, Ordering::Relaxed);
             last.store(ENTRY_VALID | smac, Ordering::Relaxed);
         }
-        if dmac & 1 == 0 {
-            let e = self.table[mac_hash(dmac)].load(Ordering::Relaxed);
-            if e & ENTRY_VALID != 0 && e & MAC_MASK == dmac {
-                return ((e >> 48) & 0xff) as u8;
-            }
+    }
+
+    /// The port of unicast address `dmac` (or flood), and the table slot
+    /// it hashes to.
+    #[inline]
+    pub fn find_hashed(&self, dmac: u64) -> (u8, usize) {
+        let h = mac_hash(dmac);
+        (self.find_at(dmac, h), h)
+    }
+
+    /// The port of unicast address `dmac` whose table slot `h` is known
+    /// (`mac_hash(dmac)`), or flood.
+    #[inline]
+    fn find_at(&self, dmac: u64, h: usize) -> u8 {
+        let e = self.table[h & (NM_BDG_HASH - 1)].load(Ordering::Relaxed);
+        if e & ENTRY_VALID != 0 && e & MAC_MASK == dmac {
+            ((e >> 48) & 0xff) as u8
+        } else {
+            NM_BDG_BROADCAST
         }
-        NM_BDG_BROADCAST
     }
 }
 
@@ -427,20 +451,30 @@ pub fn forward<P: Platform>(
 ) {
     let (na, k, ring) = (src.na, src.k, src.ring);
     let n = k.num_slots;
-    let buf_size = na.mem.buf_size();
     if own.ft.len() < NM_BDG_BATCH_MAX || own.dq.len() < DQ_LEN {
         // Scratch not prepared (cannot happen for a bound VALE TX ring).
         return;
     }
+    let mut dec = Decider {
+        sw,
+        me,
+        bufs: na.mem.bufs(),
+        hdr_len: na.virt_hdr_len.load(Ordering::Relaxed) as usize,
+        last_dmac: u64::MAX,
+        last_h: 0,
+    };
+    let buf_size = dec.bufs.size();
     let batch = batch.min(NM_BDG_BATCH as usize);
     let mut j = hwcur;
     let mut left = ring_dist(hwcur, head, n);
     while left > 0 {
-        // Gather a batch, completing the last packet (up to 64 slots).
+        // Gather a batch, completing the last packet (up to 64 slots), and
+        // queue each packet to its destination as soon as it is complete.
+        let KringOwned { ft, dq, dlist, .. } = &mut *own;
         let mut cnt = 0usize;
         let mut pkt_start = 0usize;
         let mut frags = 0u32;
-        while left > 0 {
+        while left > 0 && cnt < ft.len() {
             let (buf_idx, slen, mut flags) = ring.slot_desc(j);
             if flags & NS_BUF_CHANGED != 0 {
                 // The switch copies: a new buffer needs no action (§2.6).
@@ -458,7 +492,7 @@ pub fn forward<P: Platform>(
             if frags >= NETMAP_MAX_FRAGS {
                 flags &= !NS_MOREFRAG;
             }
-            own.ft[cnt] = FtEntry {
+            ft[cnt] = FtEntry {
                 buf_idx,
                 len,
                 flags,
@@ -471,7 +505,8 @@ pub fn forward<P: Platform>(
             j = nm_next(j, n);
             left -= 1;
             if flags & NS_MOREFRAG == 0 {
-                own.ft[pkt_start].frags = frags as u8;
+                ft[pkt_start].frags = frags as u8;
+                dec.queue(ft, dq, dlist, pkt_start);
                 pkt_start = cnt;
                 frags = 0;
                 if cnt >= batch {
@@ -481,8 +516,9 @@ pub fn forward<P: Platform>(
         }
         if frags > 0 {
             // Incomplete chain at the end of the batch: truncate it (§6.9).
-            own.ft[cnt - 1].flags &= !NS_MOREFRAG;
-            own.ft[pkt_start].frags = frags as u8;
+            ft[cnt - 1].flags &= !NS_MOREFRAG;
+            ft[pkt_start].frags = frags as u8;
+            dec.queue(ft, dq, dlist, pkt_start);
         }
         flush(sw, me, src, own, cnt);
     }
@@ -503,9 +539,74 @@ fn indirect_copy<P: Platform>(na: &Adapter<P>, ring: &RingPtr, j: u32, buf: u32,
     }
 }
 
-/// Decide the destination of each packet of the gathered batch
-/// `own.ft[..cnt]`, queue it per destination, and deliver the queues
-/// (`nm_bdg_flush`).
+/// The forwarding decision for the packets of one sender's call, and the
+/// queue each packet joins.
+struct Decider<'a, P: Platform> {
+    sw: &'a Switch<P>,
+    me: u8,
+    bufs: crate::mem::Bufs<'a>,
+    hdr_len: usize,
+    /// The last unicast destination address looked up and its table slot
+    /// (bulk traffic repeats it: one hash per run of packets).
+    last_dmac: u64,
+    last_h: usize,
+}
+
+impl<P: Platform> Decider<'_, P> {
+    /// Decide where the packet starting at `ft[i]` goes and append it to
+    /// that destination's queue (or drop it).
+    #[inline(always)]
+    fn queue(&mut self, ft: &mut [FtEntry], dq: &mut [DstQueue], dlist: &mut Vec<u8>, i: usize) {
+        let e = ft[i];
+        if (e.len as usize) < self.hdr_len + 14 {
+            return;
+        }
+        let b = self.bufs.get(e.buf_idx);
+        let off = e.offset as usize + self.hdr_len;
+        let dst = match &self.sw.lookup {
+            SwitchLookup::Learning(l) => match b.macs(off) {
+                Some((d, s)) => {
+                    l.learn(s, self.me);
+                    if d & 1 != 0 {
+                        NM_BDG_BROADCAST
+                    } else if d == self.last_dmac {
+                        // Same slot: only the table entry is read again.
+                        l.find_at(d, self.last_h)
+                    } else {
+                        let (dst, h) = l.find_hashed(d);
+                        (self.last_dmac, self.last_h) = (d, h);
+                        dst
+                    }
+                }
+                None => NM_BDG_NOPORT,
+            },
+            SwitchLookup::Custom(l) => custom_lookup(&**l, &b, off, self.me),
+        };
+        if dst == self.me || dst == NM_BDG_NOPORT {
+            return;
+        }
+        let q = if dst == NM_BDG_BROADCAST {
+            DQ_FLOOD
+        } else {
+            dst as usize
+        };
+        let Some(dqe) = dq.get_mut(q) else { return };
+        if dqe.tail == FT_NIL {
+            dqe.head = i as u16;
+            if q != DQ_FLOOD && dlist.len() < dlist.capacity() {
+                dlist.push(dst);
+            }
+        } else if let Some(t) = ft.get_mut(dqe.tail as usize) {
+            t.next = i as u16;
+        }
+        dqe.tail = i as u16;
+        ft[i].dst = dst;
+    }
+}
+
+/// Deliver the queues of the gathered batch `own.ft[..cnt]` (pass 2 of
+/// `nm_bdg_flush`): take the destination ports from the port table, copy
+/// to each, reset the queues.
 fn flush<P: Platform>(
     sw: &Switch<P>,
     me: u8,
@@ -513,45 +614,6 @@ fn flush<P: Platform>(
     own: &mut KringOwned<P>,
     cnt: usize,
 ) {
-    let na = src.na;
-    let bufs = na.mem.bufs();
-    let hdr_len = na.virt_hdr_len.load(Ordering::Relaxed) as usize;
-    // Pass 1: one decision per packet, queued per destination.
-    let mut i = 0usize;
-    while i < cnt {
-        let e = own.ft[i];
-        let frags = (e.frags as usize).max(1);
-        let mut dst = NM_BDG_NOPORT;
-        if e.len as usize >= hdr_len + 14 {
-            let b = bufs.get(e.buf_idx);
-            dst = match &sw.lookup {
-                SwitchLookup::Learning(l) => match b.macs(e.offset as usize + hdr_len) {
-                    Some((d, s)) => l.decide(d, s, me),
-                    None => NM_BDG_NOPORT,
-                },
-                SwitchLookup::Custom(l) => custom_lookup(&**l, &b, e.offset as usize + hdr_len, me),
-            };
-        }
-        if dst != me && dst != NM_BDG_NOPORT {
-            let q = if dst == NM_BDG_BROADCAST {
-                DQ_FLOOD
-            } else {
-                dst as usize
-            };
-            let tail = own.dq[q].tail;
-            if tail == FT_NIL {
-                own.dq[q].head = i as u16;
-                if q != DQ_FLOOD {
-                    own.dlist.push(dst);
-                }
-            } else {
-                own.ft[tail as usize].next = i as u16;
-            }
-            own.dq[q].tail = i as u16;
-            own.ft[i].dst = dst;
-        }
-        i += frags;
-    }
     let flood = own.dq[DQ_FLOOD].head;
     // The destination ports, from the port table: the unicast ones, then
     // (for flooded packets) every other active port.
@@ -574,8 +636,8 @@ fn flush<P: Platform>(
             }
         }
     }
-    // Pass 2: deliver per destination; flooded packets go to ring 0,
-    // unicast ones to the ring numbered like the sender's (mod the count).
+    // Flooded packets go to ring 0, unicast ones to the ring numbered like
+    // the sender's (mod the count).
     let dsts = core::mem::take(&mut own.dsts);
     for (d, dna) in dsts.iter() {
         let nrx = dna.nrings(Dir::Rx);
@@ -650,7 +712,6 @@ fn deliver<P: Platform>(
     let mut hwtail = old;
     let sbufs = na.mem.bufs();
     let dbufs = dna.mem.bufs();
-    let dst_buf_size = dbufs.size() as usize;
     let src_h = na.virt_hdr_len.load(Ordering::Relaxed) as usize;
     let dst_h = dna.virt_hdr_len.load(Ordering::Relaxed) as usize;
     let mut room = ring_dist(hwtail, nm_prev(hwcur, n), n);
@@ -672,11 +733,24 @@ fn deliver<P: Platform>(
         if frags as u32 > room || i + frags > ft.len() {
             continue;
         }
+        room -= frags as u32;
+        if frags == 1 && src_h == dst_h {
+            // The common case: one slot, same header layout.
+            let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
+            let copied =
+                dbuf.copy_frame_from(&sbufs.get(e.buf_idx), e.offset as usize, e.len as usize);
+            dring.set_len_flags(hwtail, copied as u16, 1 << 8);
+            hwtail = nm_next(hwtail, n);
+            continue;
+        }
         // Ports with different virtio-net header lengths (§8.3).
         let conv = if src_h != dst_h {
             match HdrConv::new(&sbufs.get(e.buf_idx), e.offset as usize, src_h, dst_h) {
                 Some(c) => Some(c),
-                None => continue,
+                None => {
+                    room += frags as u32;
+                    continue;
+                }
             }
         } else {
             None
@@ -687,17 +761,12 @@ fn deliver<P: Platform>(
             let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
             let copied = match conv {
                 Some(c) if f == 0 => c.copy(&dbuf, &sbuf, s.offset as usize, s.len as usize),
-                _ => dbuf.copy_frame_from(
-                    &sbuf,
-                    s.offset as usize,
-                    (s.len as usize).min(dst_buf_size),
-                ),
+                _ => dbuf.copy_frame_from(&sbuf, s.offset as usize, s.len as usize),
             };
             let more = if f + 1 < frags { NS_MOREFRAG } else { 0 };
             dring.set_len_flags(hwtail, copied as u16, frag_flags | more);
             hwtail = nm_next(hwtail, n);
         }
-        room -= frags as u32;
     }
     if hwtail != old {
         dk.nr_hwtail.store(hwtail, Ordering::Release);
