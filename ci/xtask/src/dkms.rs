@@ -22,7 +22,7 @@
 //! system groups; groupadd's backups `/etc/group-` & co. are not counted).
 
 use crate::module::Line;
-use crate::util::{Result, output, root, run_cmd};
+use crate::util::{Result, output, output_log, root, run_cmd};
 use crate::vm::{self, BootOpts, MARK};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -193,24 +193,16 @@ fn build_dkms_deb(out: &Path) -> Result<PathBuf> {
         UDEV_RULE,
         0o644,
     )?;
-    copyright(&dir, package)?;
-    write(
-        &dir.join("DEBIAN/control"),
-        &format!(
-            "Package: {package}\n\
-             Version: {VERSION}\n\
-             Architecture: amd64\n\
-             Maintainer: netmap-rs authors <netmap-rs@localhost>\n\
-             Section: kernel\n\
-             Priority: optional\n\
-             Depends: dkms (>= 3), rustc-web, cargo-web, rust-web-src, make, gcc, binutils, passwd\n\
-             Recommends: linux-headers-amd64\n\
-             Description: netmap and the VALE switch in Rust (DKMS sources)\n \
-             The netmap.ko kernel module of netmap-rs (/dev/netmap, netmap API 14),\n \
-             built by DKMS from source for each installed kernel with Debian's\n \
-             rustc-web toolchain. Members of group netmap may use /dev/netmap.\n"
-        ),
-        0o644,
+    control(
+        &dir,
+        package,
+        "Section: kernel\n\
+         Depends: dkms (>= 3), rustc-web, cargo-web, rust-web-src, make, gcc, binutils, passwd\n\
+         Recommends: linux-headers-amd64\n",
+        "netmap and the VALE switch in Rust (DKMS sources)\n \
+         The netmap.ko kernel module of netmap-rs (/dev/netmap, netmap API 14),\n \
+         built by DKMS from source for each installed kernel with Debian's\n \
+         rustc-web toolchain. Members of group netmap may use /dev/netmap.",
     )?;
     // What dh_dkms would write: build for the installed kernels on
     // configure, remove from every kernel before the files go.
@@ -238,6 +230,24 @@ fn build_dkms_deb(out: &Path) -> Result<PathBuf> {
         0o755,
     )?;
     dpkg_deb(&dir, out, package)
+}
+
+/// The copyright file and `DEBIAN/control` (`fields`: lines of its own).
+fn control(dir: &Path, package: &str, fields: &str, description: &str) -> Result {
+    copyright(dir, package)?;
+    write(
+        &dir.join("DEBIAN/control"),
+        &format!(
+            "Package: {package}\n\
+             Version: {VERSION}\n\
+             Architecture: amd64\n\
+             Maintainer: netmap-rs authors <netmap-rs@localhost>\n\
+             Priority: optional\n\
+             {fields}\
+             Description: {description}\n"
+        ),
+        0o644,
+    )
 }
 
 fn copyright(dir: &Path, package: &str) -> Result {
@@ -285,23 +295,14 @@ fn build_tools_deb(out: &Path) -> Result<PathBuf> {
         write(&page, &man, 0o644)?;
         run_cmd(Command::new("gzip").args(["-9n"]).arg(&page))?;
     }
-    copyright(&dir, package)?;
-    write(
-        &dir.join("DEBIAN/control"),
-        &format!(
-            "Package: {package}\n\
-             Version: {VERSION}\n\
-             Architecture: amd64\n\
-             Maintainer: netmap-rs authors <netmap-rs@localhost>\n\
-             Section: net\n\
-             Priority: optional\n\
-             Recommends: netmap-rs-dkms\n\
-             Description: netmap-rs tools: pkt-gen, vale-ctl, netmap-bridge\n \
-             The netmap tools for netmap-rs (/dev/netmap, netmap API 14): the packet\n \
-             generator pkt-gen, vale-ctl for VALE switches, and netmap-bridge (the\n \
-             reference's bridge, renamed: iproute2 has a bridge command).\n"
-        ),
-        0o644,
+    control(
+        &dir,
+        package,
+        "Section: net\nRecommends: netmap-rs-dkms\n",
+        "netmap-rs tools: pkt-gen, vale-ctl, netmap-bridge\n \
+         The netmap tools for netmap-rs (/dev/netmap, netmap API 14): the packet\n \
+         generator pkt-gen, vale-ctl for VALE switches, and netmap-bridge (the\n \
+         reference's bridge, renamed: iproute2 has a bridge command).",
     )?;
     dpkg_deb(&dir, out, package)
 }
@@ -315,7 +316,7 @@ pub fn test() -> Result {
     let kernel = Line::Trixie.kernel()?;
     let kver = kernel.version.clone();
     let work = out_dir().join(format!("test-{}", std::process::id()));
-    let _cleanup = RemoveDirOnDrop(work.clone());
+    let _cleanup = vm::RemoveOnDrop(work.clone());
     for d in ["upper", "work", "pkgs", "result"] {
         fs::create_dir_all(work.join(d)).map_err(|e| format!("{e}"))?;
     }
@@ -338,18 +339,11 @@ pub fn test() -> Result {
         ],
         &["sh", "-c", &script],
     );
-    let res = cmd
-        .output()
-        .map_err(|e| format!("running the chroot test: {e}"))?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let (status, log) = output_log(&mut cmd)?;
     let t_chroot = t0.elapsed();
     let mut why = judge_chroot(&log, &kver);
-    if !res.status.success() && why.is_empty() {
-        why.push(format!("the chroot script failed ({})", res.status));
+    if !status.success() && why.is_empty() {
+        why.push(format!("the chroot script failed ({status})"));
     }
 
     // 2. The DKMS-built module in a 6.12 guest: modprobe, packaged pkt-gen.
@@ -367,10 +361,9 @@ pub fn test() -> Result {
         println!("dkms: OK");
         Ok(())
     } else {
+        let lines: Vec<String> = log.lines().map(str::to_string).collect();
         println!("---- chroot log (last 60 lines) ----");
-        let lines: Vec<&str> = log.lines().collect();
-        println!("{}", lines[lines.len().saturating_sub(60)..].join("\n"));
-        println!("----");
+        println!("{}\n----", vm::tail(&lines, 60));
         Err(why.join("; "))
     }
 }
@@ -531,21 +524,10 @@ fn guest_modprobe(kernel: &crate::module::Kernel, result: &Path) -> Result<Vec<S
         why.push(format!("kernel problems: {}", problems.join(" | ")));
     }
     if !why.is_empty() {
-        let lines = &out.lines;
         println!("---- guest console (last 40 lines) ----");
-        println!("{}", lines[lines.len().saturating_sub(40)..].join("\n"));
-        println!("----");
+        println!("{}\n----", vm::tail(&out.lines, 40));
     }
     Ok(why)
-}
-
-/// Removes the test's work directory (overlay upper layer, copies).
-struct RemoveDirOnDrop(PathBuf);
-
-impl Drop for RemoveDirOnDrop {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //!    copy of `os/linux` plus the shipped object; for 6.12 inside the
 //!    chroot) and return the path of `netmap.ko`.
 
-use crate::util::{Result, output, root, run_cmd};
+use crate::util::{Result, output, output_log, root, run_cmd};
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -492,20 +492,10 @@ fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
             .args([&jobs, "modules"]);
         c
     };
-    let out = cmd
-        .env_remove("MAKEFLAGS")
-        .env_remove("CARGO_MAKEFLAGS")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot start Kbuild: {e}"))?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (status, log) = output_log(cmd.env_remove("MAKEFLAGS").env_remove("CARGO_MAKEFLAGS"))?;
     eprint!("{log}");
-    if !out.status.success() {
-        return Err(format!("Kbuild for {} failed ({})", k.version, out.status));
+    if !status.success() {
+        return Err(format!("Kbuild for {} failed ({status})", k.version));
     }
     // objtool's complaints are real bugs on the kernels it checks (e.g. a
     // function called through a pointer without ENDBR faults on IBT

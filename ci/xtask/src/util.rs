@@ -80,6 +80,21 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     }
 }
 
+/// Runs `cmd` (stdin closed) and returns its exit status with its standard
+/// output and error, one after the other, for a log.
+pub fn output_log(cmd: &mut Command) -> Result<(std::process::ExitStatus, String)> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start `{}`: {e}", show(cmd)))?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status, log))
+}
+
 /// The wall clock as `HH:MM:SS` UTC, for stage headers in logs.
 pub fn clock() -> String {
     let s = SystemTime::now()

@@ -891,16 +891,21 @@ fn cpio_newc(tree: &BTreeMap<String, Node>) -> Vec<u8> {
 }
 
 /// The last `n` lines, joined.
-fn tail(lines: &[String], n: usize) -> String {
+pub fn tail(lines: &[String], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Deletes a file when dropped (the per-run initramfs).
-struct RemoveOnDrop(PathBuf);
+/// Deletes a file or a directory tree when dropped (the per-run initramfs,
+/// the DKMS test's work directory).
+pub struct RemoveOnDrop(pub PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        let _ = if self.0.is_dir() {
+            fs::remove_dir_all(&self.0)
+        } else {
+            fs::remove_file(&self.0)
+        };
     }
 }
 
