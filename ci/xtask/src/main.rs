@@ -7,9 +7,11 @@
 mod bench;
 mod demo;
 mod dkms;
+mod examples;
 mod fuzz;
 mod module;
 mod setup;
+mod sys;
 mod test;
 mod trixie;
 mod util;
@@ -45,6 +47,11 @@ enum Cmd {
     },
     /// Build the Debian packages netmap-rs-dkms and netmap-rs-tools (target/dkms).
     Dkms,
+    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target windows`).
+    Examples(examples::Args),
+    /// Build the Windows driver target/windows/netmap.sys (os/windows): NDIS
+    /// filter + \\.\netmap, test-signed, with its INF.
+    Sys,
     /// Build the module and guest programs, boot QEMU and run the guest tests.
     VmTest {
         /// The kernel line the guest runs: Debian 12's 6.1 or Debian 13's 6.12.
@@ -76,6 +83,8 @@ fn main() -> ExitCode {
             .map(|ko| println!("{}", ko.display())),
         Cmd::VmTest { kernel } => vm::run(kernel),
         Cmd::Dkms => dkms::run().map(|_| ()),
+        Cmd::Examples(args) => examples::run(&args),
+        Cmd::Sys => sys::run().map(|d| println!("{}", d.sys.display())),
         Cmd::Bench { what, args } => bench::run(&what, &args),
         Cmd::Fuzz(args) => fuzz::run(&args),
     };

@@ -49,15 +49,19 @@ pub enum Stage {
     Dkms,
     /// A short libFuzzer smoke of every target of fuzz/.
     Fuzz,
+    /// netmap.sys built, PE/imports/signature/NDIS layouts checked, broken
+    /// drivers rejected, the examples run under wine.
+    Windows,
 }
 
 impl Stage {
-    const ALL: [Stage; 9] = [
+    const ALL: [Stage; 10] = [
         Stage::Setup,
         Stage::Fmt,
         Stage::Clippy,
         Stage::Host,
         Stage::NoStd,
+        Stage::Windows,
         Stage::Fuzz,
         Stage::Guest,
         Stage::Guest612,
@@ -76,6 +80,7 @@ impl Stage {
             Stage::Guest612 => "guest-6.12",
             Stage::Dkms => "dkms",
             Stage::Fuzz => "fuzz",
+            Stage::Windows => "windows",
         }
     }
 }
@@ -129,9 +134,11 @@ pub fn run(args: &Args) -> Result {
                 "warnings",
             ]))
             .and_then(|()| crate::module::lint_kernel_crate())
+            .and_then(|()| crate::sys::lint())
             .into(),
             Stage::Host => host_tests(),
             Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
+            Stage::Windows => crate::sys::stage().into(),
             Stage::NoStd | Stage::Guest | Stage::Guest612 | Stage::Dkms => {
                 if *kernel_toolchain.get_or_insert_with(setup::kernel_toolchain_present) {
                     kernel_stage(stage)
