@@ -297,7 +297,11 @@ impl RingPtr {
     /// Read only `flags` of slot `i`.
     #[inline]
     pub fn slot_flags(&self, i: u32) -> u16 {
-        let p = self.slot_ptr(i).cast::<u8>().wrapping_add(SLOT_FLAGS).cast::<u16>();
+        let p = self
+            .slot_ptr(i)
+            .cast::<u8>()
+            .wrapping_add(SLOT_FLAGS)
+            .cast::<u16>();
         // SAFETY: `flags` is an aligned u16 field of an in-bounds slot.
         unsafe { p.read_volatile() }
     }
