@@ -460,14 +460,22 @@ pub fn forward<P: Platform>(
         me,
         bufs: na.mem.bufs(),
         hdr_len: na.virt_hdr_len.load(Ordering::Relaxed) as usize,
-        last_dmac: u64::MAX,
+        last_macs: (u64::MAX, u64::MAX),
         last_h: 0,
+        cur: None,
     };
     let buf_size = dec.bufs.size();
     let batch = batch.min(NM_BDG_BATCH as usize);
     let mut j = hwcur;
     let mut left = ring_dist(hwcur, head, n);
     while left > 0 {
+        // A run of packets to one port goes straight to it.
+        let done = direct(src, &mut dec, j, left, batch as u32);
+        if done > 0 {
+            j = (j + done) % n;
+            left -= done;
+            continue;
+        }
         // Gather a batch, completing the last packet (up to 64 slots), and
         // queue each packet to its destination as soon as it is complete.
         let KringOwned { ft, dq, dlist, .. } = &mut *own;
@@ -476,17 +484,9 @@ pub fn forward<P: Platform>(
         let mut frags = 0u32;
         while left > 0 && cnt < ft.len() {
             let (buf_idx, slen, mut flags) = ring.slot_desc(j);
-            if flags & NS_BUF_CHANGED != 0 {
-                // The switch copies: a new buffer needs no action (§2.6).
-                flags &= !NS_BUF_CHANGED;
-                ring.set_slot_flags(j, flags);
-            }
             let mut len = if u32::from(slen) > buf_size { 0 } else { slen };
-            if flags & NS_INDIRECT != 0 {
-                flags &= !NS_INDIRECT;
-                if src.indirect {
-                    len = indirect_copy(na, ring, j, buf_idx, len);
-                }
+            if flags & (NS_BUF_CHANGED | NS_INDIRECT) != 0 {
+                (len, flags) = unusual_slot(src, j, buf_idx, len, flags);
             }
             frags += 1;
             if frags >= NETMAP_MAX_FRAGS {
@@ -499,7 +499,6 @@ pub fn forward<P: Platform>(
                 offset: 0,
                 next: FT_NIL,
                 frags: 0,
-                dst: NM_BDG_NOPORT,
             };
             cnt += 1;
             j = nm_next(j, n);
@@ -520,23 +519,186 @@ pub fn forward<P: Platform>(
             ft[pkt_start].frags = frags as u8;
             dec.queue(ft, dq, dlist, pkt_start);
         }
+        dec.close_queue(dq);
         flush(sw, me, src, own, cnt);
     }
 }
 
-/// NS_INDIRECT (§2.6): the payload is at the user address in the slot's
-/// `ptr`. We run in the sender's context with no spinlock held, so it is
-/// copied here into the slot's own buffer (whose contents an indirect
-/// sender does not use); a NULL or faulting pointer makes the slot empty.
-/// Returns the slot's length.
-#[cold]
-fn indirect_copy<P: Platform>(na: &Adapter<P>, ring: &RingPtr, j: u32, buf: u32, len: u16) -> u16 {
-    let ptr = ring.slot_user_ptr(j);
-    if ptr == 0 || copy_in_user(&na.platform, &na.mem.buf(buf), ptr, len as usize).is_err() {
-        0
-    } else {
-        len
+/// The direct path: a run of single-slot packets that all go to one port is
+/// copied straight from the sender's ring into that port's RX ring, with
+/// no gathering and no queues (bulk traffic between two stations, or
+/// flooding on a switch with one other port). It stops at the first packet
+/// that goes elsewhere, has several slots or NS_INDIRECT, after `max` slots
+/// (one lock hold, like a batch), or when the destination needs a header
+/// conversion; packets beyond the destination's room are dropped, as the
+/// general path drops them. Returns the slots consumed from `j`; 0 when the
+/// first packet needs the general path.
+fn direct<P: Platform>(
+    src: &Source<'_, P>,
+    dec: &mut Decider<'_, P>,
+    j: u32,
+    left: u32,
+    max: u32,
+) -> u32 {
+    let (ring, k, na) = (src.ring, src.k, src.na);
+    let buf_size = dec.bufs.size();
+    let (buf_idx, slen, flags) = ring.slot_desc(j);
+    let len = if u32::from(slen) > buf_size { 0 } else { slen };
+    if flags & (NS_MOREFRAG | NS_INDIRECT) != 0 {
+        return 0;
     }
+    let dst = dec.decide(buf_idx, len, 0);
+    let target = {
+        let t = dec.sw.table.lock();
+        let port = match dst {
+            NM_BDG_NOPORT => return 0,
+            NM_BDG_BROADCAST => {
+                // Flooding reaches one port only if it is the only other one
+                // (and none if there is no other).
+                let mut others = t.perm[..t.active as usize].iter().filter(|&&p| p != dec.me);
+                match (others.next(), others.next()) {
+                    (None, _) => None,
+                    (Some(&p), None) => Some(p),
+                    _ => return 0,
+                }
+            }
+            d if d == dec.me => return 0,
+            d => Some(d),
+        };
+        match port {
+            None => None,
+            Some(port) => {
+                let Some(Some(dna)) = t.ports.get(port as usize) else {
+                    return 0;
+                };
+                let nrx = dna.nrings(Dir::Rx);
+                if nrx == 0 {
+                    return 0;
+                }
+                let r = if dst == NM_BDG_BROADCAST {
+                    0
+                } else {
+                    k.id % nrx
+                };
+                Some((dna.clone(), r))
+            }
+        }
+    };
+    let sbufs = dec.bufs;
+    let first = (buf_idx, len, flags);
+    let max = left.min(max);
+    let Some((dna, r)) = target else {
+        return direct_run(src, dec, dst, j, max, first, &mut |_, _| {});
+    };
+    if dna.virt_hdr_len.load(Ordering::Relaxed) != na.virt_hdr_len.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let Some(dk) = dna.kring(Dir::Rx, r) else {
+        return 0;
+    };
+    let q = dk.q_lock.lock();
+    let Some(dring) = dk.ring().filter(|_| dk.flags() & NKR_ON != 0) else {
+        return 0;
+    };
+    let dn = dk.num_slots;
+    let hwcur = dk.nr_hwcur.load(Ordering::Acquire);
+    let old = dk.nr_hwtail.load(Ordering::Relaxed);
+    if hwcur >= dn || old >= dn {
+        return 0;
+    }
+    let dbufs = dna.mem.bufs();
+    let mut room = ring_dist(old, nm_prev(hwcur, dn), dn);
+    let mut hwtail = old;
+    let done = direct_run(src, dec, dst, j, max, first, &mut |buf_idx, len| {
+        // Beyond the destination's room, packets are dropped.
+        if room > 0 {
+            let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
+            let copied = dbuf.copy_frame_from(&sbufs.get(buf_idx), 0, len as usize);
+            dring.set_len_flags(hwtail, copied as u16, 1 << 8);
+            hwtail = nm_next(hwtail, dn);
+            room -= 1;
+        }
+    });
+    if hwtail != old {
+        dk.nr_hwtail.store(hwtail, Ordering::Release);
+        crate::monitor::rx_new(&dna, dk, &dring, old, hwtail);
+    }
+    drop(q);
+    if hwtail != old {
+        crate::bwrap::delivered(&dna, dk, src.depth);
+    }
+    done
+}
+
+/// The packets of a run of the direct path, starting with the one at `j`
+/// (`first`: its buffer, length and flags, already decided `dst`), each
+/// handed to `out` (buffer, length); returns the slots consumed (at most
+/// `max`).
+#[inline(always)]
+fn direct_run<P: Platform>(
+    src: &Source<'_, P>,
+    dec: &mut Decider<'_, P>,
+    dst: u8,
+    mut j: u32,
+    max: u32,
+    first: (u32, u16, u16),
+    out: &mut impl FnMut(u32, u16),
+) -> u32 {
+    let (ring, n, buf_size) = (src.ring, src.k.num_slots, dec.bufs.size());
+    let (mut buf_idx, mut len, mut flags) = first;
+    let mut done = 0u32;
+    loop {
+        if flags & NS_BUF_CHANGED != 0 {
+            // The switch copies: a new buffer needs no action (§2.6).
+            ring.set_slot_flags(j, flags & !NS_BUF_CHANGED);
+        }
+        out(buf_idx, len);
+        j = nm_next(j, n);
+        done += 1;
+        if done >= max {
+            return done;
+        }
+        let slen;
+        (buf_idx, slen, flags) = ring.slot_desc(j);
+        len = if u32::from(slen) > buf_size { 0 } else { slen };
+        if flags & (NS_MOREFRAG | NS_INDIRECT) != 0 || dec.decide(buf_idx, len, 0) != dst {
+            return done;
+        }
+    }
+}
+
+/// A slot with NS_BUF_CHANGED or NS_INDIRECT about to be forwarded;
+/// returns its length and flags for the switch.
+///
+/// NS_BUF_CHANGED: the switch copies, so a new buffer needs no action
+/// (§2.6); the flag is cleared in the ring. NS_INDIRECT: the payload is at
+/// the user address in the slot's `ptr`. In the sender's own context (no
+/// spinlock held) it is copied into the slot's own buffer, whose contents
+/// an indirect sender does not use; a NULL or faulting pointer makes the
+/// slot empty. Rings filled by the kernel send such a slot as it is.
+#[cold]
+fn unusual_slot<P: Platform>(
+    src: &Source<'_, P>,
+    j: u32,
+    buf_idx: u32,
+    mut len: u16,
+    mut flags: u16,
+) -> (u16, u16) {
+    if flags & NS_BUF_CHANGED != 0 {
+        flags &= !NS_BUF_CHANGED;
+        src.ring.set_slot_flags(j, flags);
+    }
+    if flags & NS_INDIRECT != 0 {
+        flags &= !NS_INDIRECT;
+        if src.indirect {
+            let ptr = src.ring.slot_user_ptr(j);
+            let buf = src.na.mem.buf(buf_idx);
+            if ptr == 0 || copy_in_user(&src.na.platform, &buf, ptr, len as usize).is_err() {
+                len = 0;
+            }
+        }
+    }
+    (len, flags)
 }
 
 /// The forwarding decision for the packets of one sender's call, and the
@@ -546,42 +708,60 @@ struct Decider<'a, P: Platform> {
     me: u8,
     bufs: crate::mem::Bufs<'a>,
     hdr_len: usize,
-    /// The last unicast destination address looked up and its table slot
-    /// (bulk traffic repeats it: one hash per run of packets).
-    last_dmac: u64,
+    /// The (destination, source) addresses of the last packet decided by
+    /// the learning bridge, and the table slot of that destination: a run
+    /// of packets between the same stations is learned and hashed once.
+    last_macs: (u64, u64),
     last_h: usize,
+    /// The queue the last packet joined and its last entry (the queue's
+    /// `tail` in `dq` is written when another queue is used).
+    cur: Option<(usize, u16)>,
 }
 
 impl<P: Platform> Decider<'_, P> {
-    /// Decide where the packet starting at `ft[i]` goes and append it to
-    /// that destination's queue (or drop it).
+    /// The destination of a packet whose first slot holds `len` bytes at
+    /// `offset` of buffer `buf_idx` (learning its source on the way):
+    /// a port index, [`NM_BDG_BROADCAST`], or [`NM_BDG_NOPORT`] (drop).
     #[inline(always)]
-    fn queue(&mut self, ft: &mut [FtEntry], dq: &mut [DstQueue], dlist: &mut Vec<u8>, i: usize) {
-        let e = ft[i];
-        if (e.len as usize) < self.hdr_len + 14 {
-            return;
+    fn decide(&mut self, buf_idx: u32, len: u16, offset: u16) -> u8 {
+        if (len as usize) < self.hdr_len + 14 {
+            return NM_BDG_NOPORT;
         }
-        let b = self.bufs.get(e.buf_idx);
-        let off = e.offset as usize + self.hdr_len;
-        let dst = match &self.sw.lookup {
+        let b = self.bufs.get(buf_idx);
+        let off = offset as usize + self.hdr_len;
+        match &self.sw.lookup {
             SwitchLookup::Learning(l) => match b.macs(off) {
+                Some(m) if m == self.last_macs => {
+                    if m.0 & 1 != 0 {
+                        NM_BDG_BROADCAST
+                    } else {
+                        // Same slot: only the table entry is read again.
+                        l.find_at(m.0, self.last_h)
+                    }
+                }
                 Some((d, s)) => {
                     l.learn(s, self.me);
+                    self.last_macs = (d, s);
                     if d & 1 != 0 {
                         NM_BDG_BROADCAST
-                    } else if d == self.last_dmac {
-                        // Same slot: only the table entry is read again.
-                        l.find_at(d, self.last_h)
                     } else {
                         let (dst, h) = l.find_hashed(d);
-                        (self.last_dmac, self.last_h) = (d, h);
+                        self.last_h = h;
                         dst
                     }
                 }
                 None => NM_BDG_NOPORT,
             },
             SwitchLookup::Custom(l) => custom_lookup(&**l, &b, off, self.me),
-        };
+        }
+    }
+
+    /// Decide where the packet starting at `ft[i]` goes and append it to
+    /// that destination's queue (or drop it).
+    #[inline(always)]
+    fn queue(&mut self, ft: &mut [FtEntry], dq: &mut [DstQueue], dlist: &mut Vec<u8>, i: usize) {
+        let e = ft[i];
+        let dst = self.decide(e.buf_idx, e.len, e.offset);
         if dst == self.me || dst == NM_BDG_NOPORT {
             return;
         }
@@ -590,17 +770,48 @@ impl<P: Platform> Decider<'_, P> {
         } else {
             dst as usize
         };
-        let Some(dqe) = dq.get_mut(q) else { return };
-        if dqe.tail == FT_NIL {
-            dqe.head = i as u16;
-            if q != DQ_FLOOD && dlist.len() < dlist.capacity() {
-                dlist.push(dst);
+        let i = i as u16;
+        match self.cur {
+            Some((cq, tail)) if cq == q => {
+                if let Some(t) = ft.get_mut(tail as usize) {
+                    t.next = i;
+                }
             }
-        } else if let Some(t) = ft.get_mut(dqe.tail as usize) {
-            t.next = i as u16;
+            _ => {
+                self.close_queue(dq);
+                let Some(dqe) = dq.get_mut(q) else { return };
+                if dqe.tail == FT_NIL {
+                    dqe.head = i;
+                    if q != DQ_FLOOD && dlist.len() < dlist.capacity() {
+                        dlist.push(dst);
+                    }
+                } else if let Some(t) = ft.get_mut(dqe.tail as usize) {
+                    t.next = i;
+                }
+            }
         }
-        dqe.tail = i as u16;
-        ft[i].dst = dst;
+        self.cur = Some((q, i));
+    }
+
+    /// Write back the tail of the queue in use.
+    fn close_queue(&mut self, dq: &mut [DstQueue]) {
+        if let Some((q, tail)) = self.cur.take()
+            && let Some(dqe) = dq.get_mut(q)
+        {
+            dqe.tail = tail;
+        }
+    }
+}
+
+/// A [`Lookup`] other than the built-in learning bridge sees a copy of the
+/// first 14 bytes (the Ethernet header) at `off`.
+#[cold]
+fn custom_lookup(l: &dyn Lookup, b: &crate::shm::BufRef<'_>, off: usize, me: u8) -> u8 {
+    let mut frame = [0u8; 14];
+    if b.read(off, &mut frame) == frame.len() {
+        l.lookup(&frame, me)
+    } else {
+        NM_BDG_NOPORT
     }
 }
 
@@ -669,18 +880,6 @@ fn flush<P: Platform>(
     }
     own.dq[DQ_FLOOD] = DstQueue::EMPTY;
     own.dlist.clear();
-}
-
-/// A [`Lookup`] other than the built-in learning bridge sees a copy of the
-/// first 14 bytes (the Ethernet header) at `off`.
-#[cold]
-fn custom_lookup(l: &dyn Lookup, b: &crate::shm::BufRef<'_>, off: usize, me: u8) -> u8 {
-    let mut frame = [0u8; 14];
-    if b.read(off, &mut frame) == frame.len() {
-        l.lookup(&frame, me)
-    } else {
-        NM_BDG_NOPORT
-    }
 }
 
 /// Copy the packets of the two queues starting at `a` and `b` (merged in
