@@ -20,14 +20,17 @@ extern crate alloc;
 pub mod adapter;
 pub mod bwrap;
 pub mod error;
+pub mod fmtbuf;
 #[cfg(feature = "host")]
 pub mod host;
+pub mod ioctl;
 pub mod kring;
 pub mod mem;
 pub mod monitor;
 pub mod name;
 pub mod netif;
 pub mod netmap;
+pub mod param_table;
 pub mod pipe;
 pub mod platform;
 pub mod request;

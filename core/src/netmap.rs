@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 use crate::adapter::{Adapter, Kind, PortConfig, RingRange};
+use crate::ioctl::{IoctlArg, IoctlReq};
 use crate::kring::{self, Dir, Kring, NKR_STOPPED};
 use crate::mem::{MemObj, MemParams, NetmapMem};
 use crate::name::{Name, concat};
@@ -228,32 +229,45 @@ impl<P: Platform> Netmap<P> {
     // ------------------------------------------------------------------
     // ioctl
 
+    /// An ioctl with its Linux number and the user address of its
+    /// argument (see [`Netmap::ioctl_req`]); unknown numbers: `EOPNOTSUPP`.
     pub fn ioctl(&self, np: &NetmapPriv<P>, cmd: u32, arg: u64) -> Result<()> {
-        match cmd {
-            NIOCCTRL => self.ioctl_ctrl(np, arg),
-            NIOCTXSYNC => self.sync_ioctl(np, Dir::Tx),
-            NIOCRXSYNC => self.sync_ioctl(np, Dir::Rx),
-            NIOCREGIF | NIOCGINFO => self.ioctl_legacy(np, cmd, arg),
-            NIOCCONFIG => {
-                if arg == 0 {
+        let req = IoctlReq::from_linux(cmd).ok_or(Errno::EOPNOTSUPP)?;
+        self.ioctl_req(np, req, IoctlArg::User(arg))
+    }
+
+    /// A decoded ioctl (the OS edge decodes its own numbering) with its
+    /// argument in user memory or already copied in by the OS.
+    pub fn ioctl_req(
+        &self,
+        np: &NetmapPriv<P>,
+        req: IoctlReq,
+        mut arg: IoctlArg<'_>,
+    ) -> Result<()> {
+        match req {
+            IoctlReq::Ctrl => self.ioctl_ctrl(np, &mut arg),
+            IoctlReq::TxSync => self.sync_ioctl(np, Dir::Tx),
+            IoctlReq::RxSync => self.sync_ioctl(np, Dir::Rx),
+            IoctlReq::RegIf | IoctlReq::GetInfo => self.ioctl_legacy(np, req, &mut arg),
+            IoctlReq::Config => {
+                if arg.is_null() {
                     return Err(Errno::EINVAL);
                 }
                 let mut ifr = NmIfreq::zeroed();
-                self.platform.copy_from_user(ifr.as_bytes_mut(), arg)?;
+                arg.read(&self.platform, ifr.as_bytes_mut())?;
                 // Plain VALE switches have no external config hook.
-                self.platform.copy_to_user(arg, ifr.as_bytes())?;
+                arg.write(&self.platform, ifr.as_bytes())?;
                 Err(Errno::EINVAL)
             }
-            _ => Err(Errno::EOPNOTSUPP),
         }
     }
 
-    fn ioctl_ctrl(&self, np: &NetmapPriv<P>, arg: u64) -> Result<()> {
-        if arg == 0 {
+    fn ioctl_ctrl(&self, np: &NetmapPriv<P>, arg: &mut IoctlArg<'_>) -> Result<()> {
+        if arg.is_null() {
             return Err(Errno::EINVAL);
         }
         let mut hdr = NmreqHeader::zeroed();
-        self.platform.copy_from_user(hdr.as_bytes_mut(), arg)?;
+        arg.read(&self.platform, hdr.as_bytes_mut())?;
         let (mut req, res) = match Request::copy_in(&self.platform, hdr) {
             Ok(mut req) => {
                 let r = self.dispatch(np, &mut req);
@@ -262,7 +276,7 @@ impl<P: Platform> Netmap<P> {
             Err((e, Some(req))) => (*req, Err(e)),
             Err((e, None)) => {
                 // Nothing but the header was read: give it back unchanged.
-                self.platform.copy_to_user(arg, hdr.as_bytes())?;
+                arg.write(&self.platform, hdr.as_bytes())?;
                 return Err(e);
             }
         };
@@ -1428,15 +1442,20 @@ impl<P: Platform> Netmap<P> {
     // ------------------------------------------------------------------
     // Legacy NIOCREGIF / NIOCGINFO (§4.12)
 
-    fn ioctl_legacy(&self, np: &NetmapPriv<P>, cmd: u32, arg: u64) -> Result<()> {
-        if arg == 0 {
+    fn ioctl_legacy(
+        &self,
+        np: &NetmapPriv<P>,
+        cmd: IoctlReq,
+        arg: &mut IoctlArg<'_>,
+    ) -> Result<()> {
+        if arg.is_null() {
             return Err(Errno::EINVAL);
         }
         let mut nmr = Nmreq::zeroed();
-        self.platform.copy_from_user(nmr.as_bytes_mut(), arg)?;
+        arg.read(&self.platform, nmr.as_bytes_mut())?;
         let r = self.legacy(np, cmd, &mut nmr);
         if r.is_ok() {
-            self.platform.copy_to_user(arg, nmr.as_bytes())?;
+            arg.write(&self.platform, nmr.as_bytes())?;
         }
         r
     }
@@ -1454,7 +1473,7 @@ impl<P: Platform> Netmap<P> {
         Ok((req.body(), req.hdr))
     }
 
-    fn legacy(&self, np: &NetmapPriv<P>, cmd: u32, nmr: &mut Nmreq) -> Result<()> {
+    fn legacy(&self, np: &NetmapPriv<P>, cmd: IoctlReq, nmr: &mut Nmreq) -> Result<()> {
         if nmr.nr_version < u32::from(NETMAP_MIN_API) {
             return Err(Errno::EINVAL);
         }
@@ -1516,7 +1535,7 @@ impl<P: Platform> Netmap<P> {
             ..NmreqRegister::zeroed()
         };
         match (cmd, nmr.nr_cmd) {
-            (NIOCREGIF, 0) => {
+            (IoctlReq::RegIf, 0) => {
                 hdr.nr_reqtype = NETMAP_REQ_REGISTER;
                 let (out, _) = self.run_internal(np, hdr, &reg)?;
                 nmr.nr_offset = out.nr_offset as u32;
@@ -1529,7 +1548,7 @@ impl<P: Platform> Netmap<P> {
                 nmr.nr_arg3 = out.nr_extra_bufs;
                 Ok(())
             }
-            (NIOCGINFO, 0) => {
+            (IoctlReq::GetInfo, 0) => {
                 hdr.nr_reqtype = NETMAP_REQ_PORT_INFO_GET;
                 let pi = NmreqPortInfoGet {
                     nr_tx_slots: reg.nr_tx_slots,
@@ -1548,7 +1567,7 @@ impl<P: Platform> Netmap<P> {
                 nmr.nr_arg2 = out.nr_mem_id;
                 Ok(())
             }
-            (NIOCGINFO, c) if c == NETMAP_BDG_LIST => {
+            (IoctlReq::GetInfo, c) if c == NETMAP_BDG_LIST => {
                 hdr.nr_reqtype = NETMAP_REQ_VALE_LIST;
                 let l = NmreqValeList {
                     nr_bridge_idx: nmr.nr_arg1,
@@ -1743,6 +1762,22 @@ impl<P: Platform> Netmap<P> {
         crate::netif::forward_released(na, ni, k, ring, hwcur, head, all, to_nic)
     }
 
+    /// The wait queue a file bound as `b` sleeps on for direction `d`: the
+    /// ring's own if it has one ring that way, the port's if several;
+    /// `None` if it has none that way. poll() registers on both; an OS
+    /// whose readiness API attaches one waiter per event kind (FreeBSD
+    /// kqueue: EVFILT_READ = `Rx`, EVFILT_WRITE = `Tx`) asks for one.
+    pub fn wait_queue(b: &Binding<P>, d: Dir) -> Option<&P::WaitQueue> {
+        let r = b.ranges[d.idx()];
+        if r.len() > 1 {
+            Some(&b.na.si[d.idx()])
+        } else if r.len() == 1 {
+            b.na.kring(d, r.first).map(|k| &k.wq)
+        } else {
+            None
+        }
+    }
+
     /// poll(): returns the ready mask; `wait` is called with each wait
     /// queue the file must sleep on.
     pub fn poll(
@@ -1761,13 +1796,8 @@ impl<P: Platform> Netmap<P> {
         let want_tx = events & (POLLOUT | POLLWRNORM);
         let want_rx = events & (POLLIN | POLLRDNORM);
         for d in Dir::BOTH {
-            let r = b.ranges[d.idx()];
-            if r.len() > 1 {
-                wait(&na.si[d.idx()]);
-            } else if r.len() == 1
-                && let Some(k) = na.kring(d, r.first)
-            {
-                wait(&k.wq);
+            if let Some(wq) = Self::wait_queue(b, d) {
+                wait(wq);
             }
         }
         let mut revents = 0u32;
