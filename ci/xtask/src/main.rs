@@ -6,7 +6,9 @@
 
 mod bench;
 mod demo;
+mod examples;
 mod fuzz;
+mod kld;
 mod module;
 mod setup;
 mod test;
@@ -37,6 +39,10 @@ enum Cmd {
     Demo,
     /// Build the Linux kernel module (os/linux) with the kernel toolchain.
     Module,
+    /// Build the FreeBSD kernel module (os/freebsd) on this machine and check it.
+    Kld,
+    /// Build pkt-gen, vale-ctl and bridge for another OS and check them.
+    Examples(examples::Args),
     /// Build the module and guest programs, boot QEMU and run the guest tests.
     VmTest,
     /// Run the libFuzzer targets of fuzz/: a short smoke of each, or one
@@ -59,6 +65,8 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(&args),
         Cmd::Demo => demo::run(),
         Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
+        Cmd::Kld => kld::run().map(|k| println!("{}", k.ko.display())),
+        Cmd::Examples(args) => examples::cli(&args),
         Cmd::VmTest => vm::run(),
         Cmd::Bench { what, args } => bench::run(&what, &args),
         Cmd::Fuzz(args) => fuzz::run(&args),

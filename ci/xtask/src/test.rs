@@ -38,6 +38,9 @@ pub enum Stage {
     Host,
     /// The core built `no_std` for the kernel target with the kernel toolchain.
     NoStd,
+    /// The FreeBSD module built and checked, broken variants rejected, the
+    /// examples built and checked for FreeBSD.
+    Freebsd,
     /// The module loaded in a QEMU guest, guest tests run there.
     Guest,
     /// A short libFuzzer smoke of every target of fuzz/.
@@ -45,12 +48,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 7] = [
+    const ALL: [Stage; 8] = [
         Stage::Setup,
         Stage::Fmt,
         Stage::Clippy,
         Stage::Host,
         Stage::NoStd,
+        Stage::Freebsd,
         Stage::Fuzz,
         Stage::Guest,
     ];
@@ -63,6 +67,7 @@ impl Stage {
             Stage::Clippy => "clippy",
             Stage::Host => "host",
             Stage::NoStd => "no-std",
+            Stage::Freebsd => "freebsd",
             Stage::Guest => "guest",
             Stage::Fuzz => "fuzz",
         }
@@ -118,10 +123,11 @@ pub fn run(args: &Args) -> Result {
                 "warnings",
             ]))
             .and_then(|()| crate::module::lint_kernel_crate())
+            .and_then(|()| crate::kld::lint_kernel_crate())
             .into(),
             Stage::Host => host_tests(),
             Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
-            Stage::NoStd | Stage::Guest => {
+            Stage::NoStd | Stage::Guest | Stage::Freebsd => {
                 if *kernel_toolchain.get_or_insert_with(setup::kernel_toolchain_present) {
                     kernel_stage(stage)
                 } else {
@@ -213,7 +219,7 @@ fn step(cmd: &mut Command) -> Result {
 
 /// Crates outside the workspace (built with other toolchains) that are still
 /// formatted with the same rustfmt.
-const EXCLUDED_CRATES: &[&str] = &["os/linux/rust", "os/windows", "fuzz"];
+const EXCLUDED_CRATES: &[&str] = &["os/linux/rust", "os/freebsd/rust", "os/windows", "fuzz"];
 
 fn fmt() -> Outcome {
     let mut r = step(cargo().args(["fmt", "--all", "--check"]));
@@ -268,7 +274,27 @@ const FUZZ_SMOKE_SECS: u64 = 15;
 fn kernel_stage(stage: Stage) -> Outcome {
     match stage {
         Stage::Guest => crate::vm::run().into(),
+        Stage::Freebsd => freebsd(),
         _ => crate::module::check_core_no_std().into(),
+    }
+}
+
+/// The `freebsd` stage: `cargo xtask kld` (build + checks), the checks'
+/// self-test on broken modules, `cargo xtask examples --target freebsd`.
+fn freebsd() -> Outcome {
+    let r = crate::kld::run().and_then(|k| {
+        let broken = crate::kld::self_test()?;
+        let bins = crate::examples::run("freebsd")?;
+        Ok(format!(
+            "netmap.ko checked ({} undefined symbols, all KPI); {broken} broken modules rejected; \
+             {} FreeBSD executables checked",
+            k.report.undefined.len(),
+            bins.len()
+        ))
+    });
+    match r {
+        Ok(detail) => Outcome::Passed(detail),
+        Err(e) => Outcome::Failed(e),
     }
 }
 
