@@ -551,7 +551,7 @@ const BROKEN: &[Broken] = &[
     },
     Broken {
         what: "a stack frame above 2048 bytes",
-        source: "void nm_broken(volatile char *p);\nvoid nm_broken(volatile char *p) { volatile char b[4096]; b[p[0]] = 1; p[1] = b[p[2]]; }\n",
+        source: "void nm_broken(volatile unsigned char *p);\nvoid nm_broken(volatile unsigned char *p) { volatile unsigned char b[4096]; b[p[0]] = 1; p[1] = b[p[2]]; }\n",
         flags: &[],
         drop_glue: false,
         expect: "stack frame of",

@@ -476,23 +476,6 @@ pub fn helper_hint(sym: &str) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{frame_size, uses_fpu};
-
-    #[test]
-    fn disassembly_checks() {
-        assert_eq!(frame_size("  1234:\tsub    $0x818,%rsp"), Some(0x818));
-        assert_eq!(frame_size("  1234:\tsub    $0x8,%rax"), None);
-        assert!(uses_fpu("  10:\tmovaps %xmm0,(%rsp)", false));
-        assert!(uses_fpu("  10:\tfldz", true));
-        assert!(!uses_fpu("  10:\tfldz", false));
-        assert!(uses_fpu("  10:\tfstp   %st(0)", false));
-        assert!(!uses_fpu("  10:\tmov    %fs:0x28,%rax", true));
-        assert!(!uses_fpu("  10:\tlfence", true));
-    }
-}
-
 /// Runs Kbuild in target/kernel/module and returns netmap.ko's path.
 fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
     let src = root().join("os/linux");
@@ -537,4 +520,21 @@ pub fn write_if_changed(path: &Path, data: &[u8]) -> Result {
         return Ok(());
     }
     fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{frame_size, uses_fpu};
+
+    #[test]
+    fn disassembly_checks() {
+        assert_eq!(frame_size("  1234:\tsub    $0x818,%rsp"), Some(0x818));
+        assert_eq!(frame_size("  1234:\tsub    $0x8,%rax"), None);
+        assert!(uses_fpu("  10:\tmovaps %xmm0,(%rsp)", false));
+        assert!(uses_fpu("  10:\tfldz", true));
+        assert!(!uses_fpu("  10:\tfldz", false));
+        assert!(uses_fpu("  10:\tfstp   %st(0)", false));
+        assert!(!uses_fpu("  10:\tmov    %fs:0x28,%rax", true));
+        assert!(!uses_fpu("  10:\tlfence", true));
+    }
 }

@@ -280,9 +280,28 @@ fn kernel_stage(stage: Stage) -> Outcome {
 }
 
 /// The `freebsd` stage: `cargo xtask kld` (build + checks), the checks'
-/// self-test on broken modules, `cargo xtask examples --target freebsd`.
+/// self-test on broken modules, clippy of the userspace crates for
+/// FreeBSD (the code behind `cfg(target_os = "freebsd")`), `cargo xtask
+/// examples --target freebsd`.
 fn freebsd() -> Outcome {
     let r = crate::kld::run().and_then(|k| {
+        step(cargo().args([
+            "clippy",
+            "--quiet",
+            "--target",
+            "x86_64-unknown-freebsd",
+            "-p",
+            "netmap-uapi",
+            "-p",
+            "pkt-gen",
+            "-p",
+            "vale-ctl",
+            "-p",
+            "bridge",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
         let broken = crate::kld::self_test()?;
         let bins = crate::examples::run("freebsd")?;
         Ok(format!(

@@ -1,8 +1,8 @@
 //! The `unsafe` edge of [`crate::user`]: the memory region shared with the kernel
 //! ([`Mapping`]) and the operating-system calls (`open`, `ioctl`, `mmap`, `poll`,
-//! signals, CPU affinity) in `unix`, with the OS differences (ioctl encoding)
-//! selected there by `#[cfg(target_os = ...)]`. A Windows port would add a
-//! sibling module.
+//! signals) in `unix`, with what each OS does its own way (ioctl encoding, CPU
+//! pinning) in one module per OS (`linux`, `freebsd`), chosen here by
+//! `#[cfg(target_os = ...)]`. Another OS adds its module and one line below.
 //!
 //! Everything outside this module is `#![deny(unsafe_code)]`. The rest of `user`
 //! reaches the shared memory only through the bounds-checked accessors of
@@ -19,6 +19,14 @@ use std::sync::Mutex;
 
 mod unix;
 pub use unix::*;
+
+#[cfg(target_os = "freebsd")]
+#[path = "freebsd.rs"]
+mod os;
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod os;
+pub use os::pin_current_thread;
 
 /// A memory region shared with the kernel (a netmap allocator mapped with `mmap`),
 /// or an anonymous region laid out the same way (used to test ring code without the
