@@ -33,35 +33,30 @@ pub enum IoctlReq {
     Config,
 }
 
+/// Each request with its Linux and its FreeBSD number.
+const NUMBERS: [(IoctlReq, u32, u32); 6] = {
+    use netmap_uapi::ioctl::{self as l, bsd as b};
+    [
+        (IoctlReq::Ctrl, l::NIOCCTRL, b::NIOCCTRL),
+        (IoctlReq::RegIf, l::NIOCREGIF, b::NIOCREGIF),
+        (IoctlReq::GetInfo, l::NIOCGINFO, b::NIOCGINFO),
+        (IoctlReq::TxSync, l::NIOCTXSYNC, b::NIOCTXSYNC),
+        (IoctlReq::RxSync, l::NIOCRXSYNC, b::NIOCRXSYNC),
+        (IoctlReq::Config, l::NIOCCONFIG, b::NIOCCONFIG),
+    ]
+};
+
 impl IoctlReq {
     /// Decodes a Linux ioctl number (`_IOC` encoding); `None` for any
     /// other number.
     pub fn from_linux(cmd: u32) -> Option<Self> {
-        use netmap_uapi::ioctl::*;
-        Some(match cmd {
-            NIOCCTRL => IoctlReq::Ctrl,
-            NIOCREGIF => IoctlReq::RegIf,
-            NIOCGINFO => IoctlReq::GetInfo,
-            NIOCTXSYNC => IoctlReq::TxSync,
-            NIOCRXSYNC => IoctlReq::RxSync,
-            NIOCCONFIG => IoctlReq::Config,
-            _ => return None,
-        })
+        NUMBERS.iter().find(|n| n.1 == cmd).map(|n| n.0)
     }
 
     /// Decodes a FreeBSD ioctl number (`sys/ioccom.h` encoding); `None` for
     /// any other number.
     pub fn from_bsd(cmd: u32) -> Option<Self> {
-        use netmap_uapi::ioctl::bsd::*;
-        Some(match cmd {
-            NIOCCTRL => IoctlReq::Ctrl,
-            NIOCREGIF => IoctlReq::RegIf,
-            NIOCGINFO => IoctlReq::GetInfo,
-            NIOCTXSYNC => IoctlReq::TxSync,
-            NIOCRXSYNC => IoctlReq::RxSync,
-            NIOCCONFIG => IoctlReq::Config,
-            _ => return None,
-        })
+        NUMBERS.iter().find(|n| n.2 == cmd).map(|n| n.0)
     }
 }
 
