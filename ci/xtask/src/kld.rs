@@ -288,8 +288,12 @@ fn declared_names(pre: &str) -> HashSet<String> {
         }
     }
     for decl in pre.split(';') {
-        let decl = decl.trim();
-        if !decl.starts_with("extern") || decl.contains('(') {
+        // The declaration may follow a `}` in the same piece.
+        let Some(at) = decl.rfind("extern ") else {
+            continue;
+        };
+        let decl = &decl[at..];
+        if decl.contains('(') {
             continue;
         }
         let decl = decl.split(['[', '=']).next().unwrap_or("");
