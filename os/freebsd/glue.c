@@ -258,9 +258,13 @@ SYSCTL_DECL(_dev);
 static SYSCTL_NODE(_dev, OID_AUTO, netmap, CTLFLAG_RW | CTLFLAG_MPSAFE, 0,
     "netmap-rs (netmap API 14)");
 
+/* RW: sysctl and tunable; RO: tunable, read-only sysctl; CUR: read-only. */
+#define NM_CTLFLAG_RW CTLFLAG_RWTUN
+#define NM_CTLFLAG_RO CTLFLAG_RDTUN
+#define NM_CTLFLAG_CUR CTLFLAG_RD
 #define NM_PARAM_SYSCTL(name, def, kind)                                    \
 	SYSCTL_PROC(_dev_netmap, OID_AUTO, name,                            \
-	    CTLTYPE_INT | CTLFLAG_RWTUN | CTLFLAG_MPSAFE, NULL,             \
+	    CTLTYPE_INT | NM_CTLFLAG_##kind | CTLFLAG_MPSAFE, NULL,         \
 	    NM_PARAM_##name, nm_sysctl_param, "I",                          \
 	    "netmap " #name " (default " #def ")");
 NM_PARAMS(NM_PARAM_SYSCTL)
@@ -1068,7 +1072,11 @@ nm_pif_ioctl(if_t ifp, u_long cmd, caddr_t data)
 	}
 }
 
-/* An interface is departing: forget it if it is one of ours. */
+/*
+ * An interface is departing: if it is one of ours still listed, someone
+ * else detaches it (and frees the ifnet); forget it.  Our own DELIF and
+ * unload unlink theirs before ether_ifdetach, so they are not found here.
+ */
 static void
 nm_pif_forget(if_t ifp)
 {
@@ -1077,9 +1085,8 @@ nm_pif_forget(if_t ifp)
 	sx_xlock(&nm_gna_sx);
 	LIST_FOREACH(pif, &nm_pif_list, link) {
 		if (pif->ifp == ifp) {
-			/* Our own DELIF or unload: they unlinked it first. */
 			LIST_REMOVE(pif, link);
-			pif->ifp = NULL;
+			free(pif, M_NETMAP);
 			break;
 		}
 	}
@@ -1089,10 +1096,8 @@ nm_pif_forget(if_t ifp)
 static void
 nm_pif_destroy(struct nm_pif *pif)
 {
-	if (pif->ifp != NULL) {
-		ether_ifdetach(pif->ifp);
-		if_free(pif->ifp);
-	}
+	ether_ifdetach(pif->ifp);
+	if_free(pif->ifp);
 	free(pif, M_NETMAP);
 }
 
