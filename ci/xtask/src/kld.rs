@@ -107,7 +107,8 @@ fn header_dirs() -> [PathBuf; 2] {
 }
 
 /// Installs the ziglang wheel into [`ziglang_dir`] if it is not there
-/// (pip, no virtualenv needed: `--target` writes only that directory).
+/// (Debian's python3 with python3-pip, both installed by setup; no
+/// virtualenv needed: `--target` writes only that directory).
 pub fn ensure_ziglang() -> Result {
     let dir = ziglang_dir();
     if zig().exists() && header_dirs().iter().all(|d| d.is_dir()) {
@@ -118,7 +119,7 @@ pub fn ensure_ziglang() -> Result {
         dir.display()
     );
     run_cmd(
-        Command::new("python3")
+        Command::new("/usr/bin/python3")
             .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
             .arg(&dir)
             .arg(ZIGLANG)
