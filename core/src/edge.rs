@@ -4,12 +4,14 @@
 //! the file's last release. Linux, FreeBSD (and any further OS) use the
 //! same code; their entry points only translate arguments and errnos.
 
+use crate::fmtbuf::StackBuf;
 use crate::netmap::{MemStats, Netmap, NetmapPriv};
-use crate::platform::Platform;
+use crate::platform::{LogLevel, Platform, ThreadWork};
+use crate::{Errno, Result};
 use alloc::boxed::Box;
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
 use core::fmt;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// The module's global context, as a `static` of an OS crate.
@@ -92,6 +94,80 @@ pub unsafe fn priv_from_raw<P: Platform>(p: *mut c_void) -> Box<NetmapPriv<P>> {
     unsafe { Box::from_raw(p.cast::<NetmapPriv<P>>()) }
 }
 
+/// A kernel thread's work closure as the thin pointer the C glue passes to
+/// the thread (`Box<dyn FnMut>` is a fat pointer: boxed once more).
+#[derive(Debug)]
+pub struct RawWork(NonNull<ThreadWork>);
+
+// SAFETY: the closure is `Send`; `RawWork` itself never calls it (only
+// `run_work`, on the thread the glue started, does), so sharing the
+// handle gives no access to it.
+unsafe impl Send for RawWork {}
+// SAFETY: as above: `&RawWork` gives no access to the closure.
+unsafe impl Sync for RawWork {}
+
+impl RawWork {
+    /// Moves `work` to the heap for a thread.
+    pub fn new(work: ThreadWork) -> Self {
+        RawWork(NonNull::from(Box::leak(Box::new(work))))
+    }
+
+    /// The pointer the thread passes to [`run_work`].
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.0.as_ptr().cast()
+    }
+
+    /// Frees the closure.
+    ///
+    /// # Safety
+    ///
+    /// Called once; no thread runs or will run [`run_work`] with this
+    /// pointer (the thread never started, or has left its loop for good).
+    pub unsafe fn free(&mut self) {
+        // SAFETY: from Box::leak in `new`, not used any more (contract).
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// One round of a kernel thread's loop: calls the work closure; true if
+/// it did something.
+///
+/// # Safety
+///
+/// `ctx` is [`RawWork::as_ptr`] of a work not yet freed, and only the one
+/// thread started for it calls this (exclusive access to the closure).
+pub unsafe fn run_work(ctx: *mut c_void) -> bool {
+    // SAFETY: by the function contract, ctx points to a live ThreadWork
+    // that nothing else accesses during the call.
+    let work = unsafe { &mut *ctx.cast::<ThreadWork>() };
+    work()
+}
+
+/// `cpu` of [`Platform::spawn_thread`] for the C glue: -1 for none,
+/// `EINVAL` unless below `online`.
+pub fn thread_cpu(cpu: Option<u32>, online: u32) -> Result<c_int> {
+    match cpu {
+        None => Ok(-1),
+        Some(c) if c < online => c_int::try_from(c).map_err(|_| Errno::EINVAL),
+        Some(_) => Err(Errno::EINVAL),
+    }
+}
+
+/// A log message formatted for a kernel's printf: `emit(level, text)`
+/// with level 0 (error), 1 (warning), 2 (info) or 3 (debug) and the text
+/// cut at 256 bytes (formatted on the stack: no allocation).
+pub fn log_line(level: LogLevel, args: fmt::Arguments<'_>, emit: impl FnOnce(c_int, &[u8])) {
+    let mut buf = StackBuf::<256>::new();
+    let _ = fmt::write(&mut buf, args);
+    let level = match level {
+        LogLevel::Error => 0,
+        LogLevel::Warn => 1,
+        LogLevel::Info => 2,
+        LogLevel::Debug => 3,
+    };
+    emit(level, buf.as_bytes());
+}
+
 /// The leak-check counters as "name value" lines (Linux debugfs
 /// `netmap/stats`, FreeBSD sysctl `dev.netmap.stats`).
 impl fmt::Display for MemStats {
@@ -132,5 +208,31 @@ mod tests {
         unsafe { G.exit() };
         // SAFETY: nothing to drop twice.
         unsafe { G.exit() };
+    }
+
+    #[test]
+    fn thread_work_and_log_lines() {
+        let mut n = 0;
+        let mut w = RawWork::new(Box::new(move || {
+            n += 1;
+            n < 2
+        }));
+        // SAFETY: live work, one caller.
+        assert!(unsafe { run_work(w.as_ptr()) });
+        // SAFETY: as above.
+        assert!(!unsafe { run_work(w.as_ptr()) });
+        // SAFETY: once, nobody runs it any more.
+        unsafe { w.free() };
+        assert_eq!(thread_cpu(None, 2), Ok(-1));
+        assert_eq!(thread_cpu(Some(1), 2), Ok(1));
+        assert_eq!(thread_cpu(Some(2), 2), Err(Errno::EINVAL));
+        let mut got = (9, alloc::vec::Vec::new());
+        log_line(
+            LogLevel::Warn,
+            format_args!("x{}", "y".repeat(300)),
+            |l, t| got = (l, t.to_vec()),
+        );
+        assert_eq!(got.0, 1);
+        assert_eq!(got.1.len(), 256);
     }
 }
