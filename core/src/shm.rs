@@ -46,6 +46,31 @@ pub struct Slot {
     pub ptr: u64,
 }
 
+/// A slot as the two 8-byte words of its memory (see
+/// [`RingPtr::slot_words`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotWords([u64; 2]);
+
+impl SlotWords {
+    const FLAGS_SHIFT: u32 = if cfg!(target_endian = "little") {
+        48
+    } else {
+        0
+    };
+
+    /// The slot's `flags`.
+    #[inline]
+    pub fn flags(&self) -> u16 {
+        (self.0[0] >> Self::FLAGS_SHIFT) as u16
+    }
+
+    /// The same slot with `flags` cleared of `f`.
+    #[inline]
+    pub fn without_flags(self, f: u16) -> Self {
+        SlotWords([self.0[0] & !(u64::from(f) << Self::FLAGS_SHIFT), self.0[1]])
+    }
+}
+
 /// A `netmap_ring` object in kernel memory that userspace also maps.
 ///
 /// The pointer stays valid while the ring object is allocated; the owner
@@ -164,6 +189,29 @@ impl RingPtr {
         } else {
             ((v >> 32) as u32, (v >> 16) as u16, v as u16)
         }
+    }
+
+    /// Slot `i` as two raw words (`buf_idx`/`len`/`flags`, then `ptr`),
+    /// read once: for moving a slot to another ring unchanged.
+    #[inline]
+    pub fn slot_words(&self, i: u32) -> SlotWords {
+        let p = self.slot_ptr(i).cast::<u64>();
+        // SAFETY: slot_ptr stays inside the object and slots are 16 bytes,
+        // 8-byte aligned: both words are in bounds; any bits are valid.
+        let a = unsafe { p.read_volatile() };
+        // SAFETY: as above.
+        let b = unsafe { p.wrapping_add(1).read_volatile() };
+        SlotWords([a, b])
+    }
+
+    /// Write slot `i` from two raw words (see [`Self::slot_words`]).
+    #[inline]
+    pub fn set_slot_words(&self, i: u32, w: SlotWords) {
+        let p = self.slot_ptr(i).cast::<u64>();
+        // SAFETY: as in `slot_words`.
+        unsafe { p.write_volatile(w.0[0]) };
+        // SAFETY: as above.
+        unsafe { p.wrapping_add(1).write_volatile(w.0[1]) };
     }
 
     /// Read only `buf_idx` of slot `i`.

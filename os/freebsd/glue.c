@@ -451,6 +451,12 @@ nm_glue_wq_wake_all(void *arg)
 	struct nm_wq *wq = arg;
 
 	selwakeuppri(&wq->si, PI_NET);
+	/*
+	 * The ring update that led here is published before the look at the
+	 * knlist (Platform::WaitQueue::wake_all): a knote attached after the
+	 * look sees the update in its first f_event.
+	 */
+	atomic_thread_fence_seq_cst();
 	if (!KNLIST_EMPTY(&wq->si.si_note))
 		taskqueue_enqueue(taskqueue_thread, &wq->kn_task);
 }
