@@ -124,6 +124,7 @@ pub fn run(args: &Args) -> Result {
             ]))
             .and_then(|()| crate::module::lint_kernel_crate())
             .and_then(|()| crate::kld::lint_kernel_crate())
+            .and_then(|()| lint_other_os())
             .into(),
             Stage::Host => host_tests(),
             Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
@@ -279,31 +280,43 @@ fn kernel_stage(stage: Stage) -> Outcome {
     }
 }
 
-/// The `freebsd` stage: `cargo xtask kld` (build + checks), the checks'
-/// self-test on broken modules, clippy of the userspace crates for
-/// FreeBSD (the code behind `cfg(target_os = "freebsd")`), `cargo xtask
-/// examples --target freebsd`.
-fn freebsd() -> Outcome {
-    let r = crate::kld::run().and_then(|k| {
+/// Clippy of `netmap-uapi` for each OS of `cargo xtask examples` whose
+/// Rust target is installed (its `user::sys` file for that OS is compiled
+/// only there); setup installs them, `--host-only` may run without.
+fn lint_other_os() -> Result {
+    let installed =
+        crate::util::output(Command::new("rustup").args(["target", "list", "--installed"]))
+            .unwrap_or_default();
+    for t in crate::examples::TARGETS {
+        if !installed.lines().any(|l| l.trim() == t.triple) {
+            println!(
+                "clippy: {} not installed, netmap-uapi not linted for {}",
+                t.triple, t.name
+            );
+            continue;
+        }
         step(cargo().args([
             "clippy",
             "--quiet",
-            "--target",
-            "x86_64-unknown-freebsd",
             "-p",
             "netmap-uapi",
-            "-p",
-            "pkt-gen",
-            "-p",
-            "vale-ctl",
-            "-p",
-            "bridge",
+            "--target",
+            t.triple,
             "--",
             "-D",
             "warnings",
         ]))?;
+    }
+    Ok(())
+}
+
+/// The `freebsd` stage: `cargo xtask kld` (build + checks), the checks'
+/// self-test on broken modules, the examples built for FreeBSD (dev
+/// profile) and checked.
+fn freebsd() -> Outcome {
+    let r = crate::kld::run().and_then(|k| {
         let broken = crate::kld::self_test()?;
-        let bins = crate::examples::run("freebsd")?;
+        let bins = crate::examples::run("freebsd", crate::examples::Profile::Dev)?;
         Ok(format!(
             "netmap.ko checked ({} undefined symbols, all KPI); {broken} broken modules rejected; \
              {} FreeBSD executables checked",
