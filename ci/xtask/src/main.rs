@@ -11,6 +11,7 @@ mod fuzz;
 mod kld;
 mod module;
 mod setup;
+mod sys;
 mod test;
 mod util;
 mod vm;
@@ -41,8 +42,12 @@ enum Cmd {
     Module,
     /// Build the FreeBSD kernel module (os/freebsd) on this machine and check it.
     Kld,
-    /// Build pkt-gen, vale-ctl and bridge for another OS and check them.
+    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target freebsd`,
+    /// `--target windows`) and check them.
     Examples(examples::Args),
+    /// Build the Windows driver target/windows/netmap.sys (os/windows): NDIS
+    /// filter + \\.\netmap, test-signed, with its INF.
+    Sys,
     /// Build the module and guest programs, boot QEMU and run the guest tests.
     VmTest,
     /// Run the libFuzzer targets of fuzz/: a short smoke of each, or one
@@ -66,7 +71,8 @@ fn main() -> ExitCode {
         Cmd::Demo => demo::run(),
         Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
         Cmd::Kld => kld::run().map(|k| println!("{}", k.ko.display())),
-        Cmd::Examples(args) => examples::cli(&args),
+        Cmd::Examples(args) => examples::run(&args),
+        Cmd::Sys => sys::run().map(|d| println!("{}", d.sys.display())),
         Cmd::VmTest => vm::run(),
         Cmd::Bench { what, args } => bench::run(&what, &args),
         Cmd::Fuzz(args) => fuzz::run(&args),

@@ -39,7 +39,8 @@ const PACKAGES: &[&str] = &[
     "binutils",
     // Compiles glue.c (Kbuild) and the uapi C layout cross-check.
     "gcc",
-    // Compiles the FreeBSD module's glue.c for x86_64-unknown-freebsd15.
+    // Compiles the FreeBSD module's glue.c for x86_64-unknown-freebsd15, and
+    // os/windows/glue.c with SEH (__try/__except).
     "clang",
     // ld.lld -m elf_x86_64_fbsd -r: links the FreeBSD module.
     "lld",
@@ -51,6 +52,16 @@ const PACKAGES: &[&str] = &[
     // pip installs the ziglang wheel (FreeBSD 15 headers, the FreeBSD
     // examples' linker) into ~/.cache/netmap-rs.
     "python3-pip",
+    // Windows: mingw-w64 gcc/binutils link netmap.sys and the examples
+    // (import libraries libntoskrnl.a, libndis.a, libhal.a, objdump -p).
+    "mingw-w64",
+    // Windows: test-signs netmap.sys and verifies the signature.
+    "osslsigncode",
+    // Windows: the test certificate (openssl req -x509).
+    "openssl",
+    // Windows: runs the examples' .exe in the windows stage.
+    "wine",
+    "wine64",
 ];
 
 /// The meta package whose dependency names the kernel version in use.

@@ -45,16 +45,20 @@ pub enum Stage {
     Guest,
     /// A short libFuzzer smoke of every target of fuzz/.
     Fuzz,
+    /// netmap.sys built, PE/imports/signature/NDIS layouts checked, broken
+    /// drivers rejected, the examples run under wine.
+    Windows,
 }
 
 impl Stage {
-    const ALL: [Stage; 8] = [
+    const ALL: [Stage; 9] = [
         Stage::Setup,
         Stage::Fmt,
         Stage::Clippy,
         Stage::Host,
         Stage::NoStd,
         Stage::Freebsd,
+        Stage::Windows,
         Stage::Fuzz,
         Stage::Guest,
     ];
@@ -70,6 +74,7 @@ impl Stage {
             Stage::Freebsd => "freebsd",
             Stage::Guest => "guest",
             Stage::Fuzz => "fuzz",
+            Stage::Windows => "windows",
         }
     }
 }
@@ -124,10 +129,12 @@ pub fn run(args: &Args) -> Result {
             ]))
             .and_then(|()| crate::module::lint_kernel_crate())
             .and_then(|()| crate::kld::lint_kernel_crate())
+            .and_then(|()| crate::sys::lint())
             .and_then(|()| lint_other_os())
             .into(),
             Stage::Host => host_tests(),
             Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
+            Stage::Windows => crate::sys::stage().into(),
             Stage::NoStd | Stage::Guest | Stage::Freebsd => {
                 if *kernel_toolchain.get_or_insert_with(setup::kernel_toolchain_present) {
                     kernel_stage(stage)
@@ -287,7 +294,11 @@ fn lint_other_os() -> Result {
     let installed =
         crate::util::output(Command::new("rustup").args(["target", "list", "--installed"]))
             .unwrap_or_default();
-    for t in crate::examples::TARGETS {
+    // The host's own target is linted by the workspace clippy above.
+    for t in crate::examples::TARGETS
+        .iter()
+        .filter(|t| t.name != "linux")
+    {
         if !installed.lines().any(|l| l.trim() == t.triple) {
             println!(
                 "clippy: {} not installed, netmap-uapi not linted for {}",
@@ -316,7 +327,10 @@ fn lint_other_os() -> Result {
 fn freebsd() -> Outcome {
     let r = crate::kld::run().and_then(|k| {
         let broken = crate::kld::self_test()?;
-        let bins = crate::examples::run("freebsd", crate::examples::Profile::Dev)?;
+        let bins = crate::examples::build(
+            crate::examples::find("freebsd")?,
+            crate::examples::Profile::Dev,
+        )?;
         Ok(format!(
             "netmap.ko checked ({} undefined symbols, all KPI); {broken} broken modules rejected; \
              {} FreeBSD executables checked",

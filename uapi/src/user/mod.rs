@@ -37,11 +37,12 @@
 //! All `unsafe` code (system calls and raw access to the mapped memory) is in the
 //! private `sys` module; two functions elsewhere hand out writable slices of
 //! buffers that the ring protocol gives to userspace, each with its justification.
-//! The module exists on Linux (tested) and FreeBSD (built and checked as FreeBSD
-//! executables by `cargo xtask examples --target freebsd`, never run); what differs
-//! (ioctl encoding, CPU pinning) is in one file per OS under `sys`.
+//! The module exists on Linux (tested), FreeBSD (built and checked as FreeBSD
+//! executables by `cargo xtask examples --target freebsd`, never run) and Windows;
+//! what differs (ioctl encoding, CPU pinning, the device) is in one file per OS
+//! under `sys`.
 
-#![cfg(any(target_os = "linux", target_os = "freebsd"))]
+#![cfg(any(target_os = "linux", target_os = "freebsd", windows))]
 #![deny(unsafe_code)]
 
 mod ctrl;
@@ -57,7 +58,7 @@ pub use ctrl::{Netmap, PollingMode, RingConfig, ValePort};
 pub use error::{Error, Op, Result, describe_errno, errno_name};
 pub use port::{Port, PortBuilder, poll};
 pub use ring::{ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, Tx, TxRing};
-pub use sys::{DEVICE_PATH, PollFd, PollFlags};
+pub use sys::{BorrowedDev, DEVICE_PATH, PollFd, PollFlags};
 
 /// Process helpers used by the netmap tools.
 pub mod os {
