@@ -9,6 +9,7 @@ mod demo;
 mod examples;
 mod fuzz;
 mod guestbench;
+mod kld;
 mod module;
 mod setup;
 mod sys;
@@ -40,7 +41,10 @@ enum Cmd {
     Demo,
     /// Build the Linux kernel module (os/linux) with the kernel toolchain.
     Module,
-    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target windows`).
+    /// Build the FreeBSD kernel module (os/freebsd) on this machine and check it.
+    Kld,
+    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target freebsd`,
+    /// `--target windows`) and check them.
     Examples(examples::Args),
     /// Build the Windows driver target/windows/netmap.sys (os/windows): NDIS
     /// filter + \\.\netmap, test-signed, with its INF.
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(&args),
         Cmd::Demo => demo::run(),
         Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
+        Cmd::Kld => kld::run().map(|k| println!("{}", k.ko.display())),
         Cmd::Examples(args) => examples::run(&args),
         Cmd::Sys => sys::run().map(|d| println!("{}", d.sys.display())),
         Cmd::VmTest => vm::run(),

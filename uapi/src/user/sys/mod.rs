@@ -1,8 +1,9 @@
 //! The `unsafe` edge of [`crate::user`]: the memory region shared with the kernel
 //! ([`Mapping`]) and the operating-system calls (`open`, `ioctl`, `mmap`, `poll`,
-//! signals, CPU affinity) in `unix`, with the OS differences (ioctl encoding)
-//! selected there by `#[cfg(target_os = ...)]`; Windows (`\\.\netmap`, the
-//! control codes of [`crate::winioctl`]) in `windows`.
+//! signals) in `unix`, with what each Unix does its own way (ioctl encoding, CPU
+//! pinning) in one module per OS (`linux`, `freebsd`), chosen here by
+//! `#[cfg(target_os = ...)]`; Windows (`\\.\netmap`, the control codes of
+//! [`crate::winioctl`]) in `windows`.
 //!
 //! Everything outside this module is `#![deny(unsafe_code)]`. The rest of `user`
 //! reaches the shared memory only through the bounds-checked accessors of
@@ -25,6 +26,15 @@ pub use unix::*;
 mod windows;
 #[cfg(windows)]
 pub use windows::*;
+
+#[cfg(target_os = "freebsd")]
+#[path = "freebsd.rs"]
+mod os;
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod os;
+#[cfg(unix)]
+pub use os::pin_current_thread;
 
 /// A memory region shared with the kernel (a netmap allocator mapped with `mmap`),
 /// or an anonymous region laid out the same way (used to test ring code without the
