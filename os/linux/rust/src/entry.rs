@@ -100,7 +100,7 @@ pub extern "C" fn nm_rs_param_set(id: c_uint, value: c_int) -> c_int {
 /// `value` must be valid for writes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nm_rs_param_get(id: c_uint, value: *mut c_int) -> c_int {
-    match params::get(&netmap().global_mem().pool_geometry(), id as usize) {
+    match params::get(netmap(), id as usize) {
         Some(v) => {
             // SAFETY: valid for writes by the function contract.
             unsafe { value.write(v) };
@@ -222,9 +222,30 @@ pub unsafe extern "C" fn nm_rs_stats(buf: *mut u8, len: usize) -> usize {
     let s = netmap().stats();
     let _ = write!(
         w,
-        "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\npersistent {}\n",
-        s.if_used, s.ring_used, s.buf_used, s.private_mems, s.switches, s.persistent
+        "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\npersistent {}\nmem_budget {}\nmem_used {}\n",
+        s.if_used,
+        s.ring_used,
+        s.buf_used,
+        s.private_mems,
+        s.switches,
+        s.persistent,
+        netmap().budget().limit(),
+        s.mem_used
     );
+    w.len()
+}
+
+/// The memory budget and every region with its pools, as text
+/// (`/sys/kernel/debug/netmap/pools`); returns the length.
+///
+/// # Safety
+/// `buf` is valid for writes of `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_pools(buf: *mut u8, len: usize) -> usize {
+    // SAFETY: as in nm_rs_stats.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let mut w = crate::fmt::SliceBuf::new(out);
+    let _ = netmap().write_pools(&mut w);
     w.len()
 }
 

@@ -5,10 +5,10 @@ use crate::ffi;
 use core::ffi::CStr;
 use core::sync::atomic::Ordering;
 use netmap_core::mem::{MemParams, PoolParams};
-use netmap_core::{Errno, Params};
+use netmap_core::{Errno, Netmap, Params, Platform};
 
 /// Parameter names in glue.c's id order (its `NM_PARAMS` table).
-pub const NAMES: [&str; 36] = [
+pub const NAMES: [&str; 37] = [
     "verbose",
     "no_timestamp",
     "no_pendintr",
@@ -47,6 +47,9 @@ pub const NAMES: [&str; 36] = [
     "max_rings",
     "max_slots",
     "max_extra_bufs",
+    // Budget of all of netmap's memory in MiB (0: half of the RAM); reads
+    // give the budget in effect.
+    "max_mem_mb",
 ];
 
 /// Checks that glue.c numbers the parameters as [`NAMES`] does.
@@ -112,6 +115,7 @@ pub fn to_core(vals: &[i32]) -> Params {
         max_rings: val(vals, "max_rings"),
         max_slots: val(vals, "max_slots"),
         max_extra_bufs: val(vals, "max_extra_bufs"),
+        max_mem: u64::from(val(vals, "max_mem_mb")) << 20,
         ..Params::default()
     };
     for (i, &v) in vals.iter().enumerate() {
@@ -137,10 +141,14 @@ pub fn set(p: &Params, i: usize, v: i32) -> bool {
 
 /// The value Rust owns for parameter `i`: the `*_curr_*` parameters report
 /// the global region's actual pools (sizes rounded up to 64 bytes, counts
-/// to whole clusters, §5.5).
-pub fn get(pools: &[PoolParams; 3], i: usize) -> Option<i32> {
-    let [ifp, ringp, bufp] = pools;
+/// to whole clusters, §5.5), `max_mem_mb` the budget in effect (derived
+/// from the RAM when 0 was given).
+pub fn get<P: Platform>(nm: &Netmap<P>, i: usize) -> Option<i32> {
+    let [ifp, ringp, bufp] = nm.global_mem().pool_geometry();
     let v = match NAMES.get(i).copied()? {
+        "max_mem_mb" => {
+            return Some(i32::try_from(nm.budget().limit() >> 20).unwrap_or(i32::MAX));
+        }
         "if_curr_size" => ifp.objsize,
         "if_curr_num" => ifp.objtotal,
         "ring_curr_size" => ringp.objsize,
