@@ -17,6 +17,7 @@ mod basic;
 mod bwrap;
 mod ctl;
 mod errors;
+mod mem;
 mod monitor;
 mod nic;
 mod nic_completion;
@@ -70,7 +71,9 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(tools::TESTS);
     v.extend_from_slice(persistent::TESTS);
     v.extend_from_slice(bwrap::TESTS);
-    // Last: reloads the module.
+    v.extend_from_slice(mem::TESTS);
+    // Last: reload the module.
+    v.extend_from_slice(mem::LAST);
     v.extend_from_slice(params::LAST);
     v
 }
