@@ -6,6 +6,7 @@
 //! back when the ports close.
 
 use crate::nic::Veth;
+use crate::params::sh;
 use crate::port::{BCAST, Port, all_nic, check_frame, frame, mac};
 use crate::sys::errno_name;
 use crate::{Test, ensure};
@@ -47,12 +48,13 @@ fn field(path: &str, name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{path}: no {name}"))
 }
 
-fn stat(name: &str) -> Result<u64, String> {
+/// A value of the stats file.
+pub(crate) fn stat(name: &str) -> Result<u64, String> {
     field(crate::STATS, name)
 }
 
 /// OOM kills since boot (`/proc/vmstat`).
-fn oom_kills() -> Result<u64, String> {
+pub(crate) fn oom_kills() -> Result<u64, String> {
     field("/proc/vmstat", "oom_kill")
 }
 
@@ -291,19 +293,6 @@ fn mem_larger_regions_until_enomem() -> Result<(), String> {
         budget >> 20
     );
     Ok(())
-}
-
-fn sh(cmd: &str) -> Result<String, String> {
-    let out = Command::new("/bin/sh")
-        .args(["-c", cmd])
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    ensure!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// With a budget larger than the RAM (max_mem_mb at insmod), a region

@@ -112,7 +112,8 @@ fn module_params() -> Result<(), String> {
     Ok(())
 }
 
-fn sh(cmd: &str) -> Result<String, String> {
+/// Runs `cmd` with the shell; its stdout, or an error with its stderr.
+pub(crate) fn sh(cmd: &str) -> Result<String, String> {
     let out = Command::new("/bin/sh")
         .args(["-c", cmd])
         .output()

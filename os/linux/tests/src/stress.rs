@@ -18,6 +18,7 @@
 //! `NM_STRESS_SEED` and `NM_STRESS_SECS` override the seed and duration
 //! (the runner's alarm follows the duration).
 
+use crate::mem::{oom_kills, stat};
 use crate::port::{BCAST, Port, all_nic, check_frame, frame, mac, register};
 use crate::proc::{Child, spawn};
 use crate::sys::{Fd, errno_name};
@@ -398,22 +399,6 @@ fn mon_rx(name: &str) -> Result<Port, String> {
             ..all_nic()
         },
     )
-}
-
-/// A value of the stats file.
-fn stat(name: &str) -> Result<u64, String> {
-    let s = std::fs::read_to_string(crate::STATS).map_err(|e| format!("stats: {e}"))?;
-    s.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .ok_or_else(|| format!("stats: no {name}"))
-}
-
-/// OOM kills since boot.
-fn oom_kills() -> Result<u64, String> {
-    let s = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("vmstat: {e}"))?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-        .ok_or_else(|| "vmstat: no oom_kill".to_string())
 }
 
 /// The duration of a run (`NM_STRESS_SECS`, default 15 s, at most an
