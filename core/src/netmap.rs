@@ -1809,9 +1809,12 @@ impl<P: Platform> Netmap<P> {
         }
         let want_tx = events & (POLLOUT | POLLWRNORM);
         let want_rx = events & (POLLIN | POLLRDNORM);
-        for d in Dir::BOTH {
+        // Sleep only on the directions asked for.
+        for (d, want) in [(Dir::Tx, want_tx), (Dir::Rx, want_rx)] {
             let r = b.ranges[d.idx()];
-            if r.len() > 1 {
+            if want == 0 {
+                continue;
+            } else if r.len() > 1 {
                 wait(&na.si[d.idx()]);
             } else if r.len() == 1
                 && let Some(k) = na.kring(d, r.first)
@@ -1819,6 +1822,10 @@ impl<P: Platform> Netmap<P> {
                 wait(&k.wq);
             }
         }
+        // Registered before the rings are looked at: a writer that publishes
+        // after this and then finds no sleeper (WaitQueue::wake_all may skip
+        // an empty queue) cannot be missed, since our look comes after.
+        core::sync::atomic::fence(Ordering::SeqCst);
         let mut revents = 0u32;
         if want_tx != 0 || !b.flags.contains(RegFlags::NO_TX_POLL) {
             for pass in 0..2 {

@@ -1,8 +1,8 @@
 //! The `unsafe` edge of [`crate::user`]: the memory region shared with the kernel
 //! ([`Mapping`]) and the operating-system calls (`open`, `ioctl`, `mmap`, `poll`,
 //! signals, CPU affinity) in `unix`, with the OS differences (ioctl encoding)
-//! selected there by `#[cfg(target_os = ...)]`. A Windows port would add a
-//! sibling module.
+//! selected there by `#[cfg(target_os = ...)]`; Windows (`\\.\netmap`, the
+//! control codes of [`crate::winioctl`]) in `windows`.
 //!
 //! Everything outside this module is `#![deny(unsafe_code)]`. The rest of `user`
 //! reaches the shared memory only through the bounds-checked accessors of
@@ -17,8 +17,14 @@ use core::sync::atomic::AtomicU32;
 use std::io;
 use std::sync::Mutex;
 
+#[cfg(unix)]
 mod unix;
+#[cfg(unix)]
 pub use unix::*;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::*;
 
 /// A memory region shared with the kernel (a netmap allocator mapped with `mmap`),
 /// or an anonymous region laid out the same way (used to test ring code without the
@@ -30,6 +36,8 @@ pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     id: u64,
+    /// What the OS backend needs to undo the mapping.
+    os: MapOs,
     /// Region offsets of the rings that have a live view in this process (at most
     /// one view per ring, whichever port it comes from: ports sharing rings share
     /// the mapping).
@@ -63,23 +71,25 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of the netmap region bound to `fd` (`MAP_SHARED`,
     /// read/write, offset 0).
-    pub fn map_shared(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Result<Self> {
-        let ptr = mmap(Some(fd), len)?;
+    pub fn map_shared(fd: BorrowedDev<'_>, len: usize) -> io::Result<Self> {
+        let (ptr, os) = mmap(Some(fd), len)?;
         Ok(Self {
             ptr,
             len,
             id: next_id(),
+            os,
             claimed: Mutex::new(Vec::new()),
         })
     }
 
     /// An anonymous, zero-filled, private region of `len` bytes (page aligned).
     pub fn anonymous(len: usize) -> io::Result<Self> {
-        let ptr = mmap(None, len)?;
+        let (ptr, os) = mmap(None, len)?;
         Ok(Self {
             ptr,
             len,
             id: next_id(),
+            os,
             claimed: Mutex::new(Vec::new()),
         })
     }
@@ -199,7 +209,7 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        munmap(self.ptr, self.len);
+        munmap(self.ptr, self.len, &mut self.os);
     }
 }
 

@@ -12,10 +12,28 @@ use crate::ioctl::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Path of the netmap control device.
 pub const DEVICE_PATH: &str = NETMAP_DEVICE_NAME;
+
+/// What to check when the device cannot be opened.
+pub const NOT_LOADED_HINT: &str = "is the netmap module loaded?";
+
+pub use std::os::fd::{AsFd as AsDev, BorrowedFd as BorrowedDev, OwnedFd as OwnedDev};
+
+/// Nothing to keep for `munmap`.
+pub type MapOs = ();
+
+/// The device descriptor, borrowed.
+pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
+    fd.as_fd()
+}
+
+/// The number shown in log lines (the fd).
+pub fn raw_number(fd: &OwnedFd) -> i64 {
+    i64::from(fd.as_raw_fd())
+}
 
 /// Opens `/dev/netmap` read/write (close-on-exec).
 pub fn open_device() -> io::Result<OwnedFd> {
@@ -147,7 +165,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
 
 /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`, or an anonymous
 /// private zero-filled mapping when `fd` is `None`.
-pub(super) fn mmap(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<NonNull<u8>> {
+pub(super) fn mmap(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<(NonNull<u8>, MapOs)> {
     if len == 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -170,11 +188,13 @@ pub(super) fn mmap(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<NonNull
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))
+    NonNull::new(p.cast::<u8>())
+        .map(|p| (p, ()))
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))
 }
 
 /// `munmap(ptr, len)` of a mapping made by [`mmap`].
-pub(super) fn munmap(ptr: NonNull<u8>, len: usize) {
+pub(super) fn munmap(ptr: NonNull<u8>, len: usize, _os: &mut MapOs) {
     // SAFETY: `ptr`/`len` describe a mapping created by `mmap` and owned by the
     // `Mapping` being dropped, so no reference into it outlives this call.
     // Failure cannot be handled meaningfully in `drop` and is ignored.
@@ -228,4 +248,9 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 pub fn pin_current_thread(_cpu: usize) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// The C library's text for `errno`.
+pub fn strerror(errno: i32) -> String {
+    io::Error::from_raw_os_error(errno).to_string()
 }
