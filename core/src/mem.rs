@@ -55,9 +55,14 @@ const POOL_NAMES: [&str; 3] = ["netmap_if", "netmap_ring", "netmap_buf"];
 /// swaps nor shrinks; half leaves the other half to the kernel and every
 /// other process however many regions users ask for (the same share as
 /// Linux's default `tmpfs` size), and still holds the reference's global
-/// region (about 330 MB) on a machine of 1 GiB.
+/// region (about 330 MB) on a machine of 1 GiB. A platform that cannot
+/// tell its RAM (0) gets no limit.
 pub const fn default_budget(total_ram: u64) -> u64 {
-    total_ram / 2
+    if total_ram == 0 {
+        u64::MAX
+    } else {
+        total_ram / 2
+    }
 }
 
 /// The one budget of all of netmap's memory (regions with their rings,

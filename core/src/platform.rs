@@ -114,9 +114,10 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// and the core tears the region down at the first failure.
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>>;
 
-    /// Bytes of RAM the machine has (Linux `totalram_pages()`): the
-    /// default of the memory budget is derived from it
-    /// ([`crate::mem::default_budget`]).
+    /// Bytes of RAM the machine has (Linux `totalram_pages()`, Windows
+    /// `MmGetPhysicalMemoryRanges`), 0 if unknown: the default of the
+    /// memory budget is derived from it ([`crate::mem::default_budget`]).
+    /// Called once, when the context is created.
     fn total_ram(&self) -> u64;
 
     /// Free a cluster.
