@@ -80,8 +80,6 @@ pub struct FtEntry {
     pub next: u16,
     /// Number of slots of the packet (set on the first slot only).
     pub frags: u8,
-    /// Destination of the packet (set on the first slot only).
-    pub dst: u8,
 }
 
 /// End of a destination queue (greater than any index of a batch).

@@ -460,8 +460,9 @@ pub fn forward<P: Platform>(
         me,
         bufs: na.mem.bufs(),
         hdr_len: na.virt_hdr_len.load(Ordering::Relaxed) as usize,
-        last_dmac: u64::MAX,
+        last_macs: (u64::MAX, u64::MAX),
         last_h: 0,
+        cur: None,
     };
     let buf_size = dec.bufs.size();
     let batch = batch.min(NM_BDG_BATCH as usize);
@@ -476,17 +477,9 @@ pub fn forward<P: Platform>(
         let mut frags = 0u32;
         while left > 0 && cnt < ft.len() {
             let (buf_idx, slen, mut flags) = ring.slot_desc(j);
-            if flags & NS_BUF_CHANGED != 0 {
-                // The switch copies: a new buffer needs no action (§2.6).
-                flags &= !NS_BUF_CHANGED;
-                ring.set_slot_flags(j, flags);
-            }
             let mut len = if u32::from(slen) > buf_size { 0 } else { slen };
-            if flags & NS_INDIRECT != 0 {
-                flags &= !NS_INDIRECT;
-                if src.indirect {
-                    len = indirect_copy(na, ring, j, buf_idx, len);
-                }
+            if flags & (NS_BUF_CHANGED | NS_INDIRECT) != 0 {
+                (len, flags) = unusual_slot(src, j, buf_idx, len, flags);
             }
             frags += 1;
             if frags >= NETMAP_MAX_FRAGS {
@@ -499,7 +492,6 @@ pub fn forward<P: Platform>(
                 offset: 0,
                 next: FT_NIL,
                 frags: 0,
-                dst: NM_BDG_NOPORT,
             };
             cnt += 1;
             j = nm_next(j, n);
@@ -520,23 +512,43 @@ pub fn forward<P: Platform>(
             ft[pkt_start].frags = frags as u8;
             dec.queue(ft, dq, dlist, pkt_start);
         }
+        dec.close_queue(dq);
         flush(sw, me, src, own, cnt);
     }
 }
 
-/// NS_INDIRECT (§2.6): the payload is at the user address in the slot's
-/// `ptr`. We run in the sender's context with no spinlock held, so it is
-/// copied here into the slot's own buffer (whose contents an indirect
-/// sender does not use); a NULL or faulting pointer makes the slot empty.
-/// Returns the slot's length.
+/// A slot with NS_BUF_CHANGED or NS_INDIRECT about to be forwarded;
+/// returns its length and flags for the switch.
+///
+/// NS_BUF_CHANGED: the switch copies, so a new buffer needs no action
+/// (§2.6); the flag is cleared in the ring. NS_INDIRECT: the payload is at
+/// the user address in the slot's `ptr`. In the sender's own context (no
+/// spinlock held) it is copied into the slot's own buffer, whose contents
+/// an indirect sender does not use; a NULL or faulting pointer makes the
+/// slot empty. Rings filled by the kernel send such a slot as it is.
 #[cold]
-fn indirect_copy<P: Platform>(na: &Adapter<P>, ring: &RingPtr, j: u32, buf: u32, len: u16) -> u16 {
-    let ptr = ring.slot_user_ptr(j);
-    if ptr == 0 || copy_in_user(&na.platform, &na.mem.buf(buf), ptr, len as usize).is_err() {
-        0
-    } else {
-        len
+fn unusual_slot<P: Platform>(
+    src: &Source<'_, P>,
+    j: u32,
+    buf_idx: u32,
+    mut len: u16,
+    mut flags: u16,
+) -> (u16, u16) {
+    if flags & NS_BUF_CHANGED != 0 {
+        flags &= !NS_BUF_CHANGED;
+        src.ring.set_slot_flags(j, flags);
     }
+    if flags & NS_INDIRECT != 0 {
+        flags &= !NS_INDIRECT;
+        if src.indirect {
+            let ptr = src.ring.slot_user_ptr(j);
+            let buf = src.na.mem.buf(buf_idx);
+            if ptr == 0 || copy_in_user(&src.na.platform, &buf, ptr, len as usize).is_err() {
+                len = 0;
+            }
+        }
+    }
+    (len, flags)
 }
 
 /// The forwarding decision for the packets of one sender's call, and the
@@ -546,10 +558,14 @@ struct Decider<'a, P: Platform> {
     me: u8,
     bufs: crate::mem::Bufs<'a>,
     hdr_len: usize,
-    /// The last unicast destination address looked up and its table slot
-    /// (bulk traffic repeats it: one hash per run of packets).
-    last_dmac: u64,
+    /// The (destination, source) addresses of the last packet decided by
+    /// the learning bridge, and the table slot of that destination: a run
+    /// of packets between the same stations is learned and hashed once.
+    last_macs: (u64, u64),
     last_h: usize,
+    /// The queue the last packet joined and its last entry (the queue's
+    /// `tail` in `dq` is written when another queue is used).
+    cur: Option<(usize, u16)>,
 }
 
 impl<P: Platform> Decider<'_, P> {
@@ -565,16 +581,22 @@ impl<P: Platform> Decider<'_, P> {
         let off = e.offset as usize + self.hdr_len;
         let dst = match &self.sw.lookup {
             SwitchLookup::Learning(l) => match b.macs(off) {
+                Some(m) if m == self.last_macs => {
+                    if m.0 & 1 != 0 {
+                        NM_BDG_BROADCAST
+                    } else {
+                        // Same slot: only the table entry is read again.
+                        l.find_at(m.0, self.last_h)
+                    }
+                }
                 Some((d, s)) => {
                     l.learn(s, self.me);
+                    self.last_macs = (d, s);
                     if d & 1 != 0 {
                         NM_BDG_BROADCAST
-                    } else if d == self.last_dmac {
-                        // Same slot: only the table entry is read again.
-                        l.find_at(d, self.last_h)
                     } else {
                         let (dst, h) = l.find_hashed(d);
-                        (self.last_dmac, self.last_h) = (d, h);
+                        self.last_h = h;
                         dst
                     }
                 }
@@ -590,17 +612,48 @@ impl<P: Platform> Decider<'_, P> {
         } else {
             dst as usize
         };
-        let Some(dqe) = dq.get_mut(q) else { return };
-        if dqe.tail == FT_NIL {
-            dqe.head = i as u16;
-            if q != DQ_FLOOD && dlist.len() < dlist.capacity() {
-                dlist.push(dst);
+        let i = i as u16;
+        match self.cur {
+            Some((cq, tail)) if cq == q => {
+                if let Some(t) = ft.get_mut(tail as usize) {
+                    t.next = i;
+                }
             }
-        } else if let Some(t) = ft.get_mut(dqe.tail as usize) {
-            t.next = i as u16;
+            _ => {
+                self.close_queue(dq);
+                let Some(dqe) = dq.get_mut(q) else { return };
+                if dqe.tail == FT_NIL {
+                    dqe.head = i;
+                    if q != DQ_FLOOD && dlist.len() < dlist.capacity() {
+                        dlist.push(dst);
+                    }
+                } else if let Some(t) = ft.get_mut(dqe.tail as usize) {
+                    t.next = i;
+                }
+            }
         }
-        dqe.tail = i as u16;
-        ft[i].dst = dst;
+        self.cur = Some((q, i));
+    }
+
+    /// Write back the tail of the queue in use.
+    fn close_queue(&mut self, dq: &mut [DstQueue]) {
+        if let Some((q, tail)) = self.cur.take()
+            && let Some(dqe) = dq.get_mut(q)
+        {
+            dqe.tail = tail;
+        }
+    }
+}
+
+/// A [`Lookup`] other than the built-in learning bridge sees a copy of the
+/// first 14 bytes (the Ethernet header) at `off`.
+#[cold]
+fn custom_lookup(l: &dyn Lookup, b: &crate::shm::BufRef<'_>, off: usize, me: u8) -> u8 {
+    let mut frame = [0u8; 14];
+    if b.read(off, &mut frame) == frame.len() {
+        l.lookup(&frame, me)
+    } else {
+        NM_BDG_NOPORT
     }
 }
 
@@ -669,18 +722,6 @@ fn flush<P: Platform>(
     }
     own.dq[DQ_FLOOD] = DstQueue::EMPTY;
     own.dlist.clear();
-}
-
-/// A [`Lookup`] other than the built-in learning bridge sees a copy of the
-/// first 14 bytes (the Ethernet header) at `off`.
-#[cold]
-fn custom_lookup(l: &dyn Lookup, b: &crate::shm::BufRef<'_>, off: usize, me: u8) -> u8 {
-    let mut frame = [0u8; 14];
-    if b.read(off, &mut frame) == frame.len() {
-        l.lookup(&frame, me)
-    } else {
-        NM_BDG_NOPORT
-    }
 }
 
 /// Copy the packets of the two queues starting at `a` and `b` (merged in

@@ -8,6 +8,7 @@ mod bench;
 mod demo;
 mod examples;
 mod fuzz;
+mod guestbench;
 mod module;
 mod setup;
 mod sys;
@@ -51,7 +52,9 @@ enum Cmd {
     Fuzz(fuzz::Args),
     /// Run a benchmark and print its figures (`cargo xtask bench core`).
     Bench {
-        /// Which benchmark: `core`.
+        /// Which benchmark: `core` (the core's data path, natively) or `guest`
+        /// (netmap.ko in a QEMU guest, against the C reference when
+        /// ../shared/bench/vs-reference.sh exists; args: ROUNDS PKTS).
         what: String,
         /// Passed to the benchmark binary (after `--`), e.g. a filter.
         #[arg(last = true)]

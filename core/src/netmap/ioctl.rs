@@ -1,0 +1,99 @@
+//! ioctl entry points: NIOCCTRL copy-in/copy-out and the dispatch of
+//! requests to their handlers (§4.1), the sync ioctls and the legacy ones.
+
+#![deny(unsafe_code)]
+
+use super::{Netmap, NetmapPriv};
+use crate::kring::Dir;
+use crate::platform::Platform;
+use crate::request::Request;
+use crate::{Errno, Result};
+use netmap_uapi::pod::Pod;
+use netmap_uapi::*;
+
+impl<P: Platform> Netmap<P> {
+    pub fn ioctl(&self, np: &NetmapPriv<P>, cmd: u32, arg: u64) -> Result<()> {
+        match cmd {
+            NIOCCTRL => self.ioctl_ctrl(np, arg),
+            NIOCTXSYNC => self.sync_ioctl(np, Dir::Tx),
+            NIOCRXSYNC => self.sync_ioctl(np, Dir::Rx),
+            NIOCREGIF | NIOCGINFO => self.ioctl_legacy(np, cmd, arg),
+            NIOCCONFIG => {
+                if arg == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let mut ifr = NmIfreq::zeroed();
+                self.platform.copy_from_user(ifr.as_bytes_mut(), arg)?;
+                // Plain VALE switches have no external config hook.
+                self.platform.copy_to_user(arg, ifr.as_bytes())?;
+                Err(Errno::EINVAL)
+            }
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    fn ioctl_ctrl(&self, np: &NetmapPriv<P>, arg: u64) -> Result<()> {
+        if arg == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut hdr = NmreqHeader::zeroed();
+        self.platform.copy_from_user(hdr.as_bytes_mut(), arg)?;
+        let (mut req, res) = match Request::copy_in(&self.platform, hdr) {
+            Ok(mut req) => {
+                let r = self.dispatch(np, &mut req);
+                (req, r)
+            }
+            Err((e, Some(req))) => (*req, Err(e)),
+            Err((e, None)) => {
+                // Nothing but the header was read: give it back unchanged.
+                self.platform.copy_to_user(arg, hdr.as_bytes())?;
+                return Err(e);
+            }
+        };
+        req.copy_out(&self.platform, arg, res)
+    }
+
+    /// Execute a copied-in request (§4.1 step 7).
+    pub fn dispatch(&self, np: &NetmapPriv<P>, req: &mut Request) -> Result<()> {
+        match req.hdr.nr_reqtype {
+            NETMAP_REQ_REGISTER => self.req_register(np, req),
+            NETMAP_REQ_PORT_INFO_GET => self.req_port_info(req),
+            NETMAP_REQ_VALE_ATTACH => self.req_vale_attach(req),
+            NETMAP_REQ_VALE_DETACH => self.req_vale_detach(req),
+            NETMAP_REQ_VALE_LIST => self.req_vale_list(req),
+            NETMAP_REQ_PORT_HDR_SET => self.req_hdr_set(req),
+            NETMAP_REQ_PORT_HDR_GET => self.req_hdr_get(req),
+            NETMAP_REQ_VALE_NEWIF => self.req_vale_newif(req),
+            NETMAP_REQ_VALE_DELIF => self.req_vale_delif(req),
+            NETMAP_REQ_VALE_POLLING_ENABLE | NETMAP_REQ_VALE_POLLING_DISABLE => {
+                self.req_polling(req)
+            }
+            NETMAP_REQ_POOLS_INFO_GET => self.req_pools_info(req),
+            NETMAP_REQ_SYNC_KLOOP_START => {
+                let st: NmreqSyncKloopStart = req.body();
+                if st.sleep_us > 1_000_000 {
+                    return Err(Errno::EINVAL);
+                }
+                if np.binding().is_none() {
+                    return Err(Errno::ENXIO);
+                }
+                // No CSB can be configured yet (CSB mode is not implemented).
+                Err(Errno::EINVAL)
+            }
+            NETMAP_REQ_SYNC_KLOOP_STOP => {
+                if np.binding().is_none() {
+                    return Err(Errno::ENXIO);
+                }
+                Ok(())
+            }
+            NETMAP_REQ_CSB_ENABLE => {
+                let Some(i) = req.opt(NETMAP_REQ_OPT_CSB) else {
+                    return Err(Errno::EINVAL);
+                };
+                req.set_opt_status(i, Err(Errno::EOPNOTSUPP));
+                Err(Errno::EOPNOTSUPP)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
