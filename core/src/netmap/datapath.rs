@@ -78,12 +78,8 @@ impl<P: Platform> Netmap<P> {
                 let moved = self.forward_released(b, k, &ring, hwcur, own.rhead);
                 let r = na.rxsync(k, &mut own, &ring);
                 if r.is_ok() {
-                    // VALE ports report new frames at delivery, monitors
-                    // are fed by their parent; pipes learn here.
-                    if matches!(na.kind, Kind::Pipe(_)) {
-                        let new_tail = k.nr_hwtail.load(Ordering::Acquire);
-                        crate::monitor::rx_new(na, k, &ring, hwtail, new_tail);
-                    }
+                    // Copy monitors got new frames when they arrived
+                    // (`monitor::rx_new`), whoever filled the ring.
                     kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
                 } else {
                     out = SyncOutcome::Error;
