@@ -57,7 +57,9 @@ pub mod testing;
 pub use ctrl::{Netmap, PollingMode, RingConfig, ValePort};
 pub use error::{Error, Op, Result, describe_errno, errno_name};
 pub use port::{Port, PortBuilder, poll};
-pub use ring::{ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, Tx, TxRing};
+pub use ring::{
+    ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, SlotMut, Slots, Tx, TxRing,
+};
 pub use sys::{BorrowedDev, DEVICE_PATH, PollFd, PollFlags};
 
 /// Process helpers used by the netmap tools.
