@@ -10,7 +10,7 @@ use netmap_uapi::consts::SlotFlags;
 use netmap_uapi::user::{Error, PollFlags, Port, RxRing, SlotMut, Slots, Tx, TxRing, os};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the loops need from a port (implemented by [`Port`]; tests implement it
@@ -124,14 +124,44 @@ impl ThreadState {
     }
 }
 
+/// The workers that ended: the reporting thread sleeps on it for a whole report
+/// interval and is woken early only when a worker ends (instead of waking up
+/// every few milliseconds to look, which costs a context switch and clock reads
+/// each time, on whichever CPU the receiver or sender needs).
+#[derive(Debug, Default)]
+pub struct Finished {
+    ended: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Finished {
+    fn one_ended(&self) {
+        *self.ended.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps until `deadline` or until `total` workers have ended; returns
+    /// whether they all have.
+    pub fn wait(&self, total: usize, deadline: Instant) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let (ended, _) = self
+            .cv
+            .wait_timeout_while(ended, timeout, |n| *n < total)
+            .unwrap_or_else(|p| p.into_inner());
+        *ended >= total
+    }
+}
+
 /// Marks a thread as finished when dropped (also when it panics), so that the
 /// main thread's report loop ends.
 #[derive(Debug)]
-pub struct Done<'a>(pub &'a ThreadState);
+pub struct Done<'a>(pub &'a ThreadState, pub &'a Finished);
 
 impl Drop for Done<'_> {
     fn drop(&mut self) {
         self.0.used.store(false, Ordering::Relaxed);
+        self.1.one_ended();
     }
 }
 
@@ -963,6 +993,35 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(&out[0][0..6], &[2, 0, 0, 0, 0, 1]);
         assert_eq!(&out[0][30..34], &[10, 0, 0, 1]);
+    }
+
+    #[test]
+    fn reporter_sleeps_until_the_deadline_or_the_last_worker_ends() {
+        let fin = Finished::default();
+        let t0 = Instant::now();
+        assert!(!fin.wait(1, t0 + Duration::from_millis(30)));
+        assert!(
+            t0.elapsed() >= Duration::from_millis(30),
+            "slept to the deadline"
+        );
+        let states = [ThreadState::new(0), ThreadState::new(1)];
+        let t0 = Instant::now();
+        std::thread::scope(|s| {
+            for st in &states {
+                let fin = &fin;
+                s.spawn(move || {
+                    let _done = Done(st, fin);
+                    std::thread::sleep(Duration::from_millis(20));
+                });
+            }
+            assert!(fin.wait(2, t0 + Duration::from_secs(60)));
+        });
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "woken by the workers, not the deadline"
+        );
+        assert!(states.iter().all(|s| !s.used.load(Ordering::Relaxed)));
+        assert!(fin.wait(2, t0), "already ended: no wait");
     }
 
     #[test]
