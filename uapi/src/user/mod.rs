@@ -4,7 +4,8 @@
 //!
 //! * [`Port`] / [`PortBuilder`]: `/dev/netmap` + REGISTER + `mmap` (one mapping
 //!   per memory region per process, shared between ports with the same mem id),
-//!   ring views ([`TxRing`], [`RxRing`]), [`Port::sync_tx`], [`Port::sync_rx`],
+//!   ring views ([`TxRing`], [`RxRing`]; per-frame loops take a batch of slots
+//!   with [`Ring::slots`], checked once), [`Port::sync_tx`], [`Port::sync_rx`],
 //!   [`Port::poll`], extra buffers, per-ring clones ([`Port::clone_with`]).
 //! * [`Netmap`]: control requests on an unbound descriptor (VALE attach/detach/
 //!   list/newif/delif, port and pool info, virtio-net header length, polling).

@@ -409,10 +409,17 @@ fn slot_windows_hand_out_owned_slots_once() {
     assert_eq!(seen, [2, 3, 4, 5, 6]);
     assert!(w.next_slot().is_none());
     drop(w);
-    assert_eq!(tx.head(), 2, "a window dropped without advance moves nothing");
+    assert_eq!(
+        tx.head(),
+        2,
+        "a window dropped without advance moves nothing"
+    );
     drop(tx);
     assert_eq!(f.txsync(0), vec![b"abc".to_vec(), Vec::new()]);
-    assert_ne!(f.kernel_slot(true, 0, 0).flags & SlotFlags::REPORT.bits(), 0);
+    assert_ne!(
+        f.kernel_slot(true, 0, 0).flags & SlotFlags::REPORT.bits(),
+        0
+    );
 
     // RX: the window is what the kernel delivered.
     let mut rx = f.rx_ring(0);
