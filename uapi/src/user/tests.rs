@@ -400,15 +400,16 @@ fn slot_windows_hand_out_owned_slots_once() {
     assert_eq!(w.advance(), 2, "only the slots handed out");
     assert_eq!((tx.head(), tx.cur()), (2, 2));
     // ... and by the free space: never past tail.
-    let mut w = tx.slots(100);
-    assert_eq!(w.remaining(), 5);
-    let mut seen = Vec::new();
-    while let Some(s) = w.next_slot() {
-        seen.push(s.index());
+    {
+        let mut w = tx.slots(100);
+        assert_eq!(w.remaining(), 5);
+        let mut seen = Vec::new();
+        while let Some(s) = w.next_slot() {
+            seen.push(s.index());
+        }
+        assert_eq!(seen, [2, 3, 4, 5, 6]);
+        assert!(w.next_slot().is_none());
     }
-    assert_eq!(seen, [2, 3, 4, 5, 6]);
-    assert!(w.next_slot().is_none());
-    drop(w);
     assert_eq!(
         tx.head(),
         2,
