@@ -3,8 +3,11 @@
 //!
 //! A [`NetmapMem`] is created with its geometry only ([`NetmapMem::new`]
 //! validates the parameters and computes every size and offset, so
-//! `nr_memsize` is known at once); [`NetmapMem::finalize`] then allocates the
-//! clusters from the platform and publishes the lookup tables.
+//! `nr_memsize` is known at once); [`NetmapMem::finalize`] then charges the
+//! region's footprint to the global [`MemBudget`] (refusing it with `ENOMEM`
+//! if it does not fit), allocates the clusters from the platform one by one
+//! (giving everything back at the first failure) and publishes the lookup
+//! tables.
 //!
 //! Geometry, as in the reference allocator (§5.5, §15.7):
 //! * object sizes are rounded up to a multiple of 64 and then checked against
@@ -24,12 +27,14 @@
 //! counters are control-path state behind the platform's sleeping mutex.
 
 use crate::error::{Errno, Result};
-use crate::platform::{PAGE_SIZE, Platform};
+use crate::platform::{PAGE_SIZE, Platform, RateLimit};
 use crate::shm::BufRef;
 use crate::sync::{Lock, Once};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use netmap_uapi::NmreqPoolsInfo;
 
 /// Objects are aligned (and sized) to this many bytes (`NM_BUF_ALIGN`).
@@ -44,6 +49,104 @@ const IF_POOL: usize = 0;
 const RING_POOL: usize = 1;
 const BUF_POOL: usize = 2;
 const POOL_NAMES: [&str; 3] = ["netmap_if", "netmap_ring", "netmap_buf"];
+
+/// The default memory budget of a machine with `total_ram` bytes of RAM:
+/// half of it. What netmap allocates is pinned kernel memory that neither
+/// swaps nor shrinks; half leaves the other half to the kernel and every
+/// other process however many regions users ask for (the same share as
+/// Linux's default `tmpfs` size), and still holds the reference's global
+/// region (about 330 MB) on a machine of 1 GiB. A platform that cannot
+/// tell its RAM (0) gets no limit.
+pub const fn default_budget(total_ram: u64) -> u64 {
+    if total_ram == 0 {
+        u64::MAX
+    } else {
+        total_ram / 2
+    }
+}
+
+/// The one budget of all of netmap's memory (regions with their rings,
+/// buffers and extra buffers, and the kernel's lookup tables and free
+/// bitmaps of each region). A region charges its whole footprint
+/// ([`NetmapMem::footprint`]) *before* anything of it is allocated and
+/// gives it back when it is freed; one that does not fit is refused with
+/// `ENOMEM` and a rate-limited log line, so no request can make the kernel
+/// take more than the budget, whatever the pool parameters.
+#[derive(Debug)]
+pub struct MemBudget {
+    limit: u64,
+    used: AtomicU64,
+    /// Regions refused because they did not fit.
+    refused: AtomicU64,
+    /// Region builds that failed in the OS's page allocator.
+    alloc_failures: AtomicU64,
+    log_limit: RateLimit,
+}
+
+impl MemBudget {
+    /// A budget of `limit` bytes, none in use.
+    pub const fn new(limit: u64) -> Self {
+        MemBudget {
+            limit,
+            used: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            alloc_failures: AtomicU64::new(0),
+            log_limit: RateLimit::new(),
+        }
+    }
+
+    /// Bytes allowed.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes charged by the regions alive (and the global region's share,
+    /// reserved when the module loads).
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Regions refused so far because they did not fit.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Region builds that failed so far because the OS had no memory.
+    pub fn alloc_failures(&self) -> u64 {
+        self.alloc_failures.load(Ordering::Relaxed)
+    }
+
+    /// One text line: `budget <limit> used <bytes> refused <n>
+    /// alloc_failures <n>`.
+    pub fn write_summary(&self, w: &mut dyn fmt::Write) -> fmt::Result {
+        writeln!(
+            w,
+            "budget {} used {} refused {} alloc_failures {}",
+            self.limit(),
+            self.used(),
+            self.refused(),
+            self.alloc_failures()
+        )
+    }
+
+    /// Take `bytes`; false (and nothing taken) if they do not fit.
+    fn try_charge(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(bytes).filter(|&n| n <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Give back `bytes` taken by [`MemBudget::try_charge`].
+    fn release(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(bytes))
+            });
+    }
+}
 
 /// Parameters of one pool (the `*_size` / `*_num` module parameters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -464,6 +567,10 @@ pub struct NetmapMem<P: Platform> {
     private: bool,
     pools: [PoolGeom; 3],
     memsize: u64,
+    /// The budget this region charges, and whether it holds its
+    /// [`NetmapMem::footprint`] there now.
+    budget: Arc<MemBudget>,
+    charged: AtomicBool,
     /// Free bitmaps; empty until finalize.
     state: Lock<P::Mutex, [Bitmap; 3]>,
     tables: Once<Tables>,
@@ -484,8 +591,15 @@ impl<P: Platform> fmt::Debug for NetmapMem<P> {
 impl<P: Platform> NetmapMem<P> {
     /// Validate `params` (§5.5 ranges, private ones if `private`) and compute
     /// the geometry: `EINVAL` if a value is out of range. No memory for the
-    /// region is allocated yet (see [`NetmapMem::finalize`]).
-    pub fn new(platform: P, id: u16, params: &MemParams, private: bool) -> Result<Self> {
+    /// region is allocated yet (see [`NetmapMem::finalize`]), nothing is
+    /// charged to `budget` yet.
+    pub fn new(
+        platform: P,
+        id: u16,
+        params: &MemParams,
+        private: bool,
+        budget: Arc<MemBudget>,
+    ) -> Result<Self> {
         let lims = if private {
             &PRIVATE_LIMITS
         } else {
@@ -508,9 +622,93 @@ impl<P: Platform> NetmapMem<P> {
             private,
             pools: [ifp, ringp, bufp],
             memsize,
+            budget,
+            charged: AtomicBool::new(false),
             state,
             tables: Once::new(),
         })
+    }
+
+    /// Bytes the region takes when finalized: its clusters (`memsize`)
+    /// plus the kernel's lookup table (one pointer per object) and free
+    /// bitmap of each pool. What it charges to the budget.
+    pub fn footprint(&self) -> u64 {
+        let ptr = core::mem::size_of::<NonNull<u8>>() as u64;
+        self.pools.iter().fold(self.memsize, |acc, g| {
+            let n = u64::from(g.objtotal);
+            acc + n * ptr + n.div_ceil(64) * 8
+        })
+    }
+
+    /// One text line: `mem <id> global|private built <0|1> memsize <bytes>
+    /// footprint <bytes> if <used>/<total>x<size> ring ... buf ...` (buffers
+    /// in use without the reserved 0 and 1).
+    pub fn write_summary(&self, w: &mut dyn fmt::Write) -> fmt::Result {
+        let st = self.stats();
+        let [ifp, ringp, bufp] = self.pool_geometry();
+        writeln!(
+            w,
+            "mem {} {} built {} memsize {} footprint {} if {}/{}x{} ring {}/{}x{} buf {}/{}x{}",
+            self.id,
+            if self.private { "private" } else { "global" },
+            u8::from(self.is_finalized()),
+            self.memsize,
+            self.footprint(),
+            st.if_used,
+            ifp.objtotal,
+            ifp.objsize,
+            st.ring_used,
+            ringp.objtotal,
+            ringp.objsize,
+            st.buf_used,
+            bufp.objtotal,
+            bufp.objsize
+        )
+    }
+
+    /// Whether the region's footprint is charged to the budget.
+    pub fn is_charged(&self) -> bool {
+        self.charged.load(Ordering::Acquire)
+    }
+
+    /// Charge the footprint to the budget now, if not yet done (the
+    /// global region's share is reserved when the module loads, so that
+    /// private regions cannot crowd it out later). `ENOMEM`, with a
+    /// rate-limited log line, if it does not fit.
+    pub fn reserve(&self) -> Result<()> {
+        if self.is_charged() {
+            return Ok(());
+        }
+        let b = &*self.budget;
+        let size = self.footprint();
+        if b.try_charge(size) {
+            if self.charged.swap(true, Ordering::AcqRel) {
+                // Unreachable: callers serialize (control mutex, or sole
+                // owner), but never charge twice.
+                b.release(size);
+            }
+            return Ok(());
+        }
+        b.refused.fetch_add(1, Ordering::Relaxed);
+        crate::nm_log_ratelimited!(
+            self.platform,
+            &b.log_limit,
+            Warn,
+            "mem {}: a region of {} bytes does not fit in netmap's memory budget ({} of {} bytes in use, module parameter max_mem_mb): ENOMEM",
+            self.id,
+            size,
+            b.used(),
+            b.limit()
+        );
+        Err(Errno::ENOMEM)
+    }
+
+    /// Give the footprint back to the budget (the region is not, or no
+    /// longer, built).
+    fn unreserve(&self) {
+        if self.charged.swap(false, Ordering::AcqRel) {
+            self.budget.release(self.footprint());
+        }
     }
 
     /// The allocator id (`nr_mem_id`).
@@ -529,10 +727,12 @@ impl<P: Platform> NetmapMem<P> {
     }
 
     /// Allocate every cluster of the three pools and build the lookup
-    /// tables and free bitmaps (buffers 0 and 1 marked used).
+    /// tables and free bitmaps (buffers 0 and 1 marked used), after
+    /// charging the whole footprint to the budget ([`Self::reserve`]).
     ///
     /// Idempotent, and safe to call concurrently: callers serialize on the
-    /// control mutex. On failure everything obtained is given back and
+    /// control mutex. On failure (budget exhausted, or the OS out of
+    /// memory at any cluster) everything obtained is given back and
     /// `ENOMEM` is returned; a later call starts over.
     pub fn finalize(&self) -> Result<()> {
         if self.is_finalized() {
@@ -542,6 +742,10 @@ impl<P: Platform> NetmapMem<P> {
         if self.is_finalized() {
             return Ok(());
         }
+        // A reservation made here is undone on failure; one made at load
+        // (the global region) is kept.
+        let reserved_before = self.is_charged();
+        self.reserve()?;
         let mut lut = [Vec::new(), Vec::new(), Vec::new()];
         let built = self.alloc_clusters(&mut lut).and_then(|()| {
             let mut bm = [
@@ -565,10 +769,16 @@ impl<P: Platform> NetmapMem<P> {
             }
             Err(_) => {
                 self.free_clusters(&lut);
-                crate::nm_log!(
+                if !reserved_before {
+                    self.unreserve();
+                }
+                let b = &*self.budget;
+                b.alloc_failures.fetch_add(1, Ordering::Relaxed);
+                crate::nm_log_ratelimited!(
                     self.platform,
-                    Error,
-                    "mem {}: cannot allocate {} bytes",
+                    &b.log_limit,
+                    Warn,
+                    "mem {}: out of memory building a region of {} bytes: ENOMEM",
                     self.id,
                     self.memsize
                 );
@@ -909,6 +1119,7 @@ impl<P: Platform> Drop for NetmapMem<P> {
         if let Some(t) = self.tables.take() {
             self.free_clusters(&t.lut);
         }
+        self.unreserve();
     }
 }
 

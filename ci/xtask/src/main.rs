@@ -10,6 +10,7 @@ mod dkms;
 mod examples;
 mod fuzz;
 mod guestbench;
+mod kld;
 mod module;
 mod setup;
 mod sys;
@@ -46,9 +47,12 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "6.1")]
         kernel: module::Line,
     },
+    /// Build the FreeBSD kernel module (os/freebsd) on this machine and check it.
+    Kld,
     /// Build the Debian packages netmap-rs-dkms and netmap-rs-tools (target/dkms).
     Dkms,
-    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target windows`).
+    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target freebsd`,
+    /// `--target windows`) and check them.
     Examples(examples::Args),
     /// Build the Windows driver target/windows/netmap.sys (os/windows): NDIS
     /// filter + \\.\netmap, test-signed, with its INF.
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
             .kernel()
             .and_then(|k| module::build(&k))
             .map(|ko| println!("{}", ko.display())),
+        Cmd::Kld => kld::run().map(|k| println!("{}", k.ko.display())),
         Cmd::VmTest { kernel } => vm::run(kernel),
         Cmd::Dkms => dkms::run().map(|_| ()),
         Cmd::Examples(args) => examples::run(&args),

@@ -78,12 +78,8 @@ impl<P: Platform> Netmap<P> {
                 let moved = self.forward_released(b, k, &ring, hwcur, own.rhead);
                 let r = na.rxsync(k, &mut own, &ring);
                 if r.is_ok() {
-                    // VALE ports report new frames at delivery, monitors
-                    // are fed by their parent; pipes learn here.
-                    if matches!(na.kind, Kind::Pipe(_)) {
-                        let new_tail = k.nr_hwtail.load(Ordering::Acquire);
-                        crate::monitor::rx_new(na, k, &ring, hwtail, new_tail);
-                    }
+                    // Copy monitors got new frames when they arrived
+                    // (`monitor::rx_new`), whoever filled the ring.
                     kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
                 } else {
                     out = SyncOutcome::Error;
@@ -134,6 +130,23 @@ impl<P: Platform> Netmap<P> {
         crate::netif::forward_released(na, ni, k, ring, hwcur, head, all, to_nic)
     }
 
+    /// The wait queue a file bound as `b` sleeps on for direction `d`: the
+    /// ring's own if it has one ring that way, the port's if several;
+    /// `None` if it has none that way. poll() registers on those of the
+    /// directions asked for; an OS whose readiness API attaches one waiter
+    /// per event kind (FreeBSD kqueue: EVFILT_READ = `Rx`, EVFILT_WRITE =
+    /// `Tx`) asks for one.
+    pub fn wait_queue(b: &Binding<P>, d: Dir) -> Option<&P::WaitQueue> {
+        let r = b.ranges[d.idx()];
+        if r.len() > 1 {
+            Some(&b.na.si[d.idx()])
+        } else if r.len() == 1 {
+            b.na.kring(d, r.first).map(|k| &k.wq)
+        } else {
+            None
+        }
+    }
+
     /// poll(): returns the ready mask; `wait` is called with each wait
     /// queue the file must sleep on.
     pub fn poll(
@@ -153,15 +166,10 @@ impl<P: Platform> Netmap<P> {
         let want_rx = events & (POLLIN | POLLRDNORM);
         // Sleep only on the directions asked for.
         for (d, want) in [(Dir::Tx, want_tx), (Dir::Rx, want_rx)] {
-            let r = b.ranges[d.idx()];
-            if want == 0 {
-                continue;
-            } else if r.len() > 1 {
-                wait(&na.si[d.idx()]);
-            } else if r.len() == 1
-                && let Some(k) = na.kring(d, r.first)
+            if want != 0
+                && let Some(wq) = Self::wait_queue(b, d)
             {
-                wait(&k.wq);
+                wait(wq);
             }
         }
         // Registered before the rings are looked at: a writer that publishes

@@ -4,7 +4,8 @@
 //!
 //! * [`Port`] / [`PortBuilder`]: `/dev/netmap` + REGISTER + `mmap` (one mapping
 //!   per memory region per process, shared between ports with the same mem id),
-//!   ring views ([`TxRing`], [`RxRing`]), [`Port::sync_tx`], [`Port::sync_rx`],
+//!   ring views ([`TxRing`], [`RxRing`]; per-frame loops take a batch of slots
+//!   with [`Ring::slots`], checked once), [`Port::sync_tx`], [`Port::sync_rx`],
 //!   [`Port::poll`], extra buffers, per-ring clones ([`Port::clone_with`]).
 //! * [`Netmap`]: control requests on an unbound descriptor (VALE attach/detach/
 //!   list/newif/delif, port and pool info, virtio-net header length, polling).
@@ -37,10 +38,12 @@
 //! All `unsafe` code (system calls and raw access to the mapped memory) is in the
 //! private `sys` module; two functions elsewhere hand out writable slices of
 //! buffers that the ring protocol gives to userspace, each with its justification.
-//! The module exists on Unix systems and on Windows; OS-specific details (ioctl encoding, CPU
-//! pinning) are chosen in `sys` by `target_os` (Linux is the tested target).
+//! The module exists on Linux (tested), FreeBSD (built and checked as FreeBSD
+//! executables by `cargo xtask examples --target freebsd`, never run) and Windows;
+//! what differs (ioctl encoding, CPU pinning, the device) is in one file per OS
+//! under `sys`.
 
-#![cfg(any(unix, windows))]
+#![cfg(any(target_os = "linux", target_os = "freebsd", windows))]
 #![deny(unsafe_code)]
 
 mod ctrl;
@@ -55,7 +58,9 @@ pub mod testing;
 pub use ctrl::{Netmap, PollingMode, RingConfig, ValePort};
 pub use error::{Error, Op, Result, describe_errno, errno_name};
 pub use port::{Port, PortBuilder, poll};
-pub use ring::{ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, Tx, TxRing};
+pub use ring::{
+    ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, SlotMut, Slots, Tx, TxRing,
+};
 pub use sys::{BorrowedDev, DEVICE_PATH, PollFd, PollFlags};
 
 /// Process helpers used by the netmap tools.
