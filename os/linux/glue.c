@@ -120,6 +120,7 @@ void nm_glue_free(void *ptr);
 void *nm_glue_realloc(void *ptr, size_t old_size, size_t new_size);
 void *nm_glue_cluster_alloc(size_t size);
 void nm_glue_cluster_free(void *ptr, size_t size);
+u64 nm_glue_total_ram(void);
 void *nm_glue_spin_alloc(void);
 void nm_glue_spin_lock(void *l);
 void nm_glue_spin_unlock(void *l);
