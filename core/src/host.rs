@@ -11,8 +11,17 @@
 //! binding is recorded ([`HostPlatform::threads`]) but not enforced, and
 //! the number of online CPUs can be faked ([`HostPlatform::set_online_cpus`])
 //! so that polling mode can be tested with more CPUs than the machine has.
+//!
+//! For the sync kernel loop, which a test runs on a `std` thread of its own
+//! (the "process" that called the ioctl): sleepers are condition variables,
+//! eventfds live in a simulated descriptor table
+//! ([`HostPlatform::eventfd_create`], [`HostPlatform::eventfd_write`], ...),
+//! and a signal can be sent to a thread ([`HostPlatform::signal_thread`]):
+//! its next sleep ends with [`Wake::Interrupted`].
 
-use crate::platform::{Fault, LogLevel, Platform, RawLock, ThreadWork, WaitQueue};
+use crate::platform::{
+    EventFd, Fault, LogLevel, Platform, RawLock, Sleeper, ThreadWork, WaitQueue, Wake, Watch,
+};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -50,10 +59,12 @@ unsafe impl RawLock for HostLock {
     }
 }
 
-/// Wait queue: a generation counter and a condition variable.
+/// Wait queue: a generation counter and a condition variable, plus the
+/// watches of sleepers ([`Platform::watch_wq`]).
 pub struct HostWaitQueue {
     generation: Mutex<u64>,
     cv: Condvar,
+    watches: Mutex<Vec<Arc<WatchState>>>,
 }
 
 impl WaitQueue for HostWaitQueue {
@@ -61,12 +72,19 @@ impl WaitQueue for HostWaitQueue {
         Some(HostWaitQueue {
             generation: Mutex::new(0),
             cv: Condvar::new(),
+            watches: Mutex::new(Vec::new()),
         })
     }
     fn wake_all(&self) {
-        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
-        *g += 1;
-        self.cv.notify_all();
+        {
+            let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+            *g += 1;
+            self.cv.notify_all();
+        }
+        for w in self.watch_list().iter() {
+            w.fired.store(true, Ordering::SeqCst);
+            w.sleeper.wake();
+        }
     }
 }
 
@@ -74,6 +92,16 @@ impl HostWaitQueue {
     /// Current generation; pass it to [`HostWaitQueue::wait_since`].
     pub fn generation(&self) -> u64 {
         *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn watch_list(&self) -> std::sync::MutexGuard<'_, Vec<Arc<WatchState>>> {
+        self.watches.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of watches on this queue (a test checks that a loop removed
+    /// its watches when it ended).
+    pub fn watch_count(&self) -> usize {
+        self.watch_list().len()
     }
 
     /// Block until a wake-up after generation `g`, or the timeout.
@@ -85,6 +113,131 @@ impl HostWaitQueue {
             .wait_timeout_while(guard, timeout, |cur| *cur == g)
             .unwrap_or_else(|e| e.into_inner());
         *guard != g
+    }
+}
+
+/// The state of a [`HostSleeper`], shared with the watches that wake it.
+pub struct SleeperState {
+    woken: Mutex<bool>,
+    cv: Condvar,
+    platform: alloc::sync::Weak<HostInner>,
+}
+
+impl SleeperState {
+    fn wake(&self) {
+        *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+}
+
+/// [`Platform::Sleeper`] of the host: a flag and a condition variable.
+/// Signals sent with [`HostPlatform::signal_thread`] to the sleeping
+/// thread end its sleep with [`Wake::Interrupted`].
+pub struct HostSleeper(Arc<SleeperState>);
+
+impl Sleeper for HostSleeper {
+    fn sleep(&self, timeout_ns: u64) -> Wake {
+        let me = std::thread::current().id();
+        let signalled = || {
+            self.0.platform.upgrade().is_some_and(|p| {
+                let mut s = p.signals.lock().unwrap_or_else(|e| e.into_inner());
+                let hit = s.iter().position(|t| *t == me);
+                hit.map(|i| s.swap_remove(i)).is_some()
+            })
+        };
+        if signalled() {
+            return Wake::Interrupted;
+        }
+        let mut woken = self.0.woken.lock().unwrap_or_else(|e| e.into_inner());
+        if timeout_ns == 0 && !*woken {
+            drop(woken);
+            std::thread::yield_now();
+            return if signalled() {
+                Wake::Interrupted
+            } else {
+                Wake::Timeout
+            };
+        }
+        let deadline = std::time::Instant::now() + Duration::from_nanos(timeout_ns);
+        loop {
+            if *woken {
+                *woken = false;
+                return Wake::Woken;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Wake::Timeout;
+            }
+            // Short slices: a signal has no condition variable to wake us.
+            let slice = (deadline - now).min(Duration::from_millis(5));
+            woken = self
+                .0
+                .cv
+                .wait_timeout(woken, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if signalled() {
+                return Wake::Interrupted;
+            }
+        }
+    }
+
+    fn wake(&self) {
+        self.0.wake();
+    }
+}
+
+/// A watch of a host wait queue on a sleeper.
+pub struct WatchState {
+    fired: AtomicBool,
+    sleeper: Arc<SleeperState>,
+}
+
+/// [`Platform::Watch`] of the host: registered in the queue's list until
+/// dropped.
+pub struct HostWatch<'a> {
+    state: Arc<WatchState>,
+    wq: &'a HostWaitQueue,
+}
+
+impl Watch for HostWatch<'_> {
+    fn take_fired(&self) -> bool {
+        self.state.fired.swap(false, Ordering::SeqCst)
+    }
+}
+
+impl Drop for HostWatch<'_> {
+    fn drop(&mut self) {
+        self.wq
+            .watch_list()
+            .retain(|w| !Arc::ptr_eq(w, &self.state));
+    }
+}
+
+/// A simulated eventfd: a counter and a wait queue.
+pub struct EventFdState {
+    count: Mutex<u64>,
+    wq: HostWaitQueue,
+}
+
+impl EventFdState {
+    fn add(&self, n: u64) {
+        {
+            let mut c = self.count.lock().unwrap_or_else(|e| e.into_inner());
+            *c = c.saturating_add(n);
+        }
+        self.wq.wake_all();
+    }
+}
+
+/// [`Platform::EventFd`] of the host: a reference on a simulated eventfd
+/// (it outlives [`HostPlatform::eventfd_close`] of its descriptor, as a
+/// file reference does).
+pub struct HostEventFd(Arc<EventFdState>);
+
+impl EventFd for HostEventFd {
+    fn signal(&self) {
+        self.0.add(1);
     }
 }
 
@@ -132,6 +285,13 @@ struct HostInner {
     /// Threads running now (spawned, handle not dropped yet).
     threads: Mutex<Vec<HostThreadInfo>>,
     next_thread_id: AtomicU64,
+    /// Threads with a pending signal (see [`HostPlatform::signal_thread`]).
+    signals: Mutex<Vec<std::thread::ThreadId>>,
+    /// Sleepers alive, so that a signal can wake them.
+    sleepers: Mutex<Vec<alloc::sync::Weak<SleeperState>>>,
+    /// Simulated eventfd descriptors.
+    eventfds: Mutex<Vec<(i32, Arc<EventFdState>)>>,
+    next_fd: AtomicU32,
 }
 
 /// The host platform. Cheap to clone; clones share state.
@@ -160,6 +320,10 @@ impl HostPlatform {
             thread_budget: AtomicI64::new(-1),
             threads: Mutex::new(Vec::new()),
             next_thread_id: AtomicU64::new(0),
+            signals: Mutex::new(Vec::new()),
+            sleepers: Mutex::new(Vec::new()),
+            eventfds: Mutex::new(Vec::new()),
+            next_fd: AtomicU32::new(3),
         }))
     }
 
@@ -250,6 +414,77 @@ impl HostPlatform {
 
     fn thread_list(&self) -> std::sync::MutexGuard<'_, Vec<HostThreadInfo>> {
         self.0.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Send a signal to thread `t`: its current or next [`Sleeper::sleep`]
+    /// returns [`Wake::Interrupted`] (once), as a process's sleep in the
+    /// kernel ends when the process is killed.
+    pub fn signal_thread(&self, t: std::thread::ThreadId) {
+        self.0
+            .signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(t);
+        let sleepers = self.0.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        for s in sleepers.iter().filter_map(alloc::sync::Weak::upgrade) {
+            s.cv.notify_all();
+        }
+    }
+
+    fn eventfd_table(&self) -> std::sync::MutexGuard<'_, Vec<(i32, Arc<EventFdState>)>> {
+        self.0.eventfds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn eventfd_state(&self, fd: i32) -> Option<Arc<EventFdState>> {
+        self.eventfd_table()
+            .iter()
+            .find(|(f, _)| *f == fd)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// Create a simulated eventfd (counter 0); returns its descriptor.
+    pub fn eventfd_create(&self) -> i32 {
+        let fd = self.0.next_fd.fetch_add(1, Ordering::SeqCst) as i32;
+        let st = Arc::new(EventFdState {
+            count: Mutex::new(0),
+            wq: HostWaitQueue::new().unwrap_or_else(|| unreachable!()),
+        });
+        self.eventfd_table().push((fd, st));
+        fd
+    }
+
+    /// Close an eventfd descriptor (references the kernel holds stay valid).
+    pub fn eventfd_close(&self, fd: i32) {
+        self.eventfd_table().retain(|(f, _)| *f != fd);
+    }
+
+    /// `write(fd, n)` on an eventfd; false if `fd` is not one.
+    pub fn eventfd_write(&self, fd: i32, n: u64) -> bool {
+        self.eventfd_state(fd).map(|e| e.add(n)).is_some()
+    }
+
+    /// Non-blocking `read(fd)`: the counter, reset to 0 (`None` if `fd` is
+    /// not an eventfd).
+    pub fn eventfd_read(&self, fd: i32) -> Option<u64> {
+        let e = self.eventfd_state(fd)?;
+        let mut c = e.count.lock().unwrap_or_else(|e| e.into_inner());
+        Some(core::mem::take(&mut *c))
+    }
+
+    /// Wait until the counter of eventfd `fd` is non-zero or `timeout`
+    /// passed; then read it like [`HostPlatform::eventfd_read`].
+    pub fn eventfd_wait(&self, fd: i32, timeout: Duration) -> Option<u64> {
+        let e = self.eventfd_state(fd)?;
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let g = e.wq.generation();
+            let v = self.eventfd_read(fd)?;
+            let now = std::time::Instant::now();
+            if v != 0 || now >= end {
+                return Some(v);
+            }
+            e.wq.wait_since(g, end - now);
+        }
     }
 }
 
@@ -350,6 +585,9 @@ impl Platform for HostPlatform {
     type Mutex = HostLock;
     type WaitQueue = HostWaitQueue;
     type Thread = HostThread;
+    type Sleeper = HostSleeper;
+    type EventFd = HostEventFd;
+    type Watch<'a> = HostWatch<'a>;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         let budget = &self.0.cluster_budget;
@@ -451,6 +689,49 @@ impl Platform for HostPlatform {
             join: Some(join),
             platform: self.clone(),
         })
+    }
+
+    fn sleep_us(&self, us: u32) {
+        std::thread::sleep(Duration::from_micros(u64::from(us)));
+    }
+
+    fn sleeper(&self) -> crate::Result<HostSleeper> {
+        let s = Arc::new(SleeperState {
+            woken: Mutex::new(false),
+            cv: Condvar::new(),
+            platform: Arc::downgrade(&self.0),
+        });
+        let mut list = self.0.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&s));
+        Ok(HostSleeper(s))
+    }
+
+    fn watch_wq<'a>(
+        &self,
+        s: &'a HostSleeper,
+        wq: &'a HostWaitQueue,
+    ) -> crate::Result<HostWatch<'a>> {
+        let state = Arc::new(WatchState {
+            fired: AtomicBool::new(false),
+            sleeper: s.0.clone(),
+        });
+        wq.watch_list().push(state.clone());
+        Ok(HostWatch { state, wq })
+    }
+
+    fn eventfd(&self, fd: i32) -> crate::Result<HostEventFd> {
+        self.eventfd_state(fd)
+            .map(HostEventFd)
+            .ok_or(crate::Errno::EBADF)
+    }
+
+    fn watch_eventfd<'a>(
+        &self,
+        s: &'a HostSleeper,
+        e: &'a HostEventFd,
+    ) -> crate::Result<HostWatch<'a>> {
+        self.watch_wq(s, &e.0.wq)
     }
 }
 

@@ -329,12 +329,7 @@ impl<P: Platform> Kring<P> {
             self.ring.store(core::ptr::null_mut(), Ordering::Release);
         }
         // Wait for a sync in progress (it holds the busy lock) to finish.
-        let mut own = loop {
-            if let Some(g) = self.owner.try_lock() {
-                break g;
-            }
-            core::hint::spin_loop();
-        };
+        let mut own = self.owner.lock_spin();
         own.ft = Vec::new();
         own.dsts = Vec::new();
         drop(own);
@@ -369,14 +364,32 @@ pub fn txsync_prologue(
     hwcur: u32,
     hwtail: u32,
 ) -> Option<u32> {
-    let n = ring.num_slots();
-    let head = ring.head();
-    let cur = ring.cur();
-    if hwcur >= n || hwtail >= n || !head_cur_valid(head, cur, own.rhead, own.rtail, n) {
-        return None;
-    }
+    let head = txsync_check(
+        own,
+        ring.head(),
+        ring.cur(),
+        hwcur,
+        hwtail,
+        ring.num_slots(),
+    )?;
     if ring.tail() != own.rtail {
         ring.set_tail(own.rtail);
+    }
+    Some(head)
+}
+
+/// The TX prologue on head/cur read elsewhere (the CSB of a file in CSB
+/// mode, §4.10): on success the kring remembers them.
+pub fn txsync_check(
+    own: &mut KringOwned<impl Platform>,
+    head: u32,
+    cur: u32,
+    hwcur: u32,
+    hwtail: u32,
+    n: u32,
+) -> Option<u32> {
+    if hwcur >= n || hwtail >= n || !head_cur_valid(head, cur, own.rhead, own.rtail, n) {
+        return None;
     }
     own.rhead = head;
     own.rcur = cur;
@@ -392,18 +405,33 @@ pub fn rxsync_prologue(
     hwcur: u32,
     hwtail: u32,
 ) -> Option<u32> {
-    let n = ring.num_slots();
-    let head = ring.head();
-    let cur = ring.cur();
-    own.rhead = head;
-    own.rcur = cur;
-    if !head_cur_valid(head, cur, hwcur, hwtail, n) {
-        return None;
-    }
+    let head = rxsync_check(
+        own,
+        ring.head(),
+        ring.cur(),
+        hwcur,
+        hwtail,
+        ring.num_slots(),
+    )?;
     if ring.tail() != own.rtail {
         ring.set_tail(own.rtail);
     }
     Some(head)
+}
+
+/// The RX prologue on head/cur read elsewhere (CSB mode); the kring
+/// remembers them whatever the outcome, as [`rxsync_prologue`] does.
+pub fn rxsync_check(
+    own: &mut KringOwned<impl Platform>,
+    head: u32,
+    cur: u32,
+    hwcur: u32,
+    hwtail: u32,
+    n: u32,
+) -> Option<u32> {
+    own.rhead = head;
+    own.rcur = cur;
+    head_cur_valid(head, cur, hwcur, hwtail, n).then_some(head)
 }
 
 /// The check shared by both prologues: `head` in the cyclic interval
@@ -437,19 +465,53 @@ pub fn ring_reinit(
     buf_size: u32,
 ) -> bool {
     let n = ring.num_slots();
-    let mut errors = 0u32;
-    let mut reset = false;
     // The remembered head/cur become the user's values (§6.4); they are
     // replaced by the kernel's below if anything is out of range.
     // Each index is read once: userspace may change them meanwhile.
     let (head, cur, tail) = (ring.head(), ring.cur(), ring.tail());
     own.rhead = head;
     own.rcur = cur;
-    if head >= n || cur >= n || tail >= n {
-        errors += 1;
-        reset = true;
+    let reset = head >= n || cur >= n || tail >= n;
+    let errors = u32::from(reset) + reinit_slots(ring, nbufs, buf_size);
+    if reset {
+        own.rhead = hwcur;
+        own.rcur = hwcur;
+        own.rtail = hwtail;
+        ring.set_head(hwcur);
+        ring.set_cur(hwcur);
+        ring.set_tail(hwtail);
     }
-    for i in 0..n {
+    errors != 0
+}
+
+/// Ring reinit of a file in CSB mode: as [`ring_reinit`], with head/cur
+/// from the CSB and nothing written to the ring header (the application
+/// does not use it in CSB mode).
+pub fn ring_reinit_csb<P: Platform>(
+    own: &mut KringOwned<P>,
+    ring: &RingPtr,
+    head: u32,
+    cur: u32,
+    hwcur: u32,
+    hwtail: u32,
+    mem: &NetmapMem<P>,
+) {
+    let n = ring.num_slots();
+    own.rhead = head;
+    own.rcur = cur;
+    if head >= n || cur >= n {
+        own.rhead = hwcur;
+        own.rcur = hwcur;
+        own.rtail = hwtail;
+    }
+    reinit_slots(ring, mem.buf_count(), mem.buf_size());
+}
+
+/// The slot part of a reinit: invalid buffer indexes become 0 (with length
+/// 0), lengths above the buffer size 0. Returns the number of slots fixed.
+fn reinit_slots(ring: &RingPtr, nbufs: u32, buf_size: u32) -> u32 {
+    let mut errors = 0u32;
+    for i in 0..ring.num_slots() {
         let s = ring.slot(i);
         if s.buf_idx < 2 || s.buf_idx >= nbufs {
             ring.set_slot(
@@ -466,15 +528,7 @@ pub fn ring_reinit(
             errors += 1;
         }
     }
-    if reset {
-        own.rhead = hwcur;
-        own.rcur = hwcur;
-        own.rtail = hwtail;
-        ring.set_head(hwcur);
-        ring.set_cur(hwcur);
-        ring.set_tail(hwtail);
-    }
-    errors != 0
+    errors
 }
 
 /// `nm_sync_finalize`: publish the kernel's tail.

@@ -439,10 +439,14 @@ pub mod errno {
     pub const EPERM: i32 = 1;
     /// No such file or directory.
     pub const ENOENT: i32 = 2;
+    /// Interrupted system call (a signal ended the sync kernel loop).
+    pub const EINTR: i32 = 4;
     /// I/O error.
     pub const EIO: i32 = 5;
     /// No such device or address.
     pub const ENXIO: i32 = 6;
+    /// Bad file descriptor (an eventfd of the SYNC_KLOOP_EVENTFDS option).
+    pub const EBADF: i32 = 9;
     /// Out of memory.
     pub const ENOMEM: i32 = 12;
     /// Permission denied.

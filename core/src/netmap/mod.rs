@@ -21,12 +21,16 @@
 //! | `persistent` | VALE_NEWIF / VALE_DELIF (§8.4) |
 //! | `legacy` | NIOCREGIF / NIOCGINFO (§4.12) |
 //! | `datapath` | NIOCTXSYNC / NIOCRXSYNC and poll (§6.6, §6.7) |
+//! | `csb` | CSB mode: the CSB option, CSB_ENABLE, CSB access (§4.10) |
+//! | `kloop` | the sync kernel loop: SYNC_KLOOP_START / STOP (§4.10) |
 
 #![deny(unsafe_code)]
 
+mod csb;
 mod datapath;
 mod info;
 mod ioctl;
+mod kloop;
 mod legacy;
 mod lookup;
 mod persistent;
@@ -79,14 +83,45 @@ pub struct Binding<P: Platform> {
     pub extra: bool,
 }
 
+impl<P: Platform> Binding<P> {
+    /// The wait queue a file sleeps on for direction `d` (§6.7): the
+    /// port's if it binds several rings of that direction, else the ring's
+    /// own; `None` if it binds none.
+    pub fn wait_queue(&self, d: Dir) -> Option<&P::WaitQueue> {
+        let r = self.ranges[d.idx()];
+        if r.len() > 1 {
+            Some(&self.na.si[d.idx()])
+        } else if r.len() == 1 {
+            self.na.kring(d, r.first).map(|k| &k.wq)
+        } else {
+            None
+        }
+    }
+}
+
 /// Per-open-file state ("priv").
 pub struct NetmapPriv<P: Platform> {
     binding: Once<Binding<P>>,
+    /// CSB mode and the sync kernel loop (`csb.rs`, `kloop.rs`).
+    kloop: kloop::FileKloop<P>,
 }
 
 impl<P: Platform> NetmapPriv<P> {
     pub fn binding(&self) -> Option<&Binding<P>> {
         self.binding.get()
+    }
+
+    /// Whether the file is in CSB mode (§4.10).
+    pub fn csb_mode(&self) -> bool {
+        self.kloop
+            .csb_mode
+            .load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether a sync kernel loop runs on the file (for tests and
+    /// diagnostics: it may end at any moment).
+    pub fn kloop_running(&self) -> bool {
+        self.kloop.ctl.lock().running
     }
 }
 
@@ -219,6 +254,7 @@ impl<P: Platform> Netmap<P> {
     pub fn open(&self) -> Result<Box<NetmapPriv<P>>> {
         Ok(Box::new(NetmapPriv {
             binding: Once::new(),
+            kloop: kloop::FileKloop::new().ok_or(Errno::ENOMEM)?,
         }))
     }
 

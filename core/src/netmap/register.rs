@@ -50,7 +50,7 @@ impl<P: Platform> Netmap<P> {
         na: &Arc<Adapter<P>>,
         reg: &mut NmreqRegister,
         flags: RegFlags,
-        req: &Request,
+        req: &mut Request,
     ) -> Result<()> {
         if na.virt_hdr_len.load(Ordering::Relaxed) != 0
             && !flags.contains(RegFlags::ACCEPT_VNET_HDR)
@@ -73,6 +73,23 @@ impl<P: Platform> Netmap<P> {
                 na.unbind_rings(&ranges, exclusive);
                 return Err(e);
             }
+        };
+        // The CSB option (§4.10, step 8 of §4.4): validated on the new
+        // binding's rings; installed with the binding below.
+        let csb = match req.opt(NETMAP_REQ_OPT_CSB) {
+            Some(i) => {
+                let r = self.csb_validate(na, &ranges, flags, &req.opts[i].body);
+                req.set_opt_status(i, r.map(|_| ()));
+                match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        na.mem.if_free(nifp);
+                        na.unbind_rings(&ranges, exclusive);
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
         };
         // Options this implementation does not consume make REGISTER fail
         // (§4.4 step 10): only after a successful bind, so that bind errors
@@ -125,6 +142,10 @@ impl<P: Platform> Netmap<P> {
         if let Err(b) = np.binding.set(b) {
             self.unbind(g, b);
             return Err(Errno::EBUSY);
+        }
+        if let Some(csb) = csb {
+            np.kloop.ctl.lock().csb = Some(csb);
+            np.kloop.csb_mode.store(true, Ordering::Release);
         }
         reg.nr_offset = nifp.offset;
         reg.nr_memsize = na.mem.memsize();
