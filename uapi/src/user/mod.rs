@@ -6,6 +6,8 @@
 //!   per memory region per process, shared between ports with the same mem id),
 //!   ring views ([`TxRing`], [`RxRing`]), [`Port::sync_tx`], [`Port::sync_rx`],
 //!   [`Port::poll`], extra buffers, per-ring clones ([`Port::clone_with`]).
+//! * CSB mode and the sync kernel loop ([`Port::enable_csb`], [`Port::sync_kloop`],
+//!   [`KloopConfig`]).
 //! * [`Netmap`]: control requests on an unbound descriptor (VALE attach/detach/
 //!   list/newif/delif, port and pool info, virtio-net header length, polling).
 //! * [`poll`] / [`PollFd`]: `poll()` over several ports.
@@ -43,6 +45,7 @@
 #![cfg(unix)]
 #![deny(unsafe_code)]
 
+mod csb;
 mod ctrl;
 mod error;
 mod port;
@@ -52,6 +55,7 @@ mod ring;
 mod sys;
 pub mod testing;
 
+pub use csb::KloopConfig;
 pub use ctrl::{Netmap, PollingMode, RingConfig, ValePort};
 pub use error::{Error, Op, Result, describe_errno, errno_name};
 pub use port::{Port, PortBuilder, poll};

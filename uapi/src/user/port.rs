@@ -262,6 +262,8 @@ pub struct Port {
     req: NmreqRegister,
     /// What the kernel returned.
     reg: NmreqRegister,
+    /// CSB mode (`csb.rs`).
+    pub(crate) csb: Option<super::csb::CsbState>,
 }
 
 impl Port {
@@ -302,6 +304,7 @@ impl Port {
             name,
             req: body,
             reg,
+            csb: None,
         })
     }
 
@@ -494,6 +497,11 @@ impl Port {
     /// The bytes of a detached buffer, writable.
     pub fn extra_buf_mut<'s>(&'s self, buf: &'s mut ExtraBuf) -> Option<&'s mut [u8]> {
         self.region.extra_bytes_mut(buf)
+    }
+
+    /// The region view (for the CSB code).
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
     }
 
     /// Address of the start of the mapped region in this process.

@@ -98,6 +98,16 @@ impl RingLayout {
         self.off + RING_SLOTS + i as usize * SLOT_SIZE
     }
 
+    /// `head`, `cur` and `tail` of the ring header (CSB mode: the application
+    /// mirrors them to and from the CSB, see `csb.rs`).
+    pub(crate) fn indexes<'m>(&self, map: &'m Mapping) -> Option<[&'m AtomicU32; 3]> {
+        Some([
+            map.atomic_u32(self.off + RING_HEAD)?,
+            map.atomic_u32(self.off + RING_CUR)?,
+            map.atomic_u32(self.off + RING_TAIL)?,
+        ])
+    }
+
     /// Region offset of buffer `idx`, if it lies inside the region.
     pub(crate) fn buf_off(&self, idx: u32) -> Option<usize> {
         (idx < self.nbufs).then(|| self.bufs_off + idx as usize * self.buf_size as usize)

@@ -17,6 +17,7 @@ mod basic;
 mod bwrap;
 mod ctl;
 mod errors;
+mod kloop;
 mod monitor;
 mod nic;
 mod nic_completion;
@@ -61,6 +62,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(vale::TESTS);
     v.extend_from_slice(ctl::TESTS);
     v.extend_from_slice(pipe::TESTS);
+    v.extend_from_slice(kloop::TESTS);
     v.extend_from_slice(monitor::TESTS);
     v.extend_from_slice(robust::TESTS);
     v.extend_from_slice(stress::TESTS);

@@ -3,8 +3,8 @@
 //! tested target; other Unix systems (FreeBSD) use the BSD ioctl numbers and have
 //! no CPU pinning yet.
 
-use crate::abi::NmreqHeader;
-use crate::consts::{NETMAP_DEVICE_NAME, body_size};
+use crate::abi::{NmreqHeader, NmreqOption};
+use crate::consts::{NETMAP_DEVICE_NAME, body_size, option_body_size};
 #[cfg(not(target_os = "linux"))]
 use crate::ioctl::bsd::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
 #[cfg(target_os = "linux")]
@@ -58,6 +58,133 @@ pub fn ctrl(fd: BorrowedFd<'_>, hdr: &mut NmreqHeader, body: &mut [u8]) -> io::R
     // options (`nr_options = 0`).
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NIOCCTRL as _, p) };
     cvt(ret).map(drop)
+}
+
+/// The option list of a NIOCCTRL request (spec §3.11), owned: each option is
+/// stored in 8-byte words, its 24-byte header first, with room for at least
+/// the body the kernel copies for its type, so that the kernel never reads or
+/// writes outside it. [`ctrl_with`] links the options in order.
+#[derive(Debug, Default)]
+pub struct OptionList {
+    opts: Vec<Vec<u64>>,
+}
+
+const OPT_HDR: usize = core::mem::size_of::<NmreqOption>();
+
+impl OptionList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an option of type `ty` whose body (after the header) is `body`;
+    /// `nro_size` is `24 + body.len()`. Returns its index.
+    pub fn push(&mut self, ty: u32, body: &[u8]) -> usize {
+        let size = OPT_HDR + body.len();
+        let kernel = OPT_HDR + option_body_size(ty, size as u64);
+        let words = size.max(kernel).div_ceil(8);
+        let mut v = vec![0u64; words];
+        let hdr = NmreqOption {
+            nro_next: 0,
+            nro_reqtype: ty,
+            nro_status: 0,
+            nro_size: size as u64,
+        };
+        let bytes = bytes_of_words_mut(&mut v);
+        bytes[..OPT_HDR].copy_from_slice(crate::pod::Pod::as_bytes(&hdr));
+        bytes[OPT_HDR..size].copy_from_slice(body);
+        self.opts.push(v);
+        self.opts.len() - 1
+    }
+}
+
+fn bytes_of_words_mut(v: &mut [u64]) -> &mut [u8] {
+    // SAFETY: a `u64` slice is valid as bytes (8 per word, alignment 1 is
+    // weaker), exclusively borrowed for the same lifetime; every byte pattern
+    // is a valid `u64`.
+    unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * 8) }
+}
+
+/// [`ctrl`] with the option list `opts` (linked here, in order). The kernel
+/// writes each option's header back (its status) and, on success, the bodies of
+/// the options it consumed.
+pub fn ctrl_with(
+    fd: BorrowedFd<'_>,
+    hdr: &mut NmreqHeader,
+    body: &mut [u8],
+    opts: &mut OptionList,
+) -> io::Result<()> {
+    let need = body_size(hdr.nr_reqtype);
+    if body.len() < need {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut next = 0u64;
+    for o in opts.opts.iter_mut().rev() {
+        o[0] = next; // nro_next
+        next = o.as_mut_ptr() as usize as u64;
+    }
+    hdr.nr_body = if need == 0 {
+        0
+    } else {
+        body.as_mut_ptr() as usize as u64
+    };
+    hdr.nr_options = next;
+    let p: *mut NmreqHeader = hdr;
+    // SAFETY: as in `ctrl` for the header and the body; the kernel follows
+    // `nr_options` through the chain linked above, which ends with 0 and only
+    // points to the options' storage (exclusively borrowed through `opts`), and
+    // accesses in each at most the header plus the body size of its type, which
+    // `OptionList::push` made sure fits.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NIOCCTRL as _, p) };
+    cvt(ret).map(drop)
+}
+
+/// A new eventfd (counter 0, non-blocking, close-on-exec).
+#[cfg(target_os = "linux")]
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: no pointer arguments; the result is a fresh descriptor we own.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// A new eventfd (not available on this OS).
+#[cfg(not(target_os = "linux"))]
+pub fn eventfd() -> io::Result<OwnedFd> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Adds `n` to an eventfd's counter.
+pub fn eventfd_write(fd: BorrowedFd<'_>, n: u64) -> io::Result<()> {
+    let b = n.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a valid buffer to a borrowed (open) descriptor.
+    let r = unsafe { libc::write(fd.as_raw_fd(), b.as_ptr().cast(), 8) };
+    if r == 8 {
+        Ok(())
+    } else if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Err(io::Error::from(io::ErrorKind::WriteZero))
+    }
+}
+
+/// Reads (and resets) an eventfd's counter; 0 if it is 0 (non-blocking fd).
+pub fn eventfd_read(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a valid buffer from a borrowed descriptor.
+    let r = unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+    if r == 8 {
+        Ok(u64::from_ne_bytes(b))
+    } else if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            Ok(0)
+        } else {
+            Err(e)
+        }
+    } else {
+        Err(io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
 }
 
 /// `ioctl(fd, NIOCTXSYNC)` (`tx = true`) or `ioctl(fd, NIOCRXSYNC)`.
