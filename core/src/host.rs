@@ -148,6 +148,22 @@ impl Sleeper for HostSleeper {
         if signalled() {
             return Wake::Interrupted;
         }
+        if let Some(p) = self.0.platform.upgrade() {
+            let budget = &p.sleep_budget;
+            if budget.load(Ordering::SeqCst) >= 0 {
+                // Fuzzing: no real sleep, and a "signal" once spent.
+                if budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                    budget.store(0, Ordering::SeqCst);
+                    return Wake::Interrupted;
+                }
+                let mut woken = self.0.woken.lock().unwrap_or_else(|e| e.into_inner());
+                return if core::mem::take(&mut *woken) {
+                    Wake::Woken
+                } else {
+                    Wake::Timeout
+                };
+            }
+        }
         let mut woken = self.0.woken.lock().unwrap_or_else(|e| e.into_inner());
         if timeout_ns == 0 && !*woken {
             drop(woken);
@@ -241,18 +257,95 @@ impl EventFd for HostEventFd {
     }
 }
 
+/// Page-aligned, zeroed memory of a simulated user region: one allocation
+/// (and one guard page after it, never used, so that two chunks are never
+/// adjacent in memory). Shared with the pins that hold it.
+struct Chunk {
+    ptr: NonNull<u8>,
+    /// Bytes used (whole pages).
+    len: usize,
+}
+
+// SAFETY: the chunk owns its allocation; bytes are only accessed through
+// raw pointers under the user-space lock or by the kernel side through its
+// pins, as user memory is.
+unsafe impl Send for Chunk {}
+// SAFETY: as above.
+unsafe impl Sync for Chunk {}
+
+impl Chunk {
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(len + PAGE, PAGE).unwrap_or_else(|_| unreachable!())
+    }
+
+    fn new(len: usize) -> Arc<Self> {
+        // SAFETY: the layout has a non-zero size (a guard page at least).
+        let p = unsafe { std::alloc::alloc_zeroed(Self::layout(len)) };
+        let ptr =
+            NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(Self::layout(len)));
+        Arc::new(Chunk { ptr, len })
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; nobody holds the
+        // chunk any more (last `Arc`).
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+    }
+}
+
+const PAGE: usize = crate::platform::PAGE_SIZE;
+
+/// A mapped region of the simulated user space: its chunks in address order.
+struct URegion {
+    base: u64,
+    len: usize,
+    /// (offset in the region, chunk).
+    chunks: Vec<(usize, Arc<Chunk>)>,
+}
+
+/// [`Platform::UserPages`] of the host: the pages of simulated user
+/// memory, whose chunks it keeps alive (pinned memory survives an unmap).
+pub struct HostUserPages {
+    /// Address of each page.
+    pages: Vec<usize>,
+    _chunks: Vec<Arc<Chunk>>,
+    platform: HostPlatform,
+}
+
+impl crate::platform::UserPages for HostUserPages {
+    fn count(&self) -> usize {
+        self.pages.len()
+    }
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        NonNull::new(*self.pages.get(i)? as *mut u8)
+    }
+    fn same_pages(&self, other: &Self) -> bool {
+        self.pages == other.pages
+    }
+}
+
+impl Drop for HostUserPages {
+    fn drop(&mut self) {
+        self.platform.0.pins_live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A simulated user address space.
 #[derive(Default)]
 struct UserSpace {
-    /// (base address, bytes), non-overlapping.
-    regions: Vec<(u64, Vec<u8>)>,
+    /// Non-overlapping regions.
+    regions: Vec<URegion>,
     next: u64,
     /// Addresses whose access faults.
     poisoned: Vec<u64>,
 }
 
 impl UserSpace {
-    fn find(&mut self, addr: u64, len: usize) -> Result<(&mut Vec<u8>, usize), Fault> {
+    /// The region holding all of `[addr, addr + len)` with the offset of
+    /// `addr` in it, unless some byte of the range is poisoned.
+    fn find(&self, addr: u64, len: usize) -> Result<(&URegion, usize), Fault> {
         let end = addr.checked_add(len as u64).ok_or(Fault)?;
         if self
             .poisoned
@@ -261,12 +354,33 @@ impl UserSpace {
         {
             return Err(Fault);
         }
-        for (base, bytes) in self.regions.iter_mut() {
-            if addr >= *base && end <= *base + bytes.len() as u64 {
-                return Ok((bytes, (addr - *base) as usize));
+        self.regions
+            .iter()
+            .find(|r| addr >= r.base && end <= r.base + r.len as u64)
+            .map(|r| (r, (addr - r.base) as usize))
+            .ok_or(Fault)
+    }
+
+    /// Calls `f(kernel pointer, offset in the range, length)` for each
+    /// piece of `[addr, addr + len)` inside one chunk.
+    fn pieces(
+        &self,
+        addr: u64,
+        len: usize,
+        mut f: impl FnMut(*mut u8, usize, usize),
+    ) -> Result<(), Fault> {
+        let (r, off) = self.find(addr, len)?;
+        let mut done = 0;
+        for (cofs, c) in r.chunks.iter() {
+            let (start, end) = (*cofs, cofs + c.len);
+            let (a, b) = ((off + done).max(start), (off + len).min(end));
+            if a >= b || a != off + done {
+                continue;
             }
+            f(c.ptr.as_ptr().wrapping_add(a - start), done, b - a);
+            done += b - a;
         }
-        Err(Fault)
+        if done == len { Ok(()) } else { Err(Fault) }
     }
 }
 
@@ -289,6 +403,12 @@ struct HostInner {
     signals: Mutex<Vec<std::thread::ThreadId>>,
     /// Sleepers alive, so that a signal can wake them.
     sleepers: Mutex<Vec<alloc::sync::Weak<SleeperState>>>,
+    /// Pins still allowed before failures start (<0: unlimited).
+    pin_budget: AtomicI64,
+    /// Pinned ranges alive.
+    pins_live: AtomicUsize,
+    /// Sleeps left before every sleeper is "signalled" (<0: unlimited).
+    sleep_budget: AtomicI64,
     /// Simulated eventfd descriptors.
     eventfds: Mutex<Vec<(i32, Arc<EventFdState>)>>,
     next_fd: AtomicU32,
@@ -322,6 +442,9 @@ impl HostPlatform {
             next_thread_id: AtomicU64::new(0),
             signals: Mutex::new(Vec::new()),
             sleepers: Mutex::new(Vec::new()),
+            sleep_budget: AtomicI64::new(-1),
+            pin_budget: AtomicI64::new(-1),
+            pins_live: AtomicUsize::new(0),
             eventfds: Mutex::new(Vec::new()),
             next_fd: AtomicU32::new(3),
         }))
@@ -331,29 +454,59 @@ impl HostPlatform {
         self.0.user.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Place `bytes` in the simulated user space; returns its address.
+    /// Place `bytes` in the simulated user space; returns its address
+    /// (page aligned; one contiguous allocation).
     pub fn user_map(&self, bytes: &[u8]) -> u64 {
+        let pages = bytes.len().div_ceil(PAGE).max(1);
+        self.user_map_chunks(bytes, pages)
+    }
+
+    /// Like [`HostPlatform::user_map`], but the memory is made of separate
+    /// allocations of `pages` pages each, never adjacent: what pinned user
+    /// memory looks like when its pages are scattered (EXTMEM).
+    pub fn user_map_chunks(&self, bytes: &[u8], pages: usize) -> u64 {
+        let len = bytes.len().div_ceil(PAGE).max(1) * PAGE;
+        let step = pages.max(1) * PAGE;
+        let mut chunks = Vec::new();
+        let mut ofs = 0;
+        while ofs < len {
+            let n = step.min(len - ofs);
+            let c = Chunk::new(n);
+            let m = n.min(bytes.len().saturating_sub(ofs));
+            let src = bytes.as_ptr().wrapping_add(ofs);
+            // SAFETY: the chunk holds `n >= m` bytes and is not shared yet;
+            // `src` has `m` bytes of `bytes` (`ofs + m <= bytes.len()`).
+            unsafe { core::ptr::copy_nonoverlapping(src, c.ptr.as_ptr(), m) };
+            chunks.push((ofs, c));
+            ofs += n;
+        }
         let mut u = self.user();
         let base = u.next;
         // Keep a gap between regions so that overruns fault.
-        u.next += (bytes.len() as u64).div_ceil(4096) * 4096 + 4096;
-        u.regions.push((base, bytes.to_vec()));
+        u.next += len as u64 + PAGE as u64;
+        u.regions.push(URegion {
+            base,
+            len: bytes.len(),
+            chunks,
+        });
         base
+    }
+
+    /// Unmap the region at `base` (pins keep its memory).
+    pub fn user_unmap(&self, base: u64) {
+        self.user().regions.retain(|r| r.base != base);
     }
 
     /// Read back `len` bytes of simulated user memory.
     pub fn user_read(&self, addr: u64, len: usize) -> Result<Vec<u8>, Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(addr, len)?;
-        Ok(b[off..off + len].to_vec())
+        let mut v = alloc::vec![0u8; len];
+        self.copy_from_user(&mut v, addr)?;
+        Ok(v)
     }
 
     /// Overwrite simulated user memory.
     pub fn user_write(&self, addr: u64, bytes: &[u8]) -> Result<(), Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(addr, bytes.len())?;
-        b[off..off + bytes.len()].copy_from_slice(bytes);
-        Ok(())
+        self.copy_to_user(addr, bytes)
     }
 
     /// Make every access covering `addr` fault.
@@ -429,6 +582,29 @@ impl HostPlatform {
         for s in sleepers.iter().filter_map(alloc::sync::Weak::upgrade) {
             s.cv.notify_all();
         }
+    }
+
+    /// Allow `n` more [`Platform::pin_user_pages`] calls, then fail them
+    /// with `ENOMEM` (`None`: never fail).
+    pub fn set_pin_budget(&self, n: Option<u64>) {
+        self.0
+            .pin_budget
+            .store(n.map_or(-1, |n| n as i64), Ordering::SeqCst);
+    }
+
+    /// Pinned ranges of user memory alive (EXTMEM regions not freed yet).
+    pub fn pins_live(&self) -> usize {
+        self.0.pins_live.load(Ordering::SeqCst)
+    }
+
+    /// Fault injection for fuzzing: the next `n` [`Sleeper::sleep`] calls
+    /// return at once (without sleeping), the ones after that report a
+    /// signal, so that a sync kernel loop makes `n` passes and ends with
+    /// `EINTR` (`None`: sleeps are real again).
+    pub fn set_sleep_budget(&self, n: Option<u64>) {
+        self.0
+            .sleep_budget
+            .store(n.map_or(-1, |n| n as i64), Ordering::SeqCst);
     }
 
     fn eventfd_table(&self) -> std::sync::MutexGuard<'_, Vec<(i32, Arc<EventFdState>)>> {
@@ -588,6 +764,7 @@ impl Platform for HostPlatform {
     type Sleeper = HostSleeper;
     type EventFd = HostEventFd;
     type Watch<'a> = HostWatch<'a>;
+    type UserPages = HostUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         let budget = &self.0.cluster_budget;
@@ -618,18 +795,65 @@ impl Platform for HostPlatform {
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
     }
 
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> crate::Result<HostUserPages> {
+        let budget = &self.0.pin_budget;
+        if budget.load(Ordering::SeqCst) >= 0 && budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            budget.store(0, Ordering::SeqCst);
+            return Err(crate::Errno::ENOMEM);
+        }
+        if !addr.is_multiple_of(PAGE as u64) {
+            return Err(crate::Errno::EFAULT);
+        }
+        let len = npages.checked_mul(PAGE).ok_or(crate::Errno::EFAULT)?;
+        let u = self.user();
+        // Every page must be mapped (a region's last page counts whole) and
+        // none poisoned.
+        let (r, off) = u.find(addr, 1).map_err(|_| crate::Errno::EFAULT)?;
+        let end = addr.checked_add(len as u64).ok_or(crate::Errno::EFAULT)?;
+        if npages == 0
+            || off + len > r.len.div_ceil(PAGE) * PAGE
+            || u.poisoned.iter().any(|&p| p >= addr && p < end)
+        {
+            return Err(crate::Errno::EFAULT);
+        }
+        let mut pages = Vec::new();
+        let mut chunks: Vec<Arc<Chunk>> = Vec::new();
+        for i in 0..npages {
+            let o = off + i * PAGE;
+            let (cofs, c) = r
+                .chunks
+                .iter()
+                .find(|(cofs, c)| o >= *cofs && o < cofs + c.len)
+                .ok_or(crate::Errno::EFAULT)?;
+            pages.push(c.ptr.as_ptr().wrapping_add(o - cofs) as usize);
+            if !chunks.iter().any(|x| Arc::ptr_eq(x, c)) {
+                chunks.push(c.clone());
+            }
+        }
+        self.0.pins_live.fetch_add(1, Ordering::SeqCst);
+        Ok(HostUserPages {
+            pages,
+            _chunks: chunks,
+            platform: self.clone(),
+        })
+    }
+
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(src, dst.len())?;
-        dst.copy_from_slice(&b[off..off + dst.len()]);
-        Ok(())
+        let u = self.user();
+        let d = dst.as_mut_ptr();
+        u.pieces(src, dst.len(), |p, at, n| {
+            // SAFETY: `p` points to `n` bytes of a live chunk (held by the
+            // region, under the lock), `d + at` to `n` bytes of `dst`.
+            unsafe { core::ptr::copy_nonoverlapping(p, d.wrapping_add(at), n) }
+        })
     }
 
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(dst, src.len())?;
-        b[off..off + src.len()].copy_from_slice(src);
-        Ok(())
+        let u = self.user();
+        u.pieces(dst, src.len(), |p, at, n| {
+            // SAFETY: as in copy_from_user, the other way round.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().wrapping_add(at), p, n) }
+        })
     }
 
     fn now(&self) -> (i64, i64) {

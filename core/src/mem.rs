@@ -16,6 +16,12 @@
 //! * the pools follow each other in the region (if, ring, buf), each a whole
 //!   number of clusters, hence of pages.
 //!
+//! A region can also be built over memory of the application, pinned for
+//! the kernel ([`NetmapMem::new_ext`], the EXTMEM option): objects are then
+//! laid out consecutively in the user pages, each pool starting on a page,
+//! and an object that would straddle pages not contiguous in the kernel's
+//! address space is marked invalid (never handed out), as in the reference.
+//!
 //! Object j of a pool is at `pool offset + j·objsize` in the region; in the
 //! kernel the clusters are not contiguous, so a flat table per pool maps an
 //! object index to its kernel address. The buffer table is what the data
@@ -24,7 +30,7 @@
 //! counters are control-path state behind the platform's sleeping mutex.
 
 use crate::error::{Errno, Result};
-use crate::platform::{PAGE_SIZE, Platform};
+use crate::platform::{PAGE_SIZE, Platform, UserPages};
 use crate::shm::BufRef;
 use crate::sync::{Lock, Once};
 use alloc::vec::Vec;
@@ -425,6 +431,18 @@ unsafe impl Send for Tables {}
 // SAFETY: as above.
 unsafe impl Sync for Tables {}
 
+/// What a region's memory is.
+enum Backing<P: Platform> {
+    /// Clusters from the platform, allocated at finalize.
+    Clusters,
+    /// Pinned pages of an application (EXTMEM), with the objects that
+    /// straddle non-contiguous pages, per pool: they stay marked used.
+    User {
+        pages: P::UserPages,
+        invalid: [Vec<u32>; 3],
+    },
+}
+
 /// A netmap memory region ("allocator", `struct netmap_mem_d`).
 ///
 /// Shared as `Arc<NetmapMem<P>>`. The `*_alloc`/`*_free` methods take the
@@ -441,6 +459,7 @@ pub struct NetmapMem<P: Platform> {
     /// Free bitmaps; empty until finalize.
     state: Lock<P::Mutex, [Bitmap; 3]>,
     tables: Once<Tables>,
+    backing: Backing<P>,
 }
 
 impl<P: Platform> fmt::Debug for NetmapMem<P> {
@@ -484,7 +503,158 @@ impl<P: Platform> NetmapMem<P> {
             memsize,
             state,
             tables: Once::new(),
+            backing: Backing::Clusters,
         })
+    }
+
+    /// A private region over `pages`, the pinned `memsize` bytes an
+    /// application gave with the EXTMEM option (§5). `params` are its pool
+    /// sizes (checked against the private ranges after rounding object
+    /// sizes up to 64: `EINVAL`); they must fit in `memsize` (`ENOMEM`), and
+    /// memory left over becomes more buffers (up to the buffer pool's
+    /// limit). Each pool starts on a page; an object that would straddle
+    /// pages not contiguous in the kernel is invalid and never handed out;
+    /// a pool ends where the memory does. Buffer 0 must be usable
+    /// (`EINVAL`): out-of-range buffer indexes fall back to it. The region
+    /// is finalized on return.
+    #[inline(never)] // keeps the stack frame of the request dispatch small
+    pub fn new_ext(
+        platform: P,
+        id: u16,
+        params: &MemParams,
+        memsize: u64,
+        pages: P::UserPages,
+    ) -> Result<Self> {
+        let lims = &PRIVATE_LIMITS;
+        let mut geo = [0; 3].map(|_| PoolParams {
+            objsize: 0,
+            objtotal: 0,
+        });
+        let mut left = memsize;
+        for (i, g) in geo.iter_mut().enumerate() {
+            // Validation only: the cluster geometry does not apply here.
+            let pg = PoolGeom::new(params.pool(i), &lims[i], 0)?;
+            let need = u64::from(pg.objsize) * u64::from(params.pool(i).objtotal);
+            left = left.checked_sub(need).ok_or(Errno::ENOMEM)?;
+            *g = PoolParams {
+                objsize: pg.objsize,
+                objtotal: params.pool(i).objtotal,
+            };
+        }
+        let b = &mut geo[BUF_POOL];
+        let more = left.div_ceil(u64::from(b.objsize));
+        b.objtotal = (u64::from(b.objtotal) + more).min(u64::from(lims[BUF_POOL].max_num)) as u32;
+
+        let npages = pages.count() as u64;
+        let page = |i: u64| usize::try_from(i).ok().and_then(|i| pages.page(i));
+        // Pages [first, last] follow each other in the kernel.
+        let contiguous = |first: u64, last: u64| {
+            (first..last).all(|p| match (page(p), page(p + 1)) {
+                (Some(a), Some(b)) => a.as_ptr().wrapping_add(PAGE_SIZE) == b.as_ptr(),
+                _ => false,
+            })
+        };
+        let mut pools = [PoolGeom {
+            objsize: 0,
+            objtotal: 0,
+            shift: 0,
+            numclusters: 0,
+            clustsize: 0,
+            offset: 0,
+            memtotal: 0,
+        }; 3];
+        let mut lut = [Vec::new(), Vec::new(), Vec::new()];
+        let mut invalid = [Vec::new(), Vec::new(), Vec::new()];
+        let mut off = 0u64;
+        for i in 0..3 {
+            let (size, want) = (u64::from(geo[i].objsize), geo[i].objtotal);
+            lut[i]
+                .try_reserve_exact(want as usize)
+                .map_err(|_| Errno::ENOMEM)?;
+            let mut placed = 0u32;
+            for j in 0..want {
+                let o = off + u64::from(j) * size;
+                let (first, last) = (o / PAGE_SIZE as u64, (o + size - 1) / PAGE_SIZE as u64);
+                if last >= npages {
+                    break; // the memory ends here
+                }
+                let base = page(first).ok_or(Errno::EFAULT)?;
+                let kaddr = base.as_ptr().wrapping_add((o % PAGE_SIZE as u64) as usize);
+                if contiguous(first, last) {
+                    lut[i].push(NonNull::new(kaddr).ok_or(Errno::EFAULT)?);
+                } else {
+                    // Placeholder, never used: the object stays allocated.
+                    lut[i].push(NonNull::dangling());
+                    invalid[i].try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    invalid[i].push(j);
+                }
+                placed += 1;
+            }
+            let memtotal = (u64::from(placed) * size).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
+            pools[i] = PoolGeom {
+                objsize: size as u32,
+                objtotal: placed,
+                shift: 0,
+                numclusters: 0,
+                clustsize: 0,
+                offset: off,
+                memtotal,
+            };
+            off += memtotal;
+        }
+        // Out-of-range indexes map to buffer 0 (§5.3): it must be real, and
+        // invalid buffers point to it too.
+        let buf0 = match lut[BUF_POOL].first() {
+            Some(&b) if invalid[BUF_POOL].first() != Some(&0) => b,
+            _ => return Err(Errno::EINVAL),
+        };
+        for &j in invalid[BUF_POOL].iter() {
+            lut[BUF_POOL][j as usize] = buf0;
+        }
+        let mut bm = [
+            Bitmap::try_new(pools[IF_POOL].objtotal)?,
+            Bitmap::try_new(pools[RING_POOL].objtotal)?,
+            Bitmap::try_new(pools[BUF_POOL].objtotal)?,
+        ];
+        if pools[BUF_POOL].objtotal < 2 {
+            return Err(Errno::ENOMEM);
+        }
+        bm[BUF_POOL].take(0);
+        bm[BUF_POOL].take(1);
+        for (b, inv) in bm.iter_mut().zip(invalid.iter()) {
+            for &j in inv {
+                b.take(j);
+            }
+        }
+        let mem = NetmapMem {
+            platform,
+            id,
+            private: true,
+            pools,
+            memsize: off,
+            state: Lock::new(bm).ok_or(Errno::ENOMEM)?,
+            tables: Once::new(),
+            backing: Backing::User { pages, invalid },
+        };
+        // A fresh cell: cannot be set already.
+        let _ = mem.tables.set(Tables { lut });
+        Ok(mem)
+    }
+
+    /// Whether the region is built over application memory (EXTMEM): it
+    /// cannot be mapped through netmap (the application has it already).
+    pub fn is_ext(&self) -> bool {
+        matches!(self.backing, Backing::User { .. })
+    }
+
+    /// Whether the region is built over the same pinned pages as `pages`
+    /// (same physical pages, same order): a second EXTMEM request for
+    /// memory that already backs a region shares it.
+    pub fn same_user_pages(&self, pages: &P::UserPages) -> bool {
+        let Backing::User { pages: mine, .. } = &self.backing else {
+            return false;
+        };
+        mine.same_pages(pages)
     }
 
     /// The allocator id (`nr_mem_id`).
@@ -678,6 +848,11 @@ impl<P: Platform> NetmapMem<P> {
             // reference does when the last user goes (netmap_mem_deref).
             if freed && state[IF_POOL].used() == 0 && state[RING_POOL].used() == 0 {
                 state[BUF_POOL].reset_reserving(2);
+                if let Backing::User { invalid, .. } = &self.backing {
+                    for &j in invalid[BUF_POOL].iter() {
+                        state[BUF_POOL].take(j);
+                    }
+                }
             }
             freed
         });
@@ -772,7 +947,7 @@ impl<P: Platform> NetmapMem<P> {
     /// to a page), for the mmap fault handler. `None` beyond `memsize` or
     /// before finalize.
     pub fn page_at(&self, offset: u64) -> Option<NonNull<u8>> {
-        if offset >= self.memsize {
+        if offset >= self.memsize || self.is_ext() {
             return None;
         }
         let t = self.tables.get()?;
@@ -870,7 +1045,10 @@ impl<P: Platform> NetmapMem<P> {
 
 impl<P: Platform> Drop for NetmapMem<P> {
     fn drop(&mut self) {
-        if let Some(t) = self.tables.take() {
+        // User pages are unpinned when `backing` is dropped, after this.
+        if let Some(t) = self.tables.take()
+            && !self.is_ext()
+        {
             self.free_clusters(&t.lut);
         }
     }

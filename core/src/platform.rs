@@ -16,6 +16,9 @@
 //! * time and logging;
 //! * kernel threads that poll (VALE polling mode, spec §4.9), optionally
 //!   pinned to one CPU, stopped and joined when their handle is dropped;
+//! * pinned user memory (the EXTMEM option, spec §5): pages of the
+//!   calling process held in memory for as long as a region is built over
+//!   them, reached through their kernel addresses;
 //! * for the sync kernel loop (spec §4.10), which runs inside the calling
 //!   process's ioctl: a [`Sleeper`] the loop sleeps on, *watches* that wake
 //!   it when a wait queue or an eventfd of the process is woken, and
@@ -119,6 +122,25 @@ pub trait EventFd: Send + Sync {
     fn signal(&self);
 }
 
+/// Pages of a process pinned by [`Platform::pin_user_pages`]: they stay
+/// resident, at the same physical place, until the value is dropped (then
+/// they are released, and on Linux marked dirty: the kernel wrote them).
+/// The core reads and writes them through their kernel addresses, only
+/// with the same volatile/atomic discipline as any shared memory.
+pub trait UserPages: Send + Sync {
+    /// Number of pages.
+    fn count(&self) -> usize;
+    /// Kernel address of page `i` (`i < count()`), valid while `self`
+    /// lives. Pages adjacent in the process need not be adjacent here: the
+    /// core lays objects out in runs of pages whose kernel addresses follow
+    /// each other (clusters). (Linux maps the pinned pages contiguously:
+    /// one cluster.)
+    fn page(&self, i: usize) -> Option<NonNull<u8>>;
+    /// Whether `other` pins the same physical pages, in the same order
+    /// (two pins of the same memory may have different kernel addresses).
+    fn same_pages(&self, other: &Self) -> bool;
+}
+
 /// The body of a kernel thread (see [`Platform::spawn_thread`]): called again
 /// and again until the thread is stopped; returns true if it did some work
 /// (call again at once), false if it found nothing to do (sleep a little).
@@ -160,6 +182,8 @@ pub trait Platform: Clone + Send + Sync + 'static {
     type EventFd: EventFd;
     /// See [`Watch`]; it borrows its sleeper and what it watches.
     type Watch<'a>: Watch;
+    /// See [`UserPages`].
+    type UserPages: UserPages;
 
     /// Allocate `size` bytes (a multiple of [`PAGE_SIZE`]), zeroed and
     /// page aligned, that the OS can map into a process page by page.
@@ -173,6 +197,12 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// `ptr` and `size` come from one earlier `alloc_cluster` call and the
     /// memory is not used (nor mapped into any process) afterwards.
     unsafe fn free_cluster(&self, ptr: NonNull<u8>, size: usize);
+
+    /// Pin the `npages` pages of the calling process starting at the
+    /// page-aligned user address `addr` for the kernel to read and write
+    /// them (EXTMEM). Errors: `EFAULT` (some page is not mapped, or not
+    /// writable), `ENOMEM`.
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> crate::Result<Self::UserPages>;
 
     /// Copy `dst.len()` bytes from the user virtual address `src`.
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault>;

@@ -1789,3 +1789,115 @@ void nm_glue_sleep_us(unsigned int us)
 {
 	fsleep(us);
 }
+
+/* ------------------------------------------------------------------------
+ * Pinned user memory (the EXTMEM option): the pages of a range of the
+ * calling process, pinned long-term and mapped contiguously in the
+ * kernel's address space (vmap), so that objects of any size can be laid
+ * out over them however the pages are scattered physically (the reference
+ * uses the pages' direct-map addresses and drops every object that
+ * straddles two pages not physically adjacent: with ordinary 4 KiB pages,
+ * almost every ring).  Released (vunmap, unpin, dirty) when the region
+ * built over them goes away.
+ * ------------------------------------------------------------------------ */
+
+struct nm_upages {
+	struct work_struct work;
+	void *vaddr;
+	unsigned long npages;
+	struct page *pages[];
+};
+
+/* Pins at most this many pages per pin_user_pages_fast() call. */
+#define NM_PIN_BATCH 65536UL
+
+/*
+ * Pin `npages` pages at the page-aligned user address `addr`, writable,
+ * and map them.  NULL with *err = -EFAULT (not mapped, not writable),
+ * -ENOMEM, or what pin_user_pages_fast() answered.
+ */
+void *nm_glue_pin_user(u64 addr, size_t npages, int *err)
+{
+	struct nm_upages *u;
+	unsigned long done = 0;
+	long got;
+
+	if (npages == 0 || npages > UINT_MAX || (addr & ~PAGE_MASK)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	u = kvmalloc(struct_size(u, pages, npages), GFP_KERNEL);
+	if (!u) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	while (done < npages) {
+		got = pin_user_pages_fast(addr + (done << PAGE_SHIFT),
+					  (int)min(npages - done, NM_PIN_BATCH),
+					  FOLL_WRITE | FOLL_LONGTERM,
+					  u->pages + done);
+		if (got <= 0) {
+			unpin_user_pages(u->pages, done);
+			kvfree(u);
+			*err = got < 0 ? (int)got : -EFAULT;
+			return NULL;
+		}
+		done += got;
+	}
+	u->npages = npages;
+	u->vaddr = vmap(u->pages, (unsigned int)npages, VM_MAP, PAGE_KERNEL);
+	if (!u->vaddr) {
+		unpin_user_pages(u->pages, npages);
+		kvfree(u);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	return u;
+}
+
+/* Kernel address of pinned page `i` (they follow each other). */
+void *nm_glue_upage_addr(void *up, size_t i)
+{
+	struct nm_upages *u = up;
+
+	return i < u->npages ? (char *)u->vaddr + (i << PAGE_SHIFT) : NULL;
+}
+
+/* Same pages, same order (the struct page pointers identify them). */
+bool nm_glue_upages_same(void *ap, void *bp)
+{
+	struct nm_upages *a = ap, *b = bp;
+
+	return a->npages == b->npages &&
+	       !memcmp(a->pages, b->pages, a->npages * sizeof(a->pages[0]));
+}
+
+static void nm_upages_release(struct nm_upages *u)
+{
+	vunmap(u->vaddr);
+	unpin_user_pages_dirty_lock(u->pages, u->npages, true);
+	kvfree(u);
+}
+
+static void nm_upages_work_fn(struct work_struct *w)
+{
+	nm_upages_release(container_of(w, struct nm_upages, work));
+}
+
+/*
+ * Unmap and unpin, marking the pages dirty (the kernel wrote them).  Both
+ * may sleep: from atomic context (a region whose last reference was held
+ * by a data-path snapshot) it is done by nm_wq, which exists while any
+ * data path can run and is drained at module exit.
+ */
+void nm_glue_unpin_user(void *up)
+{
+	struct nm_upages *u = up;
+
+	if (in_task() && !in_atomic() && !irqs_disabled()) {
+		nm_upages_release(u);
+		return;
+	}
+	INIT_WORK(&u->work, nm_upages_work_fn);
+	queue_work(nm_wq, &u->work);
+}

@@ -154,6 +154,7 @@ impl<P: Platform> Netmap<P> {
     /// with `flags`, and initialize it (§4.10). `Ok(None)`: the file binds
     /// no ring, nothing to do. The caller holds the file's kloop lock and
     /// has checked that no loop runs.
+    #[inline(never)] // keeps the stack frame of the request dispatch small
     pub(super) fn csb_validate(
         &self,
         na: &Adapter<P>,
@@ -206,6 +207,7 @@ impl<P: Platform> Netmap<P> {
 
     /// NETMAP_REQ_CSB_ENABLE: put a bound file in CSB mode (or give it a
     /// new CSB), with the CSB option's `body`.
+    #[inline(never)] // keeps the stack frame of the request dispatch small
     pub(super) fn csb_enable(&self, np: &NetmapPriv<P>, body: &[u8]) -> Result<()> {
         let mut ctl = np.kloop.ctl.lock();
         if ctl.running {

@@ -129,6 +129,7 @@ struct RingFds<P: Platform> {
 
 impl<P: Platform> Netmap<P> {
     /// NETMAP_REQ_SYNC_KLOOP_START: run the loop until STOP or a signal.
+    #[inline(never)] // keeps the stack frame of the request dispatch small
     pub(super) fn kloop_start(&self, np: &NetmapPriv<P>, req: &mut Request) -> Result<()> {
         let st: NmreqSyncKloopStart = req.body();
         if st.sleep_us > 1_000_000 {
@@ -163,6 +164,7 @@ impl<P: Platform> Netmap<P> {
 
     /// NETMAP_REQ_SYNC_KLOOP_STOP: stop the loop of this file and wait
     /// until it has ended.
+    #[inline(never)] // keeps the stack frame of the request dispatch small
     pub(super) fn kloop_stop(&self, np: &NetmapPriv<P>) -> Result<()> {
         let b = np.binding().ok_or(Errno::ENXIO)?;
         if !b.na.in_netmap_mode() {

@@ -12,7 +12,7 @@
 //! | --- | --- |
 //! | this one | the context, per-file state, open/close, mmap, leak figures |
 //! | `ioctl` | ioctl entry, NIOCCTRL copy-in/out, request dispatch (§4.1) |
-//! | `regions` | memory regions by id, private regions (§5.1) |
+//! | `regions` | memory regions by id, private regions, EXTMEM regions (§5) |
 //! | `lookup` | from a name to a port (§7.1), switch registry, port destruction |
 //! | `ports` | making ports: VALE, pipes, null, interfaces, monitors |
 //! | `register` | REGISTER and unbind (§4.4) |
@@ -288,7 +288,9 @@ impl<P: Platform> Netmap<P> {
     pub fn mmap_check(&self, np: &NetmapPriv<P>, offset: u64, len: u64) -> Result<()> {
         let b = np.binding().ok_or(Errno::EINVAL)?;
         let end = offset.checked_add(len).ok_or(Errno::EINVAL)?;
-        if end > b.na.mem.memsize() {
+        // A region over application memory (EXTMEM) is not mapped again:
+        // the application has it (libnetmap does not map it either).
+        if end > b.na.mem.memsize() || b.na.mem.is_ext() {
             return Err(Errno::EINVAL);
         }
         Ok(())

@@ -22,6 +22,20 @@ impl<P: Platform> Netmap<P> {
         if reg.nr_mode == NR_REG_DEFAULT {
             return Err(Errno::EINVAL);
         }
+        // EXTMEM (§4.4 step 2): the port is made in (or an idle NIC moved
+        // to) the region over the application's memory, as if its id had
+        // been given; this reference keeps the region alive until a port
+        // holds it.
+        let _ext = match req.opt(NETMAP_REQ_OPT_EXTMEM) {
+            Some(i) => {
+                let r = self.extmem_region(&mut g, &mut req.opts[i].body);
+                req.set_opt_status(i, r.as_ref().map(|_| ()).map_err(|e| *e));
+                let m = r?;
+                reg.nr_mem_id = m.id();
+                Some(m)
+            }
+            None => None,
+        };
         if reg.nr_mem_id != 0 && self.find_mem(&mut g, reg.nr_mem_id).is_none() {
             return Err(Errno::EINVAL);
         }

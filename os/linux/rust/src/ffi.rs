@@ -148,3 +148,15 @@ unsafe extern "C" {
     /// fsleep(us).
     pub fn nm_glue_sleep_us(us: c_uint);
 }
+
+unsafe extern "C" {
+    /// Pins `npages` pages of the calling process at `addr` (page aligned),
+    /// writable; NULL with `*err` = -errno.
+    pub fn nm_glue_pin_user(addr: u64, npages: usize, err: *mut c_int) -> *mut c_void;
+    /// Kernel address of page `i` of a pinned range (NULL past the end).
+    pub fn nm_glue_upage_addr(u: *mut c_void, i: usize) -> *mut u8;
+    /// Whether two pinned ranges hold the same pages in the same order.
+    pub fn nm_glue_upages_same(a: *mut c_void, b: *mut c_void) -> bool;
+    /// Unpins (and marks dirty) a range from nm_glue_pin_user, frees it.
+    pub fn nm_glue_unpin_user(u: *mut c_void);
+}

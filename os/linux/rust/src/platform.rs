@@ -8,7 +8,8 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use netmap_core::Errno;
 use netmap_core::platform::{
-    EventFd, Fault, LogLevel, Platform, RawLock, Sleeper, ThreadWork, WaitQueue, Wake, Watch,
+    EventFd, Fault, LogLevel, Platform, RawLock, Sleeper, ThreadWork, UserPages, WaitQueue, Wake,
+    Watch,
 };
 
 /// The Linux kernel as seen by netmap-core. Stateless: every service is a
@@ -24,6 +25,7 @@ impl Platform for LinuxPlatform {
     type Sleeper = KernelSleeper;
     type EventFd = KernelEventFd;
     type Watch<'a> = KernelWatch<'a>;
+    type UserPages = KernelUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: no preconditions; glue.c rejects sizes that are not a
@@ -35,6 +37,16 @@ impl Platform for LinuxPlatform {
         // SAFETY: the caller guarantees ptr/size come from alloc_cluster and
         // that the cluster is not used afterwards.
         unsafe { ffi::nm_glue_cluster_free(ptr.as_ptr(), size) }
+    }
+
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> netmap_core::Result<KernelUserPages> {
+        let mut err: c_int = 0;
+        // SAFETY: no preconditions (process context, which the core's
+        // callers are); `err` is valid for writes.
+        let u = unsafe { ffi::nm_glue_pin_user(addr, npages, &mut err) };
+        NonNull::new(u)
+            .map(|u| KernelUserPages(u, npages))
+            .ok_or(if err < 0 { Errno(-err) } else { Errno::EFAULT })
     }
 
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault> {
@@ -154,6 +166,43 @@ impl Platform for LinuxPlatform {
         NonNull::new(w)
             .map(|w| KernelWatch(w, PhantomData))
             .ok_or(if err < 0 { Errno(-err) } else { Errno::ENOMEM })
+    }
+}
+
+/// glue.c's `struct nm_upages`: pinned pages of a process (EXTMEM), and
+/// their number.
+#[derive(Debug)]
+pub struct KernelUserPages(NonNull<c_void>, usize);
+
+// SAFETY: pinned pages belong to no task; the page list is only read.
+unsafe impl Send for KernelUserPages {}
+// SAFETY: as above.
+unsafe impl Sync for KernelUserPages {}
+
+impl UserPages for KernelUserPages {
+    fn count(&self) -> usize {
+        self.1
+    }
+
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        if i >= self.1 {
+            return None;
+        }
+        // SAFETY: a live pinned range and an index below its page count.
+        NonNull::new(unsafe { ffi::nm_glue_upage_addr(self.0.as_ptr(), i) })
+    }
+
+    fn same_pages(&self, other: &Self) -> bool {
+        // SAFETY: two live pinned ranges.
+        unsafe { ffi::nm_glue_upages_same(self.0.as_ptr(), other.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelUserPages {
+    fn drop(&mut self) {
+        // SAFETY: from nm_glue_pin_user, released once; the region built
+        // over these pages is gone (it owned this value).
+        unsafe { ffi::nm_glue_unpin_user(self.0.as_ptr()) }
     }
 }
 

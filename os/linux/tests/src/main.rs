@@ -17,6 +17,7 @@ mod basic;
 mod bwrap;
 mod ctl;
 mod errors;
+mod extmem;
 mod kloop;
 mod monitor;
 mod nic;
@@ -63,6 +64,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(ctl::TESTS);
     v.extend_from_slice(pipe::TESTS);
     v.extend_from_slice(kloop::TESTS);
+    v.extend_from_slice(extmem::TESTS);
     v.extend_from_slice(monitor::TESTS);
     v.extend_from_slice(robust::TESTS);
     v.extend_from_slice(stress::TESTS);
