@@ -291,7 +291,51 @@ fn env_or<T: std::str::FromStr>(name: &str, dflt: T) -> T {
         .unwrap_or(dflt)
 }
 
+/// Single-threaded loop for instruction counting (`BENCH_PROFILE=vale|pipe|
+/// noreceiver|bcast`, `BENCH_FRAMES`): the sender fills a batch and syncs,
+/// the receiver(s) take everything. Run it under `valgrind --tool=callgrind`
+/// and divide the inclusive cost of `Netmap::ioctl` by the frame count.
+fn profile(which: &str, frames: u64) {
+    let names: &[&str] = match which {
+        "vale" => &["valeprof0:a", "valeprof0:b"],
+        "bcast" => &["valeprof1:a", "valeprof1:b", "valeprof1:c", "valeprof1:d"],
+        "noreceiver" => &["valeprof2:a"],
+        "pipe" => &["profpipe{0", "profpipe}0"],
+        _ => panic!("BENCH_PROFILE: vale, bcast, noreceiver or pipe"),
+    };
+    let dst = if which == "bcast" { BCAST } else { DST };
+    let env = Env::new();
+    let ports: Vec<Port<'_>> = names.iter().map(|n| env.port(n)).collect();
+    if ports.len() > 1 && dst == DST {
+        let f = frame(SRC, DST, 0, FRAME);
+        ports[1].send(&[&f]);
+        ports[0].recv();
+    }
+    let tx = ports[0].tx_ring(0).expect("tx ring");
+    let rxs: Vec<_> = ports[1..]
+        .iter()
+        .map(|p| p.rx_ring(0).expect("rx ring"))
+        .collect();
+    let (mut sent, mut got, mut seq, mut sum) = (0u64, 0u64, 0u32, 0u64);
+    while sent < frames {
+        sent += ports[0].send_fill(&tx, BATCH, |buf| {
+            let l = seq_frame(buf, dst, SRC, 0, seq, FRAME);
+            seq = seq.wrapping_add(1);
+            l
+        }) as u64;
+        for (p, r) in ports[1..].iter().zip(&rxs) {
+            got += p.recv_each(r, |f| touch(f, &mut sum)) as u64;
+        }
+    }
+    std::hint::black_box(sum);
+    println!("profile {which}: sent {sent} received {got}");
+}
+
 fn main() {
+    if let Ok(which) = std::env::var("BENCH_PROFILE") {
+        profile(&which, env_or("BENCH_FRAMES", 1_000_000));
+        return;
+    }
     // `cargo bench` passes --bench; arguments are ignored.
     let secs: f64 = env_or("BENCH_SECS", 1.0);
     let rounds: u32 = env_or("BENCH_RUNS", 3).max(1);

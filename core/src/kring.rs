@@ -75,10 +75,35 @@ pub struct FtEntry {
     pub flags: u16,
     /// Data offset inside the buffer (OFFSETS option), already validated.
     pub offset: u16,
+    /// Next packet of the same destination queue ([`FT_NIL`]: none; set on
+    /// the first slot only).
+    pub next: u16,
     /// Number of slots of the packet (set on the first slot only).
     pub frags: u8,
-    /// Destination of the packet (set on the first slot only).
-    pub dst: u8,
+}
+
+/// End of a destination queue (greater than any index of a batch).
+pub const FT_NIL: u16 = u16::MAX;
+
+/// The packets of one gathered batch that go to one destination, as a
+/// list threaded through [`FtEntry::next`] in batch order.
+#[derive(Clone, Copy, Debug)]
+pub struct DstQueue {
+    pub head: u16,
+    pub tail: u16,
+}
+
+impl DstQueue {
+    pub const EMPTY: DstQueue = DstQueue {
+        head: FT_NIL,
+        tail: FT_NIL,
+    };
+}
+
+impl Default for DstQueue {
+    fn default() -> Self {
+        Self::EMPTY
+    }
 }
 
 /// State owned by whoever holds the kring's busy lock (the syncing thread).
@@ -89,7 +114,13 @@ pub struct KringOwned<P: Platform> {
     pub rtail: u32,
     /// VALE forwarding scratch (allocated with the ring, for VALE TX rings).
     pub ft: Vec<FtEntry>,
-    /// VALE forwarding: snapshot of the destination ports of a batch.
+    /// VALE forwarding: one queue per destination port of a batch, and
+    /// one (the last) for what is flooded.
+    pub dq: Vec<DstQueue>,
+    /// VALE forwarding: the ports with a non-empty unicast queue.
+    pub dlist: Vec<u8>,
+    /// VALE forwarding: the destination ports of a batch, taken from the
+    /// switch's port table.
     pub dsts: Vec<(u8, alloc::sync::Arc<crate::adapter::Adapter<P>>)>,
 }
 
@@ -100,6 +131,8 @@ impl<P: Platform> Default for KringOwned<P> {
             rcur: 0,
             rtail: 0,
             ft: Vec::new(),
+            dq: Vec::new(),
+            dlist: Vec::new(),
             dsts: Vec::new(),
         }
     }
@@ -331,6 +364,8 @@ impl<P: Platform> Kring<P> {
         // Wait for a sync in progress (it holds the busy lock) to finish.
         let mut own = self.owner.lock_spin();
         own.ft = Vec::new();
+        own.dq = Vec::new();
+        own.dlist = Vec::new();
         own.dsts = Vec::new();
         drop(own);
         let ring = crate::shm::ring_at(o.kaddr, self.num_slots);

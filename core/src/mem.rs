@@ -443,6 +443,32 @@ enum Backing<P: Platform> {
     },
 }
 
+/// The buffers of a region (see [`NetmapMem::bufs`]).
+#[derive(Clone, Copy)]
+pub struct Bufs<'a> {
+    ptrs: &'a [NonNull<u8>],
+    size: u32,
+}
+
+impl<'a> Bufs<'a> {
+    /// Buffer `idx` (`NMB`); any out-of-range index gives buffer 0 (§5.3),
+    /// an unfinalized region an empty buffer.
+    #[inline]
+    pub fn get(&self, idx: u32) -> BufRef<'a> {
+        match self.ptrs.get(idx as usize).or(self.ptrs.first()) {
+            // SAFETY: as in `NetmapMem::buf`: a buffer object of `size` bytes
+            // that lives as long as the region borrowed for 'a.
+            Some(&p) => unsafe { BufRef::new(p, self.size) },
+            // SAFETY: a zero-sized buffer: no byte is ever accessed.
+            None => unsafe { BufRef::new(NonNull::dangling(), 0) },
+        }
+    }
+
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+}
+
 /// A netmap memory region ("allocator", `struct netmap_mem_d`).
 ///
 /// Shared as `Arc<NetmapMem<P>>`. The `*_alloc`/`*_free` methods take the
@@ -934,6 +960,16 @@ impl<P: Platform> NetmapMem<P> {
             Some(p) => unsafe { BufRef::new(p, size) },
             // SAFETY: a zero-sized buffer: no byte is ever accessed.
             None => unsafe { BufRef::new(NonNull::dangling(), 0) },
+        }
+    }
+
+    /// The buffer table, for a data-path loop that looks up many buffers:
+    /// [`Bufs::get`] is [`Self::buf`] without the per-call checks of the
+    /// region's state.
+    pub fn bufs(&self) -> Bufs<'_> {
+        Bufs {
+            ptrs: self.tables.get().map_or(&[], |t| &t.lut[BUF_POOL][..]),
+            size: self.pools[BUF_POOL].objsize,
         }
     }
 

@@ -113,14 +113,14 @@ impl<P: Platform> PipeEnd<P> {
         let mut j = hwcur;
         let mut nk = n; // first slot after the last complete packet
         while j != head {
-            let mut ts = ring.slot(j);
-            if ts.flags & NS_BUF_CHANGED != 0 {
-                ts.flags &= !NS_BUF_CHANGED;
-                ring.set_slot_flags(j, ts.flags);
+            let mut ts = ring.slot_words(j);
+            if ts.flags() & NS_BUF_CHANGED != 0 {
+                ts = ts.without_flags(NS_BUF_CHANGED);
+                ring.set_slot_flags(j, ts.flags());
             }
-            rxring.set_slot(j, ts);
+            rxring.set_slot_words(j, ts);
             j = nm_next(j, n);
-            if ts.flags & NS_MOREFRAG == 0 {
+            if ts.flags() & NS_MOREFRAG == 0 {
                 nk = j;
             }
         }
@@ -151,11 +151,11 @@ impl<P: Platform> PipeEnd<P> {
         let n = k.num_slots;
         let mut j = hwcur;
         while j != head {
-            let rs = ring.slot(j);
-            if rs.flags & NS_BUF_CHANGED != 0 {
-                ring.set_slot_flags(j, rs.flags & !NS_BUF_CHANGED);
+            let rs = ring.slot_words(j);
+            if rs.flags() & NS_BUF_CHANGED != 0 {
+                ring.set_slot_flags(j, rs.flags() & !NS_BUF_CHANGED);
             }
-            txring.set_slot(j, rs);
+            txring.set_slot_words(j, rs);
             j = nm_next(j, n);
         }
         txk.pipe_tail.store(nm_prev(j, n), Ordering::Release);

@@ -69,7 +69,10 @@ pub unsafe trait RawLock: Send + Sync + Sized {
 pub trait WaitQueue: Send + Sync + Sized {
     /// Create a wait queue; `None` if the OS could not allocate it.
     fn new() -> Option<Self>;
-    /// Wake every waiter.
+    /// Wake every waiter. May skip the work when nobody waits (a full
+    /// barrier, then a look at the queue): a waiter registers first, then
+    /// issues a full fence, then checks its condition, so a wake-up skipped
+    /// after the condition became true is never needed.
     fn wake_all(&self);
 }
 

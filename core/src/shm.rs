@@ -19,6 +19,12 @@ const RING_TAIL: usize = core::mem::offset_of!(NetmapRing, tail);
 const RING_FLAGS: usize = core::mem::offset_of!(NetmapRing, flags);
 const RING_HDR: usize = core::mem::size_of::<NetmapRing>();
 const SLOT_SIZE: usize = core::mem::size_of::<NetmapSlot>();
+const SLOT_LEN: usize = core::mem::offset_of!(NetmapSlot, len);
+const SLOT_FLAGS: usize = core::mem::offset_of!(NetmapSlot, flags);
+const SLOT_PTR: usize = core::mem::offset_of!(NetmapSlot, ptr);
+// The data path reads `buf_idx`, `len`, `flags` as one 8-byte word and
+// writes `len`, `flags` as one 4-byte word.
+const _: () = assert!(SLOT_LEN == 4 && SLOT_FLAGS == 6 && SLOT_PTR == 8 && SLOT_SIZE == 16);
 const NIFP_HDR: usize = core::mem::size_of::<NetmapIf>();
 
 /// Bytes needed for a ring object of `num_slots` slots.
@@ -38,6 +44,31 @@ pub struct Slot {
     pub len: u16,
     pub flags: u16,
     pub ptr: u64,
+}
+
+/// A slot as the two 8-byte words of its memory (see
+/// [`RingPtr::slot_words`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotWords([u64; 2]);
+
+impl SlotWords {
+    const FLAGS_SHIFT: u32 = if cfg!(target_endian = "little") {
+        48
+    } else {
+        0
+    };
+
+    /// The slot's `flags`.
+    #[inline]
+    pub fn flags(&self) -> u16 {
+        (self.0[0] >> Self::FLAGS_SHIFT) as u16
+    }
+
+    /// The same slot with `flags` cleared of `f`.
+    #[inline]
+    pub fn without_flags(self, f: u16) -> Self {
+        SlotWords([self.0[0] & !(u64::from(f) << Self::FLAGS_SHIFT), self.0[1]])
+    }
 }
 
 /// A `netmap_ring` object in kernel memory that userspace also maps.
@@ -143,6 +174,83 @@ impl RingPtr {
             flags: s.flags,
             ptr: s.ptr,
         }
+    }
+
+    /// Read `buf_idx`, `len` and `flags` of slot `i` (not `ptr`) in one
+    /// 8-byte access: the data path's view of a slot.
+    #[inline]
+    pub fn slot_desc(&self, i: u32) -> (u32, u16, u16) {
+        let p = self.slot_ptr(i).cast::<u64>();
+        // SAFETY: slot_ptr stays inside the object (index clamped) and slots
+        // are 8-byte aligned; any bits are a valid u64.
+        let v = unsafe { p.read_volatile() };
+        if cfg!(target_endian = "little") {
+            (v as u32, (v >> 32) as u16, (v >> 48) as u16)
+        } else {
+            ((v >> 32) as u32, (v >> 16) as u16, v as u16)
+        }
+    }
+
+    /// Slot `i` as two raw words (`buf_idx`/`len`/`flags`, then `ptr`),
+    /// read once: for moving a slot to another ring unchanged.
+    #[inline]
+    pub fn slot_words(&self, i: u32) -> SlotWords {
+        let p = self.slot_ptr(i).cast::<u64>();
+        // SAFETY: slot_ptr stays inside the object and slots are 16 bytes,
+        // 8-byte aligned: both words are in bounds; any bits are valid.
+        let a = unsafe { p.read_volatile() };
+        // SAFETY: as above.
+        let b = unsafe { p.wrapping_add(1).read_volatile() };
+        SlotWords([a, b])
+    }
+
+    /// Write slot `i` from two raw words (see [`Self::slot_words`]).
+    #[inline]
+    pub fn set_slot_words(&self, i: u32, w: SlotWords) {
+        let p = self.slot_ptr(i).cast::<u64>();
+        // SAFETY: as in `slot_words`.
+        unsafe { p.write_volatile(w.0[0]) };
+        // SAFETY: as above.
+        unsafe { p.wrapping_add(1).write_volatile(w.0[1]) };
+    }
+
+    /// Read only `buf_idx` of slot `i`.
+    #[inline]
+    pub fn slot_buf_idx(&self, i: u32) -> u32 {
+        let p = self.slot_ptr(i).cast::<u32>();
+        // SAFETY: `buf_idx` is the aligned u32 at the start of an in-bounds
+        // slot.
+        unsafe { p.read_volatile() }
+    }
+
+    /// Read only `ptr` of slot `i` (NS_INDIRECT payload address).
+    pub fn slot_user_ptr(&self, i: u32) -> u64 {
+        let p = self
+            .slot_ptr(i)
+            .cast::<u8>()
+            .wrapping_add(SLOT_PTR)
+            .cast::<u64>();
+        // SAFETY: `ptr` is the aligned u64 at offset 8 of an in-bounds slot.
+        unsafe { p.read_volatile() }
+    }
+
+    /// Write `len` and `flags` of slot `i` in one 4-byte access (the
+    /// buffer stays).
+    #[inline]
+    pub fn set_len_flags(&self, i: u32, len: u16, flags: u16) {
+        let p = self
+            .slot_ptr(i)
+            .cast::<u8>()
+            .wrapping_add(SLOT_LEN)
+            .cast::<u32>();
+        let v = if cfg!(target_endian = "little") {
+            u32::from(len) | (u32::from(flags) << 16)
+        } else {
+            (u32::from(len) << 16) | u32::from(flags)
+        };
+        // SAFETY: `len` and `flags` form the 4-byte aligned word at offset 4
+        // of an in-bounds slot.
+        unsafe { p.write_volatile(v) }
     }
 
     /// Write slot `i`.
@@ -306,6 +414,59 @@ impl BufRef<'_> {
             )
         };
         n
+    }
+
+    /// The destination and source MAC addresses of the Ethernet header at
+    /// `off` (6 bytes each, byte 0 in the low bits), or None if the buffer
+    /// cannot hold the 14-byte header there.
+    #[inline]
+    pub fn macs(&self, off: usize) -> Option<(u64, u64)> {
+        if off.checked_add(14)? > self.size as usize {
+            return None;
+        }
+        let p = self.ptr.as_ptr().wrapping_add(off);
+        // SAFETY: [off, off + 14) is inside the buffer (checked above), so
+        // are the 8-byte reads at off and off + 6; they are unaligned reads
+        // of plain bytes that userspace may change meanwhile (the values
+        // are then unspecified, never out of bounds).
+        let d = unsafe { p.cast::<u64>().read_unaligned() };
+        // SAFETY: as above.
+        let s = unsafe { p.wrapping_add(6).cast::<u64>().read_unaligned() };
+        const MAC: u64 = 0xffff_ffff_ffff;
+        Some((u64::from_le(d) & MAC, u64::from_le(s) & MAC))
+    }
+
+    /// Copy a frame of `len` bytes at `src_off` of `src` to the start of
+    /// this buffer (clamped to both buffers); returns the bytes copied.
+    ///
+    /// Tuned for the switch's small frames: a frame at the start of a
+    /// buffer, between buffers whose sizes are multiples of 8 (all pool
+    /// buffers: objects are multiples of 64 bytes) and 8-byte aligned, is
+    /// copied in whole 8-byte words (up to 7 bytes past the frame, still
+    /// inside both buffers) with no call.
+    #[inline]
+    pub fn copy_frame_from(&self, src: &BufRef<'_>, src_off: usize, len: usize) -> usize {
+        const SMALL: usize = 256;
+        let (s, d) = (src.ptr.as_ptr(), self.ptr.as_ptr());
+        if src_off == 0
+            && len <= SMALL
+            && (self.size | src.size) & 7 == 0
+            && (s as usize | d as usize) & 7 == 0
+        {
+            let n = len.min(self.size as usize).min(src.size as usize);
+            let (s, d) = (s.cast::<u64>(), d.cast::<u64>());
+            for w in 0..n.div_ceil(8) {
+                // SAFETY: n <= both sizes, which are multiples of 8, so word
+                // w < ceil(n / 8) lies inside both buffers; both are 8-byte
+                // aligned, and they are the same buffer or disjoint objects.
+                // Volatile keeps this a plain load/store loop (no memcpy).
+                let v = unsafe { s.wrapping_add(w).read_volatile() };
+                // SAFETY: as above.
+                unsafe { d.wrapping_add(w).write_volatile(v) };
+            }
+            return n;
+        }
+        self.copy_from(0, src, src_off, len)
     }
 
     /// Copy bytes out of the buffer (clamped); returns the count.

@@ -13,7 +13,9 @@
 #![deny(unsafe_code)]
 
 use crate::adapter::{Adapter, Kind};
-use crate::kring::{Dir, FtEntry, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist};
+use crate::kring::{
+    Dir, DstQueue, FT_NIL, FtEntry, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist,
+};
 use crate::name::Name;
 use crate::platform::Platform;
 use crate::shm::RingPtr;
@@ -23,7 +25,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use netmap_uapi::{NETMAP_MAX_FRAGS, NS_INDIRECT, NS_MOREFRAG};
+use netmap_uapi::{NETMAP_MAX_FRAGS, NS_BUF_CHANGED, NS_INDIRECT, NS_MOREFRAG};
 
 /// Port indexes 0..253.
 pub const NM_BDG_MAXPORTS: usize = 254;
@@ -50,17 +52,15 @@ pub trait Lookup: Send + Sync {
     fn port_removed(&self, _port: u8) {}
 }
 
-/// FreeBSD if_bridge / netmap hash of a MAC address (Bob Jenkins' mix).
-pub fn mac_hash(addr: &[u8; 6]) -> usize {
-    let mut a: u32 = 0x9e37_79b9;
-    let mut b: u32 = 0x9e37_79b9;
+/// FreeBSD if_bridge / netmap hash of a MAC address (Bob Jenkins' mix),
+/// low 10 bits. `mac` holds the 6 bytes with byte 0 in the low bits (see
+/// [`mac_of`]).
+#[inline]
+pub fn mac_hash(mac: u64) -> usize {
+    // a gets bytes 0..3 (byte 0 lowest), b bytes 4 and 5 (byte 5 << 8).
+    let mut a: u32 = 0x9e37_79b9u32.wrapping_add(mac as u32);
+    let mut b: u32 = 0x9e37_79b9u32.wrapping_add((mac >> 32) as u32 & 0xffff);
     let mut c: u32 = 0;
-    b = b.wrapping_add((addr[5] as u32) << 8);
-    b = b.wrapping_add(addr[4] as u32);
-    a = a.wrapping_add((addr[3] as u32) << 24);
-    a = a.wrapping_add((addr[2] as u32) << 16);
-    a = a.wrapping_add((addr[1] as u32) << 8);
-    a = a.wrapping_add(addr[0] as u32);
     macro_rules! step {
         ($x:ident, $y:ident, $z:ident, $op:tt, $s:expr) => {
             $x = $x.wrapping_sub($y);
@@ -80,15 +80,16 @@ pub fn mac_hash(addr: &[u8; 6]) -> usize {
     (c as usize) & (NM_BDG_HASH - 1)
 }
 
-fn mac_u64(m: &[u8]) -> u64 {
-    let mut v = 0u64;
-    for &b in &m[..6] {
-        v = (v << 8) | b as u64;
-    }
-    v
+/// A MAC address as the switch handles it: the 6 bytes in a u64, byte 0
+/// in the low bits (bit 0 is then the group bit).
+pub fn mac_of(m: &[u8; 6]) -> u64 {
+    let mut v = [0u8; 8];
+    v[..6].copy_from_slice(m);
+    u64::from_le_bytes(v)
 }
 
 const ENTRY_VALID: u64 = 1 << 63;
+const MAC_MASK: u64 = 0xffff_ffff_ffff;
 
 /// The default lookup: a 1024-entry direct-mapped learning table, no aging,
 /// collisions overwrite (§8.3). Entries are atomics: senders on different
@@ -113,38 +114,86 @@ impl LearningBridge {
             last_smac: [const { AtomicU64::new(0) }; NM_BDG_MAXPORTS],
         }
     }
+
+    /// The decision for a frame from port `src` with these addresses (see
+    /// [`mac_of`]): learn the source, then look the destination up.
+    #[inline]
+    pub fn decide(&self, dmac: u64, smac: u64, src: u8) -> u8 {
+        self.learn(smac, src);
+        if dmac & 1 != 0 {
+            return NM_BDG_BROADCAST;
+        }
+        self.find_hashed(dmac).0
+    }
+
+    /// Learn that unicast address `smac` is behind port `src`, unless it is
+    /// already the last address learned there.
+    #[inline]
+    pub fn learn(&self, smac: u64, src: u8) {
+        if smac & 1 == 0
+            && let Some(last) = self.last_smac.get(src as usize)
+            && last.load(Ordering::Relaxed) != (ENTRY_VALID | smac)
+        {
+            self.table[mac_hash(smac)]
+                .store(ENTRY_VALID | ((src as u64) << 48) | smac, Ordering::Relaxed);
+            last.store(ENTRY_VALID | smac, Ordering::Relaxed);
+        }
+    }
+
+    /// The port of unicast address `dmac` (or flood), and the table slot
+    /// it hashes to.
+    #[inline]
+    pub fn find_hashed(&self, dmac: u64) -> (u8, usize) {
+        let h = mac_hash(dmac);
+        (self.find_at(dmac, h), h)
+    }
+
+    /// The port of unicast address `dmac` whose table slot `h` is known
+    /// (`mac_hash(dmac)`), or flood.
+    #[inline]
+    fn find_at(&self, dmac: u64, h: usize) -> u8 {
+        let e = self.table[h & (NM_BDG_HASH - 1)].load(Ordering::Relaxed);
+        if e & ENTRY_VALID != 0 && e & MAC_MASK == dmac {
+            ((e >> 48) & 0xff) as u8
+        } else {
+            NM_BDG_BROADCAST
+        }
+    }
 }
 
 impl Lookup for LearningBridge {
     fn lookup(&self, frame: &[u8], src: u8) -> u8 {
-        if frame.len() < 14 {
-            return NM_BDG_NOPORT;
-        }
-        if frame[6] & 1 == 0 && (src as usize) < NM_BDG_MAXPORTS {
-            let smac = mac_u64(&frame[6..12]);
-            let last = &self.last_smac[src as usize];
-            if last.load(Ordering::Relaxed) != (ENTRY_VALID | smac) {
+        match frame.get(..12) {
+            Some(h) if frame.len() >= 14 => {
+                let mut d = [0u8; 6];
                 let mut s = [0u8; 6];
-                s.copy_from_slice(&frame[6..12]);
-                let h = mac_hash(&s);
-                self.table[h].store(ENTRY_VALID | ((src as u64) << 48) | smac, Ordering::Relaxed);
-                last.store(ENTRY_VALID | smac, Ordering::Relaxed);
+                d.copy_from_slice(&h[..6]);
+                s.copy_from_slice(&h[6..]);
+                self.decide(mac_of(&d), mac_of(&s), src)
             }
+            _ => NM_BDG_NOPORT,
         }
-        if frame[0] & 1 == 0 {
-            let mut d = [0u8; 6];
-            d.copy_from_slice(&frame[0..6]);
-            let e = self.table[mac_hash(&d)].load(Ordering::Relaxed);
-            if e & ENTRY_VALID != 0 && e & 0xffff_ffff_ffff == mac_u64(&d) {
-                return ((e >> 48) & 0xff) as u8;
-            }
-        }
-        NM_BDG_BROADCAST
     }
 
     fn port_removed(&self, port: u8) {
         if let Some(l) = self.last_smac.get(port as usize) {
             l.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The forwarding decision of a switch: the built-in learning bridge,
+/// called directly from the data path, or another [`Lookup`].
+pub enum SwitchLookup {
+    Learning(Box<LearningBridge>),
+    Custom(Box<dyn Lookup>),
+}
+
+impl SwitchLookup {
+    fn port_removed(&self, port: u8) {
+        match self {
+            SwitchLookup::Learning(l) => l.port_removed(port),
+            SwitchLookup::Custom(l) => l.port_removed(port),
         }
     }
 }
@@ -164,11 +213,16 @@ pub struct Switch<P: Platform> {
     /// Slot in the switch array (`nr_bridge_idx`).
     pub index: u8,
     pub table: Lock<P::SpinLock, PortTable<P>>,
-    pub lookup: Box<dyn Lookup>,
+    pub lookup: SwitchLookup,
 }
 
 impl<P: Platform> Switch<P> {
     pub fn new(name: Name, index: u8) -> Result<Self> {
+        Self::with_lookup(name, index, SwitchLookup::Learning(Box::default()))
+    }
+
+    /// A switch that decides with `lookup`.
+    pub fn with_lookup(name: Name, index: u8, lookup: SwitchLookup) -> Result<Self> {
         let mut ports = Vec::new();
         ports
             .try_reserve_exact(NM_BDG_MAXPORTS)
@@ -187,7 +241,7 @@ impl<P: Platform> Switch<P> {
                 active: 0,
             })
             .ok_or(Errno::ENOMEM)?,
-            lookup: Box::new(LearningBridge::new()),
+            lookup,
         })
     }
 
@@ -295,7 +349,8 @@ impl<P: Platform> ValePort<P> {
         let n = k.num_slots;
         let head = own.rhead;
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
-        if let Some((sw, me)) = self.switch() {
+        let sw = self.switch();
+        if let Some((sw, me)) = &sw {
             let batch = params
                 .bridge_batch
                 .load(Ordering::Relaxed)
@@ -307,9 +362,10 @@ impl<P: Platform> ValePort<P> {
                 indirect: true,
                 depth: 0,
             };
-            forward(&sw, me, &src, own, hwcur, head, batch as usize);
+            forward(sw, *me, &src, own, hwcur, head, batch as usize);
+        } else {
+            ring.clear_buf_changed(hwcur, head);
         }
-        ring.clear_buf_changed(hwcur, head);
         k.nr_hwcur.store(head, Ordering::Release);
         k.nr_hwtail.store(nm_prev(head, n), Ordering::Release);
         Ok(())
@@ -319,32 +375,45 @@ impl<P: Platform> ValePort<P> {
 /// Allocate the forwarding scratch of a kring that forwards into a switch:
 /// a VALE TX kring, or the RX kring of an attached NIC (control path).
 pub fn prepare_tx_kring<P: Platform>(k: &Kring<P>) -> Result<()> {
+    fn sized<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) -> Result<()> {
+        if v.len() < len {
+            let mut w = Vec::new();
+            w.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+            w.resize(len, fill);
+            *v = w;
+        }
+        Ok(())
+    }
     let mut own = k.owner.try_lock().ok_or(Errno::EBUSY)?;
-    if own.ft.capacity() < NM_BDG_BATCH_MAX {
-        let mut v = Vec::new();
-        v.try_reserve_exact(NM_BDG_BATCH_MAX)
-            .map_err(|_| Errno::ENOMEM)?;
-        v.resize(NM_BDG_BATCH_MAX, FtEntry::default());
-        own.ft = v;
-    }
-    if own.dsts.capacity() < NM_BDG_MAXPORTS {
-        let mut v = Vec::new();
-        v.try_reserve_exact(NM_BDG_MAXPORTS)
-            .map_err(|_| Errno::ENOMEM)?;
-        own.dsts = v;
-    }
-    Ok(())
+    sized(&mut own.ft, NM_BDG_BATCH_MAX, FtEntry::default())?;
+    sized(&mut own.dq, DQ_LEN, DstQueue::EMPTY)?;
+    reserve(&mut own.dlist, NM_BDG_MAXPORTS)?;
+    reserve(&mut own.dsts, NM_BDG_MAXPORTS)
 }
+
+/// Room for `cap` entries in an (empty) scratch list.
+fn reserve<T>(v: &mut Vec<T>, cap: usize) -> Result<()> {
+    v.clear();
+    v.try_reserve_exact(cap).map_err(|_| Errno::ENOMEM)
+}
+
+/// Destination queues per sender: one per port index, then the flood queue.
+const DQ_LEN: usize = NM_BDG_MAXPORTS + 1;
+const DQ_FLOOD: usize = NM_BDG_MAXPORTS;
 
 /// VALE rxsync: release [hwcur, head) (clearing NS_BUF_CHANGED); the tail
 /// is advanced by the senders.
+///
+/// No lock: senders only write the slots in [hwtail, hwcur) and read
+/// `nr_hwcur` once per delivery, and the released slots are published by
+/// the release store of `nr_hwcur` after their flags were cleared. So a
+/// receiver never waits for a sender's copy.
 pub fn rxsync<P: Platform>(
     _na: &Adapter<P>,
     k: &Kring<P>,
     own: &mut KringOwned<P>,
     ring: &RingPtr,
 ) -> Result<()> {
-    let _q = k.q_lock.lock();
     let head = own.rhead;
     ring.clear_buf_changed(k.nr_hwcur.load(Ordering::Relaxed), head);
     k.nr_hwcur.store(head, Ordering::Release);
@@ -369,7 +438,8 @@ pub struct Source<'a, P: Platform> {
     pub depth: u8,
 }
 
-/// Forward the slots [hwcur, head) of `src`, in batches, as port `me`.
+/// Forward the slots [hwcur, head) of `src`, in batches, as port `me`
+/// (§8.3, `nm_bdg_preflush`). NS_BUF_CHANGED is cleared on the way.
 pub fn forward<P: Platform>(
     sw: &Switch<P>,
     me: u8,
@@ -381,59 +451,54 @@ pub fn forward<P: Platform>(
 ) {
     let (na, k, ring) = (src.na, src.k, src.ring);
     let n = k.num_slots;
-    let buf_size = na.mem.buf_size();
-    if own.ft.len() < NM_BDG_BATCH_MAX {
+    if own.ft.len() < NM_BDG_BATCH_MAX || own.dq.len() < DQ_LEN {
         // Scratch not prepared (cannot happen for a bound VALE TX ring).
         return;
     }
+    let mut dec = Decider {
+        sw,
+        me,
+        bufs: na.mem.bufs(),
+        hdr_len: na.virt_hdr_len.load(Ordering::Relaxed) as usize,
+        last_macs: (u64::MAX, u64::MAX),
+        last_h: 0,
+        cur: None,
+    };
+    let buf_size = dec.bufs.size();
+    let batch = batch.min(NM_BDG_BATCH as usize);
     let mut j = hwcur;
     let mut left = ring_dist(hwcur, head, n);
     while left > 0 {
-        // Gather a batch, completing the last packet (up to 64 slots).
+        // Gather a batch, completing the last packet (up to 64 slots), and
+        // queue each packet to its destination as soon as it is complete.
+        let KringOwned { ft, dq, dlist, .. } = &mut *own;
         let mut cnt = 0usize;
         let mut pkt_start = 0usize;
         let mut frags = 0u32;
-        while left > 0 {
-            let s = ring.slot(j);
-            let mut len = if u32::from(s.len) > buf_size {
-                0
-            } else {
-                s.len
-            };
-            let mut flags = s.flags;
-            if flags & NS_INDIRECT != 0 && !src.indirect {
-                flags &= !NS_INDIRECT;
-            } else if flags & NS_INDIRECT != 0 {
-                // The payload is at the user address `ptr` (§2.6). We run in
-                // the sender's context with no spinlock held, so it is
-                // copied here into the slot's own buffer (whose contents an
-                // indirect sender does not use); a NULL or faulting pointer
-                // makes the slot empty.
-                flags &= !NS_INDIRECT;
-                if s.ptr == 0
-                    || copy_in_user(&na.platform, &na.mem.buf(s.buf_idx), s.ptr, len as usize)
-                        .is_err()
-                {
-                    len = 0;
-                }
+        while left > 0 && cnt < ft.len() {
+            let (buf_idx, slen, mut flags) = ring.slot_desc(j);
+            let mut len = if u32::from(slen) > buf_size { 0 } else { slen };
+            if flags & (NS_BUF_CHANGED | NS_INDIRECT) != 0 {
+                (len, flags) = unusual_slot(src, j, buf_idx, len, flags);
             }
             frags += 1;
-            if frags as usize >= NETMAP_MAX_FRAGS as usize {
+            if frags >= NETMAP_MAX_FRAGS {
                 flags &= !NS_MOREFRAG;
             }
-            own.ft[cnt] = FtEntry {
-                buf_idx: s.buf_idx,
+            ft[cnt] = FtEntry {
+                buf_idx,
                 len,
                 flags,
                 offset: 0,
+                next: FT_NIL,
                 frags: 0,
-                dst: NM_BDG_NOPORT,
             };
             cnt += 1;
             j = nm_next(j, n);
             left -= 1;
             if flags & NS_MOREFRAG == 0 {
-                own.ft[pkt_start].frags = frags as u8;
+                ft[pkt_start].frags = frags as u8;
+                dec.queue(ft, dq, dlist, pkt_start);
                 pkt_start = cnt;
                 frags = 0;
                 if cnt >= batch {
@@ -443,92 +508,234 @@ pub fn forward<P: Platform>(
         }
         if frags > 0 {
             // Incomplete chain at the end of the batch: truncate it (§6.9).
-            own.ft[cnt - 1].flags &= !NS_MOREFRAG;
-            own.ft[pkt_start].frags = frags as u8;
+            ft[cnt - 1].flags &= !NS_MOREFRAG;
+            ft[pkt_start].frags = frags as u8;
+            dec.queue(ft, dq, dlist, pkt_start);
         }
-        flush(sw, me, na, k, own, cnt, src.depth);
+        dec.close_queue(dq);
+        flush(sw, me, src, own, cnt);
     }
 }
 
-/// Decide destinations and deliver one gathered batch `own.ft[..cnt]`.
+/// A slot with NS_BUF_CHANGED or NS_INDIRECT about to be forwarded;
+/// returns its length and flags for the switch.
+///
+/// NS_BUF_CHANGED: the switch copies, so a new buffer needs no action
+/// (§2.6); the flag is cleared in the ring. NS_INDIRECT: the payload is at
+/// the user address in the slot's `ptr`. In the sender's own context (no
+/// spinlock held) it is copied into the slot's own buffer, whose contents
+/// an indirect sender does not use; a NULL or faulting pointer makes the
+/// slot empty. Rings filled by the kernel send such a slot as it is.
+#[cold]
+fn unusual_slot<P: Platform>(
+    src: &Source<'_, P>,
+    j: u32,
+    buf_idx: u32,
+    mut len: u16,
+    mut flags: u16,
+) -> (u16, u16) {
+    if flags & NS_BUF_CHANGED != 0 {
+        flags &= !NS_BUF_CHANGED;
+        src.ring.set_slot_flags(j, flags);
+    }
+    if flags & NS_INDIRECT != 0 {
+        flags &= !NS_INDIRECT;
+        if src.indirect {
+            let ptr = src.ring.slot_user_ptr(j);
+            let buf = src.na.mem.buf(buf_idx);
+            if ptr == 0 || copy_in_user(&src.na.platform, &buf, ptr, len as usize).is_err() {
+                len = 0;
+            }
+        }
+    }
+    (len, flags)
+}
+
+/// The forwarding decision for the packets of one sender's call, and the
+/// queue each packet joins.
+struct Decider<'a, P: Platform> {
+    sw: &'a Switch<P>,
+    me: u8,
+    bufs: crate::mem::Bufs<'a>,
+    hdr_len: usize,
+    /// The (destination, source) addresses of the last packet decided by
+    /// the learning bridge, and the table slot of that destination: a run
+    /// of packets between the same stations is learned and hashed once.
+    last_macs: (u64, u64),
+    last_h: usize,
+    /// The queue the last packet joined and its last entry (the queue's
+    /// `tail` in `dq` is written when another queue is used).
+    cur: Option<(usize, u16)>,
+}
+
+impl<P: Platform> Decider<'_, P> {
+    /// Decide where the packet starting at `ft[i]` goes and append it to
+    /// that destination's queue (or drop it).
+    #[inline(always)]
+    fn queue(&mut self, ft: &mut [FtEntry], dq: &mut [DstQueue], dlist: &mut Vec<u8>, i: usize) {
+        let e = ft[i];
+        if (e.len as usize) < self.hdr_len + 14 {
+            return;
+        }
+        let b = self.bufs.get(e.buf_idx);
+        let off = e.offset as usize + self.hdr_len;
+        let dst = match &self.sw.lookup {
+            SwitchLookup::Learning(l) => match b.macs(off) {
+                Some(m) if m == self.last_macs => {
+                    if m.0 & 1 != 0 {
+                        NM_BDG_BROADCAST
+                    } else {
+                        // Same slot: only the table entry is read again.
+                        l.find_at(m.0, self.last_h)
+                    }
+                }
+                Some((d, s)) => {
+                    l.learn(s, self.me);
+                    self.last_macs = (d, s);
+                    if d & 1 != 0 {
+                        NM_BDG_BROADCAST
+                    } else {
+                        let (dst, h) = l.find_hashed(d);
+                        self.last_h = h;
+                        dst
+                    }
+                }
+                None => NM_BDG_NOPORT,
+            },
+            SwitchLookup::Custom(l) => custom_lookup(&**l, &b, off, self.me),
+        };
+        if dst == self.me || dst == NM_BDG_NOPORT {
+            return;
+        }
+        let q = if dst == NM_BDG_BROADCAST {
+            DQ_FLOOD
+        } else {
+            dst as usize
+        };
+        let i = i as u16;
+        match self.cur {
+            Some((cq, tail)) if cq == q => {
+                if let Some(t) = ft.get_mut(tail as usize) {
+                    t.next = i;
+                }
+            }
+            _ => {
+                self.close_queue(dq);
+                let Some(dqe) = dq.get_mut(q) else { return };
+                if dqe.tail == FT_NIL {
+                    dqe.head = i;
+                    if q != DQ_FLOOD && dlist.len() < dlist.capacity() {
+                        dlist.push(dst);
+                    }
+                } else if let Some(t) = ft.get_mut(dqe.tail as usize) {
+                    t.next = i;
+                }
+            }
+        }
+        self.cur = Some((q, i));
+    }
+
+    /// Write back the tail of the queue in use.
+    fn close_queue(&mut self, dq: &mut [DstQueue]) {
+        if let Some((q, tail)) = self.cur.take()
+            && let Some(dqe) = dq.get_mut(q)
+        {
+            dqe.tail = tail;
+        }
+    }
+}
+
+/// A [`Lookup`] other than the built-in learning bridge sees a copy of the
+/// first 14 bytes (the Ethernet header) at `off`.
+#[cold]
+fn custom_lookup(l: &dyn Lookup, b: &crate::shm::BufRef<'_>, off: usize, me: u8) -> u8 {
+    let mut frame = [0u8; 14];
+    if b.read(off, &mut frame) == frame.len() {
+        l.lookup(&frame, me)
+    } else {
+        NM_BDG_NOPORT
+    }
+}
+
+/// Deliver the queues of the gathered batch `own.ft[..cnt]` (pass 2 of
+/// `nm_bdg_flush`): take the destination ports from the port table, copy
+/// to each, reset the queues.
 fn flush<P: Platform>(
     sw: &Switch<P>,
     me: u8,
-    na: &Adapter<P>,
-    k: &Kring<P>,
+    src: &Source<'_, P>,
     own: &mut KringOwned<P>,
     cnt: usize,
-    depth: u8,
 ) {
-    let hdr_len = na.virt_hdr_len.load(Ordering::Relaxed) as usize;
-    let mut need_flood = false;
-    let mut i = 0usize;
-    let mut frame = [0u8; 12 + 14];
-    while i < cnt {
-        let e = own.ft[i];
-        let frags = (e.frags as usize).max(1);
-        let mut dst = NM_BDG_NOPORT;
-        if e.len as usize >= hdr_len + 14 {
-            let b = na.mem.buf(e.buf_idx);
-            let got = b.read(e.offset as usize, &mut frame[..hdr_len + 14]);
-            if got == hdr_len + 14 {
-                dst = sw.lookup.lookup(&frame[hdr_len..hdr_len + 14], me);
-            }
-        }
-        if dst == me {
-            dst = NM_BDG_NOPORT;
-        }
-        if dst == NM_BDG_BROADCAST {
-            need_flood = true;
-        }
-        own.ft[i].dst = dst;
-        i += frags;
-    }
-    // Snapshot the active ports.
-    own.dsts.clear();
+    let flood = own.dq[DQ_FLOOD].head;
+    // The destination ports, from the port table: the unicast ones, then
+    // (for flooded packets) every other active port.
     {
         let t = sw.table.lock();
-        for (idx, p) in t.ports.iter().enumerate() {
-            if let Some(p) = p
-                && idx as u8 != me
-                && own.dsts.len() < own.dsts.capacity()
-            {
-                own.dsts.push((idx as u8, p.clone()));
+        for &d in own.dlist.iter() {
+            if let Some(Some(p)) = t.ports.get(d as usize) {
+                own.dsts.push((d, p.clone()));
+            }
+        }
+        if flood != FT_NIL {
+            for &d in &t.perm[..t.active as usize] {
+                if d != me
+                    && own.dq[d as usize].head == FT_NIL
+                    && own.dsts.len() < own.dsts.capacity()
+                    && let Some(Some(p)) = t.ports.get(d as usize)
+                {
+                    own.dsts.push((d, p.clone()));
+                }
             }
         }
     }
+    // Flooded packets go to ring 0, unicast ones to the ring numbered like
+    // the sender's (mod the count).
     let dsts = core::mem::take(&mut own.dsts);
-    for (idx, dna) in dsts.iter() {
-        let wanted = need_flood || own.ft[..cnt].iter().any(|e| e.frags != 0 && e.dst == *idx);
-        if !wanted {
-            continue;
-        }
+    for (d, dna) in dsts.iter() {
         let nrx = dna.nrings(Dir::Rx);
         if nrx == 0 {
             continue;
         }
-        let uring = k.id % nrx;
-        deliver(na, dna, uring, own, cnt, depth, |d| {
-            d == *idx || (uring == 0 && d == NM_BDG_BROADCAST)
-        });
-        if uring != 0 && need_flood {
-            deliver(na, dna, 0, own, cnt, depth, |d| d == NM_BDG_BROADCAST);
+        let uni = own.dq[*d as usize].head;
+        let uring = src.k.id % nrx;
+        if uni == FT_NIL || uring == 0 {
+            deliver(
+                src,
+                dna,
+                uring * u32::from(uni != FT_NIL),
+                &own.ft[..cnt],
+                uni,
+                flood,
+            );
+        } else {
+            deliver(src, dna, uring, &own.ft[..cnt], uni, FT_NIL);
+            if flood != FT_NIL {
+                deliver(src, dna, 0, &own.ft[..cnt], FT_NIL, flood);
+            }
         }
     }
     own.dsts = dsts;
     own.dsts.clear();
+    for &d in own.dlist.iter() {
+        own.dq[d as usize] = DstQueue::EMPTY;
+    }
+    own.dq[DQ_FLOOD] = DstQueue::EMPTY;
+    own.dlist.clear();
 }
 
-/// Copy the packets of the batch selected by `sel` into RX ring `r` of `dna`.
+/// Copy the packets of the two queues starting at `a` and `b` (merged in
+/// batch order) into RX ring `r` of `dna`; packets that do not fit are
+/// dropped (no backpressure, §8.3).
 fn deliver<P: Platform>(
-    na: &Adapter<P>,
+    src: &Source<'_, P>,
     dna: &Adapter<P>,
     r: u32,
-    own: &KringOwned<P>,
-    cnt: usize,
-    depth: u8,
-    sel: impl Fn(u8) -> bool,
+    ft: &[FtEntry],
+    mut a: u16,
+    mut b: u16,
 ) {
+    let na = src.na;
     let Some(dk) = dna.kring(Dir::Rx, r) else {
         return;
     };
@@ -539,66 +746,76 @@ fn deliver<P: Platform>(
     let Some(dring) = dk.ring() else { return };
     let n = dk.num_slots;
     let hwcur = dk.nr_hwcur.load(Ordering::Acquire);
-    let mut hwtail = dk.nr_hwtail.load(Ordering::Relaxed);
-    if hwcur >= n || hwtail >= n {
+    let old = dk.nr_hwtail.load(Ordering::Relaxed);
+    if hwcur >= n || old >= n {
         return;
     }
-    let dst_buf_size = dna.mem.buf_size() as usize;
+    let mut hwtail = old;
+    let sbufs = na.mem.bufs();
+    let dbufs = dna.mem.bufs();
     let src_h = na.virt_hdr_len.load(Ordering::Relaxed) as usize;
     let dst_h = dna.virt_hdr_len.load(Ordering::Relaxed) as usize;
     let mut room = ring_dist(hwtail, nm_prev(hwcur, n), n);
-    let mut i = 0usize;
-    let mut sent = false;
-    while i < cnt {
-        let e = own.ft[i];
+    loop {
+        // FT_NIL is above every index: the smaller head comes first.
+        let i = if a < b {
+            let i = a;
+            a = ft[i as usize].next;
+            i
+        } else if b != FT_NIL {
+            let i = b;
+            b = ft[i as usize].next;
+            i
+        } else {
+            break;
+        } as usize;
+        let e = ft[i];
         let frags = (e.frags as usize).max(1);
-        if sel(e.dst) && frags as u32 <= room && i + frags <= cnt {
-            // Ports with different virtio-net header lengths (§8.3).
-            let conv = if src_h != dst_h {
-                match HdrConv::new(&na.mem.buf(e.buf_idx), e.offset as usize, src_h, dst_h) {
-                    Some(c) => Some(c),
-                    None => {
-                        i += frags;
-                        continue;
-                    }
-                }
-            } else {
-                None
-            };
-            for f in 0..frags {
-                let src = own.ft[i + f];
-                let ds = dring.slot(hwtail);
-                let sbuf = na.mem.buf(src.buf_idx);
-                let dbuf = dna.mem.buf(ds.buf_idx);
-                let copied = match conv {
-                    Some(c) if f == 0 => {
-                        c.copy(&dbuf, &sbuf, src.offset as usize, src.len as usize)
-                    }
-                    _ => {
-                        let len = (src.len as usize).min(dst_buf_size);
-                        dbuf.copy_from(0, &sbuf, src.offset as usize, len)
-                    }
-                };
-                let mut flags = ((frags as u16) << 8) & 0xff00;
-                if f + 1 < frags {
-                    flags |= NS_MOREFRAG;
-                }
-                dring.set_slot_len_flags(hwtail, copied as u16, flags);
-                hwtail = nm_next(hwtail, n);
-            }
-            room -= frags as u32;
-            sent = true;
+        if frags as u32 > room || i + frags > ft.len() {
+            continue;
         }
-        i += frags;
+        room -= frags as u32;
+        if frags == 1 && src_h == dst_h {
+            // The common case: one slot, same header layout.
+            let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
+            let copied =
+                dbuf.copy_frame_from(&sbufs.get(e.buf_idx), e.offset as usize, e.len as usize);
+            dring.set_len_flags(hwtail, copied as u16, 1 << 8);
+            hwtail = nm_next(hwtail, n);
+            continue;
+        }
+        // Ports with different virtio-net header lengths (§8.3).
+        let conv = if src_h != dst_h {
+            match HdrConv::new(&sbufs.get(e.buf_idx), e.offset as usize, src_h, dst_h) {
+                Some(c) => Some(c),
+                None => {
+                    room += frags as u32;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let frag_flags = ((frags as u16) << 8) & 0xff00;
+        for (f, s) in ft[i..i + frags].iter().enumerate() {
+            let sbuf = sbufs.get(s.buf_idx);
+            let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
+            let copied = match conv {
+                Some(c) if f == 0 => c.copy(&dbuf, &sbuf, s.offset as usize, s.len as usize),
+                _ => dbuf.copy_frame_from(&sbuf, s.offset as usize, s.len as usize),
+            };
+            let more = if f + 1 < frags { NS_MOREFRAG } else { 0 };
+            dring.set_len_flags(hwtail, copied as u16, frag_flags | more);
+            hwtail = nm_next(hwtail, n);
+        }
     }
-    if sent {
-        let old = dk.nr_hwtail.load(Ordering::Relaxed);
+    if hwtail != old {
         dk.nr_hwtail.store(hwtail, Ordering::Release);
         crate::monitor::rx_new(dna, dk, &dring, old, hwtail);
     }
     drop(q);
-    if sent {
-        crate::bwrap::delivered(dna, dk, depth);
+    if hwtail != old {
+        crate::bwrap::delivered(dna, dk, src.depth);
     }
 }
 
@@ -711,10 +928,49 @@ mod tests {
         assert_eq!(lb.lookup(&f[..13], 1), NM_BDG_NOPORT);
     }
 
+    /// The hash of §8.3 computed byte by byte, as the spec states it.
+    fn jenkins_bytes(addr: &[u8; 6]) -> usize {
+        let mut a: u32 = 0x9e37_79b9;
+        let mut b: u32 = 0x9e37_79b9;
+        let mut c: u32 = 0;
+        b = b.wrapping_add((addr[5] as u32) << 8);
+        b = b.wrapping_add(addr[4] as u32);
+        a = a.wrapping_add((addr[3] as u32) << 24);
+        a = a.wrapping_add((addr[2] as u32) << 16);
+        a = a.wrapping_add((addr[1] as u32) << 8);
+        a = a.wrapping_add(addr[0] as u32);
+        let mix = |x: &mut u32, y: u32, z: u32, v: u32| {
+            *x = x.wrapping_sub(y).wrapping_sub(z) ^ v;
+        };
+        mix(&mut a, b, c, c >> 13);
+        mix(&mut b, c, a, a << 8);
+        mix(&mut c, a, b, b >> 13);
+        mix(&mut a, b, c, c >> 12);
+        mix(&mut b, c, a, a << 16);
+        mix(&mut c, a, b, b >> 5);
+        mix(&mut a, b, c, c >> 3);
+        mix(&mut b, c, a, a << 10);
+        mix(&mut c, a, b, b >> 15);
+        (c as usize) & (NM_BDG_HASH - 1)
+    }
+
     #[test]
-    fn hash_is_ten_bits() {
+    fn hash_is_the_bytewise_jenkins_mix() {
+        let mut x = 0x0123_4567_89ab_cdefu64;
         for i in 0..=255u8 {
-            assert!(mac_hash(&[i, 1, 2, 3, 4, i]) < NM_BDG_HASH);
+            // Pseudo-random addresses plus a few fixed shapes.
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            for m in [
+                [i, 1, 2, 3, 4, i],
+                [0xff; 6],
+                [0, 0, 0, 0, 0, i],
+                x.to_le_bytes()[..6].try_into().unwrap(),
+            ] {
+                assert_eq!(mac_hash(mac_of(&m)), jenkins_bytes(&m), "{m:x?}");
+                assert!(mac_hash(mac_of(&m)) < NM_BDG_HASH);
+            }
         }
     }
 }

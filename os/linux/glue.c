@@ -1399,9 +1399,15 @@ void *nm_glue_wq_alloc(void)
 	return wq;
 }
 
+/*
+ * wq_has_sleeper() is a full barrier plus a look at the list: most calls
+ * find nobody (the reader is busy, not in poll) and take no lock.  Pollers
+ * fence after poll_wait() before they look at the rings (core: poll()).
+ */
 void nm_glue_wq_wake_all(void *wq)
 {
-	wake_up_interruptible_all((wait_queue_head_t *)wq);
+	if (wq_has_sleeper((wait_queue_head_t *)wq))
+		wake_up_interruptible_all((wait_queue_head_t *)wq);
 }
 
 void nm_glue_wq_free(void *wq)

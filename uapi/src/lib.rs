@@ -11,6 +11,7 @@
 //!   limits, errno values; typed views (`RegFlags`, `SlotFlags`, `RingFlags`,
 //!   `RegMode`) and the body-size tables used by the request copy-in;
 //! * [`ioctl`]: the ioctl numbers (Linux encoding, and FreeBSD in [`ioctl::bsd`]);
+//!   [`winioctl`]: the Windows control codes of `\\.\netmap` and their request blocks;
 //! * [`pod`]: safe byte views of the structures ([`pod::Pod`]), the only `unsafe`
 //!   code of the crate;
 //! * [`ring`]: the userspace ring index helpers (`nm_ring_next`, `nm_ring_space`, ...);
@@ -50,6 +51,7 @@ pub mod portname;
 pub mod ring;
 #[cfg(feature = "std")]
 pub mod user;
+pub mod winioctl;
 
 pub use abi::*;
 pub use consts::*;

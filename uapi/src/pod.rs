@@ -112,6 +112,13 @@ macro_rules! impl_pod {
 
 impl_pod!(u8, u16, u32, u64, i8, i16, i32, i64, usize, isize);
 
+// The Windows request blocks (integers only, sizes asserted in `winioctl`).
+impl_pod!(
+    crate::winioctl::NmWinIo,
+    crate::winioctl::NmWinPollFd,
+    crate::winioctl::NmWinWait
+);
+
 impl_pod!(
     Timeval,
     NetmapSlot,

@@ -6,9 +6,11 @@
 
 mod bench;
 mod demo;
+mod examples;
 mod fuzz;
 mod module;
 mod setup;
+mod sys;
 mod test;
 mod util;
 mod vm;
@@ -37,6 +39,11 @@ enum Cmd {
     Demo,
     /// Build the Linux kernel module (os/linux) with the kernel toolchain.
     Module,
+    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target windows`).
+    Examples(examples::Args),
+    /// Build the Windows driver target/windows/netmap.sys (os/windows): NDIS
+    /// filter + \\.\netmap, test-signed, with its INF.
+    Sys,
     /// Build the module and guest programs, boot QEMU and run the guest tests.
     VmTest,
     /// Run the libFuzzer targets of fuzz/: a short smoke of each, or one
@@ -59,6 +66,8 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(&args),
         Cmd::Demo => demo::run(),
         Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
+        Cmd::Examples(args) => examples::run(&args),
+        Cmd::Sys => sys::run().map(|d| println!("{}", d.sys.display())),
         Cmd::VmTest => vm::run(),
         Cmd::Bench { what, args } => bench::run(&what, &args),
         Cmd::Fuzz(args) => fuzz::run(&args),

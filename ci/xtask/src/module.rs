@@ -24,7 +24,7 @@ use std::time::Instant;
 
 /// The kernel toolchain (Debian rustc-web / cargo-web / rust-web-src).
 const KRUSTC: &str = "/usr/bin/rustc";
-const KCARGO: &str = "/usr/bin/cargo";
+pub(crate) const KCARGO: &str = "/usr/bin/cargo";
 const KLIBSRC: &str = "/usr/lib/rustlib/src/rust/library";
 const KTARGET: &str = "x86_64-unknown-none";
 
@@ -213,7 +213,7 @@ fn build_rust_object(check_only: bool) -> Result<PathBuf> {
 
 /// Environment for the kernel toolchain: private CARGO_HOME and target dir,
 /// nothing inherited from the host toolchain's cargo.
-fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path) {
+pub(crate) fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path) {
     for v in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -239,7 +239,7 @@ fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path) {
 /// only if they are not cached yet) and merges them with the toolchain's
 /// vendored library sources into one directory source; writes a CARGO_HOME
 /// whose config replaces crates.io by it and forces offline mode.
-fn prepare_offline_sources(kd: &Path, manifest: &Path) -> Result<PathBuf> {
+pub(crate) fn prepare_offline_sources(kd: &Path, manifest: &Path) -> Result<PathBuf> {
     let deps = kd.join("vendor-deps");
     let host_cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run_cmd(
@@ -426,7 +426,7 @@ fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
 
 /// Writes `data` unless the file already has exactly that content (keeps
 /// mtimes, so make does not rebuild needlessly).
-fn write_if_changed(path: &Path, data: &[u8]) -> Result {
+pub(crate) fn write_if_changed(path: &Path, data: &[u8]) -> Result {
     if fs::read(path).is_ok_and(|old| old == data) {
         return Ok(());
     }

@@ -39,6 +39,18 @@ const PACKAGES: &[&str] = &[
     "binutils",
     // Compiles glue.c (Kbuild) and the uapi C layout cross-check.
     "gcc",
+    // Windows: mingw-w64 gcc/binutils link netmap.sys and the examples
+    // (import libraries libntoskrnl.a, libndis.a, libhal.a, objdump -p).
+    "mingw-w64",
+    // Windows: compiles os/windows/glue.c with SEH (__try/__except).
+    "clang",
+    // Windows: test-signs netmap.sys and verifies the signature.
+    "osslsigncode",
+    // Windows: the test certificate (openssl req -x509).
+    "openssl",
+    // Windows: runs the examples' .exe in the windows stage.
+    "wine",
+    "wine64",
 ];
 
 /// The meta package whose dependency names the kernel version in use.

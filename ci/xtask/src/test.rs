@@ -42,15 +42,19 @@ pub enum Stage {
     Guest,
     /// A short libFuzzer smoke of every target of fuzz/.
     Fuzz,
+    /// netmap.sys built, PE/imports/signature/NDIS layouts checked, broken
+    /// drivers rejected, the examples run under wine.
+    Windows,
 }
 
 impl Stage {
-    const ALL: [Stage; 7] = [
+    const ALL: [Stage; 8] = [
         Stage::Setup,
         Stage::Fmt,
         Stage::Clippy,
         Stage::Host,
         Stage::NoStd,
+        Stage::Windows,
         Stage::Fuzz,
         Stage::Guest,
     ];
@@ -65,6 +69,7 @@ impl Stage {
             Stage::NoStd => "no-std",
             Stage::Guest => "guest",
             Stage::Fuzz => "fuzz",
+            Stage::Windows => "windows",
         }
     }
 }
@@ -118,9 +123,11 @@ pub fn run(args: &Args) -> Result {
                 "warnings",
             ]))
             .and_then(|()| crate::module::lint_kernel_crate())
+            .and_then(|()| crate::sys::lint())
             .into(),
             Stage::Host => host_tests(),
             Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
+            Stage::Windows => crate::sys::stage().into(),
             Stage::NoStd | Stage::Guest => {
                 if *kernel_toolchain.get_or_insert_with(setup::kernel_toolchain_present) {
                     kernel_stage(stage)

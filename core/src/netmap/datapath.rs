@@ -194,11 +194,18 @@ impl<P: Platform> Netmap<P> {
         }
         let want_tx = events & (POLLOUT | POLLWRNORM);
         let want_rx = events & (POLLIN | POLLRDNORM);
-        for d in Dir::BOTH {
-            if let Some(wq) = b.wait_queue(d) {
+        // Sleep only on the directions asked for.
+        for (d, want) in [(Dir::Tx, want_tx), (Dir::Rx, want_rx)] {
+            if want != 0
+                && let Some(wq) = b.wait_queue(d)
+            {
                 wait(wq);
             }
         }
+        // Registered before the rings are looked at: a writer that publishes
+        // after this and then finds no sleeper (WaitQueue::wake_all may skip
+        // an empty queue) cannot be missed, since our look comes after.
+        core::sync::atomic::fence(Ordering::SeqCst);
         let mut revents = 0u32;
         if want_tx != 0 || !b.flags.contains(RegFlags::NO_TX_POLL) {
             for pass in 0..2 {

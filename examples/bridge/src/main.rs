@@ -6,7 +6,6 @@ use clap::{ArgAction, Parser};
 use netmap_uapi::RegMode;
 use netmap_uapi::consts::{NS_MOREFRAG, SlotFlags};
 use netmap_uapi::user::{Op, PollFd, PollFlags, Port, RxRing, TxRing, os, poll};
-use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -276,8 +275,8 @@ fn run(s: &Setup) -> Result<(), String> {
         pb.info().nr_rx_rings
     );
     let mut fds = [
-        PollFd::new(pa.as_fd(), PollFlags::empty()),
-        PollFd::new(pb.as_fd(), PollFlags::empty()),
+        PollFd::new(pa.device(), PollFlags::empty()),
+        PollFd::new(pb.device(), PollFlags::empty()),
     ];
     while !os::sigint_received() {
         let n0 = pa.rx_space();

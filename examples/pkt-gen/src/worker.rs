@@ -9,7 +9,6 @@ use crate::report::hexdump;
 use netmap_uapi::consts::{NS_BUF_CHANGED, NS_INDIRECT, NS_MOREFRAG, NS_REPORT, SlotFlags};
 use netmap_uapi::user::{Error, PollFlags, Port, RxRing, TxRing, os};
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -42,7 +41,7 @@ impl Dev for Port {
         Port::name(self).to_string()
     }
     fn fd(&self) -> i32 {
-        self.as_raw_fd()
+        self.raw_number() as i32
     }
     fn tx_rings(&self) -> Range<u16> {
         Port::tx_rings(self)

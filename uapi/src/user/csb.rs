@@ -33,13 +33,12 @@
 use super::error::{Error, Op, Result};
 use super::port::Port;
 use super::region::Region;
-use super::sys::{self, Mapping, OptionList, PollFd, PollFlags};
+use super::sys::{self, EventFd, Mapping, OptionList, PollFd, PollFlags};
 use crate::abi::{NmCsbAtok, NmCsbKtoa, NmreqHeader, NmreqSyncKloopStart};
 use crate::consts::*;
 use crate::pod::Pod;
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU32, Ordering, fence};
-use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 const ENTRY: usize = size_of::<NmCsbAtok>();
@@ -68,7 +67,7 @@ pub(crate) struct CsbState {
     n: usize,
     ntx: usize,
     /// Per ring (TX rings, then RX rings): (ioeventfd, irqfd).
-    fds: Vec<(OwnedFd, OwnedFd)>,
+    fds: Vec<(EventFd, EventFd)>,
 }
 
 impl CsbState {
@@ -105,7 +104,8 @@ fn csb_rings(
 impl Port {
     /// `NETMAP_REQ_CSB_ENABLE`: puts this descriptor in CSB mode, with a CSB
     /// of one entry per bound ring. With `eventfds`, also makes an
-    /// (ioeventfd, irqfd) pair per ring for [`Port::sync_kloop`]. The
+    /// (ioeventfd, irqfd) pair per ring for [`Port::sync_kloop`] (Linux
+    /// only: elsewhere `eventfds` fails with an OS error). The
     /// binding must be exclusive ([`crate::RegFlags::EXCLUSIVE`], `/x`).
     /// Afterwards [`Port::sync_tx`], [`Port::sync_rx`] and [`Port::poll`]
     /// fail: use [`Port::csb_sync_tx`], [`Port::csb_sync_rx`] and
@@ -129,7 +129,7 @@ impl Port {
         let mut opts = OptionList::new();
         opts.push(NETMAP_REQ_OPT_CSB, &body);
         let mut hdr = NmreqHeader::new(NETMAP_REQ_CSB_ENABLE, b"");
-        sys::ctrl_with(self.as_fd(), &mut hdr, &mut [], &mut opts).map_err(os)?;
+        sys::ctrl_with(self.device(), &mut hdr, &mut [], &mut opts).map_err(os)?;
         self.csb = Some(CsbState { mem, n, ntx, fds });
         Ok(())
     }
@@ -179,7 +179,7 @@ impl Port {
             if csb.ktoa(j, KTOA_NEED_KICK).load(Ordering::Acquire) != 0
                 && let Some((kick, _)) = csb.fds.get(j)
             {
-                sys::eventfd_write(kick.as_fd(), 1)
+                sys::eventfd_write(kick, 1)
                     .map_err(|e| Error::os(op, Some(&self.name().to_string()), &e))?;
             }
             tail.store(
@@ -214,7 +214,7 @@ impl Port {
         let mut dirs = Vec::new();
         for (j, (_, irq)) in csb.fds.iter().enumerate() {
             if let Some(flag) = want(j) {
-                pfds.push(PollFd::new(irq.as_fd(), PollFlags::IN));
+                pfds.push(sys::eventfd_pollfd(irq));
                 dirs.push((j, flag));
             }
         }
@@ -222,7 +222,7 @@ impl Port {
         let mut got = PollFlags::empty();
         for (p, (j, flag)) in pfds.iter().zip(dirs) {
             if p.revents().contains(PollFlags::IN) {
-                let _ = sys::eventfd_read(csb.fds[j].1.as_fd());
+                let _ = sys::eventfd_read(&csb.fds[j].1);
                 got |= flag;
             }
         }
@@ -245,9 +245,8 @@ impl Port {
         if !csb.fds.is_empty() {
             let mut b = Vec::with_capacity(8 * csb.n);
             for (kick, irq) in &csb.fds {
-                use std::os::fd::AsRawFd;
-                b.extend_from_slice(&kick.as_raw_fd().to_ne_bytes());
-                b.extend_from_slice(&irq.as_raw_fd().to_ne_bytes());
+                b.extend_from_slice(&sys::eventfd_number(kick).to_ne_bytes());
+                b.extend_from_slice(&sys::eventfd_number(irq).to_ne_bytes());
             }
             opts.push(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS, &b);
         }
@@ -256,7 +255,7 @@ impl Port {
             pad1: 0,
         };
         let mut hdr = NmreqHeader::new(NETMAP_REQ_SYNC_KLOOP_START, b"");
-        sys::ctrl_with(self.as_fd(), &mut hdr, st.as_bytes_mut(), &mut opts)
+        sys::ctrl_with(self.device(), &mut hdr, st.as_bytes_mut(), &mut opts)
             .map_err(|e| Error::os(Op::KloopStart, Some(&self.name().to_string()), &e))
     }
 
@@ -266,7 +265,7 @@ impl Port {
     /// running makes the next START return at once.
     pub fn sync_kloop_stop(&self) -> Result<()> {
         let mut hdr = NmreqHeader::new(NETMAP_REQ_SYNC_KLOOP_STOP, b"");
-        sys::ctrl(self.as_fd(), &mut hdr, &mut [])
+        sys::ctrl(self.device(), &mut hdr, &mut [])
             .map_err(|e| Error::os(Op::KloopStop, Some(&self.name().to_string()), &e))
     }
 }

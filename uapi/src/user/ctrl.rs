@@ -9,7 +9,8 @@ use crate::abi::{
 };
 use crate::consts::*;
 use crate::pod::Pod;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// Ring and slot counts for VALE_NEWIF / VALE_ATTACH (0 = default), the
 /// `tx_slots[,rx_slots[,tx_rings[,rx_rings]]]` of `vale-ctl -C`.
@@ -61,7 +62,7 @@ pub enum PollingMode {
 /// ```
 #[derive(Debug)]
 pub struct Netmap {
-    fd: OwnedFd,
+    fd: sys::OwnedDev,
 }
 
 impl Netmap {
@@ -87,7 +88,7 @@ impl Netmap {
             });
         }
         let mut hdr = NmreqHeader::new(reqtype, bytes);
-        sys::ctrl(self.fd.as_fd(), &mut hdr, body.as_bytes_mut())
+        sys::ctrl(sys::borrow(&self.fd), &mut hdr, body.as_bytes_mut())
             .map_err(|e| Error::os(op, (!name.is_empty()).then_some(name), &e))?;
         Ok(hdr)
     }
@@ -254,12 +255,14 @@ impl Netmap {
     }
 }
 
+#[cfg(unix)]
 impl AsFd for Netmap {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        sys::borrow(&self.fd)
     }
 }
 
+#[cfg(unix)]
 impl AsRawFd for Netmap {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()

@@ -221,7 +221,7 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
 /// The C library's text for `errno` (`strerror`), with its symbolic name when
 /// known, e.g. `"Device or resource busy (EBUSY)"`; never a bare number.
 pub fn describe_errno(errno: i32) -> String {
-    let text = io::Error::from_raw_os_error(errno).to_string();
+    let text = super::sys::strerror(errno);
     let text = match text.rfind(" (os error ") {
         Some(i) => text[..i].to_owned(),
         None => text,
@@ -242,8 +242,9 @@ impl fmt::Display for Error {
             } => match *errno {
                 e::ENOENT | e::ENODEV | e::ENXIO => write!(
                     f,
-                    "cannot open {}: is the netmap module loaded?",
-                    super::DEVICE_PATH
+                    "cannot open {}: {}",
+                    super::DEVICE_PATH,
+                    super::sys::NOT_LOADED_HINT
                 ),
                 e::EACCES | e::EPERM => write!(
                     f,

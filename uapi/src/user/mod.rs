@@ -39,10 +39,10 @@
 //! All `unsafe` code (system calls and raw access to the mapped memory) is in the
 //! private `sys` module; two functions elsewhere hand out writable slices of
 //! buffers that the ring protocol gives to userspace, each with its justification.
-//! The module exists on Unix systems; OS-specific details (ioctl encoding, CPU
+//! The module exists on Unix systems and on Windows; OS-specific details (ioctl encoding, CPU
 //! pinning) are chosen in `sys` by `target_os` (Linux is the tested target).
 
-#![cfg(unix)]
+#![cfg(any(unix, windows))]
 #![deny(unsafe_code)]
 
 mod csb;
@@ -60,7 +60,7 @@ pub use ctrl::{Netmap, PollingMode, RingConfig, ValePort};
 pub use error::{Error, Op, Result, describe_errno, errno_name};
 pub use port::{Port, PortBuilder, poll};
 pub use ring::{ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, Tx, TxRing};
-pub use sys::{DEVICE_PATH, PollFd, PollFlags};
+pub use sys::{BorrowedDev, DEVICE_PATH, PollFd, PollFlags};
 
 /// Process helpers used by the netmap tools.
 pub mod os {

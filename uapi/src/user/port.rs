@@ -12,7 +12,8 @@ use crate::consts::{
 use crate::pod::Pod;
 use crate::portname::{Name, ParseOptions, PortSpec};
 use core::ops::Range;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -20,7 +21,11 @@ use std::time::Duration;
 /// ports that use it (like libnetmap's `nmport_mmap`).
 static MAPPINGS: Mutex<Vec<(u16, usize, Weak<Mapping>)>> = Mutex::new(Vec::new());
 
-fn map_region(fd: BorrowedFd<'_>, mem_id: u16, memsize: usize) -> std::io::Result<Arc<Mapping>> {
+fn map_region(
+    fd: sys::BorrowedDev<'_>,
+    mem_id: u16,
+    memsize: usize,
+) -> std::io::Result<Arc<Mapping>> {
     let mut maps = MAPPINGS.lock().unwrap_or_else(|p| p.into_inner());
     maps.retain(|(_, _, w)| w.strong_count() > 0);
     if let Some(m) = maps
@@ -277,7 +282,7 @@ impl Extmem {
             .ok_or_else(|| Error::InvalidArgument {
                 what: format!("extmem file {path}: size {len}"),
             })?;
-        let map = Arc::new(Mapping::map_shared(f.as_fd(), len).map_err(os)?);
+        let map = Arc::new(sys::map_file(&f, len).map_err(os)?);
         let info = crate::abi::NmreqPoolsInfo {
             nr_memsize: len as u64,
             nr_if_pool_objtotal: e.if_num.unwrap_or(0),
@@ -327,7 +332,7 @@ impl Extmem {
 /// ```
 #[derive(Debug)]
 pub struct Port {
-    fd: OwnedFd,
+    fd: sys::OwnedDev,
     region: Region,
     name: Name,
     /// What was sent (for clones).
@@ -372,7 +377,7 @@ impl Port {
         if let Some(o) = &opts.offsets {
             list.push(NETMAP_REQ_OPT_OFFSETS, &o.as_bytes()[24..]);
         }
-        sys::ctrl_with(fd.as_fd(), &mut hdr, reg.as_bytes_mut(), &mut list)
+        sys::ctrl_with(sys::borrow(&fd), &mut hdr, reg.as_bytes_mut(), &mut list)
             .map_err(|e| Error::os(Op::Register, Some(&name_str), &e))?;
         let layout = |what: String| Error::Layout {
             name: name_str.clone(),
@@ -401,7 +406,7 @@ impl Port {
                     }
                 }
             }
-            None => map_region(fd.as_fd(), reg.nr_mem_id, memsize)
+            None => map_region(sys::borrow(&fd), reg.nr_mem_id, memsize)
                 .map_err(|e| Error::os(Op::Mmap, Some(&name_str), &e))?,
         };
         let nifp_off = usize::try_from(reg.nr_offset).map_err(|_| layout("nr_offset".into()))?;
@@ -561,21 +566,21 @@ impl Port {
     /// `NIOCTXSYNC`: hands `[old head, head)` of every bound TX ring to the kernel
     /// and updates `tail`.
     pub fn sync_tx(&self) -> Result<()> {
-        sys::sync(self.fd.as_fd(), true)
+        sys::sync(sys::borrow(&self.fd), true)
             .map_err(|e| Error::os(Op::TxSync, Some(&self.name.to_string()), &e))
     }
 
     /// `NIOCRXSYNC`: releases `[old head, head)` of every bound RX ring and updates
     /// `tail` with newly received packets.
     pub fn sync_rx(&self) -> Result<()> {
-        sys::sync(self.fd.as_fd(), false)
+        sys::sync(sys::borrow(&self.fd), false)
             .map_err(|e| Error::os(Op::RxSync, Some(&self.name.to_string()), &e))
     }
 
     /// `poll()` on this descriptor (which also syncs the rings, spec §6.7). Returns
     /// the events that occurred (empty on timeout or when interrupted by a signal).
     pub fn poll(&self, events: PollFlags, timeout: Option<Duration>) -> Result<PollFlags> {
-        let mut fds = [PollFd::new(self.fd.as_fd(), events)];
+        let mut fds = [PollFd::new(sys::borrow(&self.fd), events)];
         poll(&mut fds, timeout)?;
         Ok(fds[0].revents())
     }
@@ -618,12 +623,27 @@ impl Port {
     }
 }
 
-impl AsFd for Port {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+impl Port {
+    /// The device handle (a file descriptor on Unix, a `HANDLE` on Windows),
+    /// for [`PollFd::new`].
+    pub fn device(&self) -> sys::BorrowedDev<'_> {
+        sys::borrow(&self.fd)
+    }
+
+    /// The descriptor's number, for log lines (the fd, or the handle value).
+    pub fn raw_number(&self) -> i64 {
+        sys::raw_number(&self.fd)
     }
 }
 
+#[cfg(unix)]
+impl AsFd for Port {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        sys::borrow(&self.fd)
+    }
+}
+
+#[cfg(unix)]
 impl AsRawFd for Port {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()

@@ -3,8 +3,9 @@
 //! tested target; other Unix systems (FreeBSD) use the BSD ioctl numbers and have
 //! no CPU pinning yet.
 
-use crate::abi::{NmreqHeader, NmreqOption};
-use crate::consts::{NETMAP_DEVICE_NAME, body_size, option_body_size};
+use super::OptionList;
+use crate::abi::NmreqHeader;
+use crate::consts::{NETMAP_DEVICE_NAME, body_size};
 #[cfg(not(target_os = "linux"))]
 use crate::ioctl::bsd::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
 #[cfg(target_os = "linux")]
@@ -12,10 +13,28 @@ use crate::ioctl::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Path of the netmap control device.
 pub const DEVICE_PATH: &str = NETMAP_DEVICE_NAME;
+
+/// What to check when the device cannot be opened.
+pub const NOT_LOADED_HINT: &str = "is the netmap module loaded?";
+
+pub use std::os::fd::{AsFd as AsDev, BorrowedFd as BorrowedDev, OwnedFd as OwnedDev};
+
+/// Nothing to keep for `munmap`.
+pub type MapOs = ();
+
+/// The device descriptor, borrowed.
+pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
+    fd.as_fd()
+}
+
+/// The number shown in log lines (the fd).
+pub fn raw_number(fd: &OwnedFd) -> i64 {
+    i64::from(fd.as_raw_fd())
+}
 
 /// Opens `/dev/netmap` read/write (close-on-exec).
 pub fn open_device() -> io::Result<OwnedFd> {
@@ -60,51 +79,6 @@ pub fn ctrl(fd: BorrowedFd<'_>, hdr: &mut NmreqHeader, body: &mut [u8]) -> io::R
     cvt(ret).map(drop)
 }
 
-/// The option list of a NIOCCTRL request (spec §3.11), owned: each option is
-/// stored in 8-byte words, its 24-byte header first, with room for at least
-/// the body the kernel copies for its type, so that the kernel never reads or
-/// writes outside it. [`ctrl_with`] links the options in order.
-#[derive(Debug, Default)]
-pub struct OptionList {
-    opts: Vec<Vec<u64>>,
-}
-
-const OPT_HDR: usize = core::mem::size_of::<NmreqOption>();
-
-impl OptionList {
-    /// An empty list.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Appends an option of type `ty` whose body (after the header) is `body`;
-    /// `nro_size` is `24 + body.len()`. Returns its index.
-    pub fn push(&mut self, ty: u32, body: &[u8]) -> usize {
-        let size = OPT_HDR + body.len();
-        let kernel = OPT_HDR + option_body_size(ty, size as u64);
-        let words = size.max(kernel).div_ceil(8);
-        let mut v = vec![0u64; words];
-        let hdr = NmreqOption {
-            nro_next: 0,
-            nro_reqtype: ty,
-            nro_status: 0,
-            nro_size: size as u64,
-        };
-        let bytes = bytes_of_words_mut(&mut v);
-        bytes[..OPT_HDR].copy_from_slice(crate::pod::Pod::as_bytes(&hdr));
-        bytes[OPT_HDR..size].copy_from_slice(body);
-        self.opts.push(v);
-        self.opts.len() - 1
-    }
-}
-
-fn bytes_of_words_mut(v: &mut [u64]) -> &mut [u8] {
-    // SAFETY: a `u64` slice is valid as bytes (8 per word, alignment 1 is
-    // weaker), exclusively borrowed for the same lifetime; every byte pattern
-    // is a valid `u64`.
-    unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * 8) }
-}
-
 /// [`ctrl`] with the option list `opts` (linked here, in order). The kernel
 /// writes each option's header back (its status) and, on success, the bodies of
 /// the options it consumed.
@@ -118,11 +92,7 @@ pub fn ctrl_with(
     if body.len() < need {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    let mut next = 0u64;
-    for o in opts.opts.iter_mut().rev() {
-        o[0] = next; // nro_next
-        next = o.as_mut_ptr() as usize as u64;
-    }
+    let next = opts.link();
     hdr.nr_body = if need == 0 {
         0
     } else {
@@ -139,9 +109,12 @@ pub fn ctrl_with(
     cvt(ret).map(drop)
 }
 
+/// An eventfd of this process (CSB mode's ioeventfds and irqfds).
+pub type EventFd = OwnedFd;
+
 /// A new eventfd (counter 0, non-blocking, close-on-exec).
 #[cfg(target_os = "linux")]
-pub fn eventfd() -> io::Result<OwnedFd> {
+pub fn eventfd() -> io::Result<EventFd> {
     // SAFETY: no pointer arguments; the result is a fresh descriptor we own.
     let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
     // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
@@ -150,15 +123,25 @@ pub fn eventfd() -> io::Result<OwnedFd> {
 
 /// A new eventfd (not available on this OS).
 #[cfg(not(target_os = "linux"))]
-pub fn eventfd() -> io::Result<OwnedFd> {
+pub fn eventfd() -> io::Result<EventFd> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// The descriptor number of an eventfd (what the kloop options carry).
+pub fn eventfd_number(e: &EventFd) -> i32 {
+    e.as_raw_fd()
+}
+
+/// A `poll()` entry waiting for `e` to be readable (signalled).
+pub fn eventfd_pollfd(e: &EventFd) -> PollFd<'_> {
+    PollFd::new(e.as_fd(), PollFlags::IN)
+}
+
 /// Adds `n` to an eventfd's counter.
-pub fn eventfd_write(fd: BorrowedFd<'_>, n: u64) -> io::Result<()> {
+pub fn eventfd_write(e: &EventFd, n: u64) -> io::Result<()> {
     let b = n.to_ne_bytes();
-    // SAFETY: writes 8 bytes from a valid buffer to a borrowed (open) descriptor.
-    let r = unsafe { libc::write(fd.as_raw_fd(), b.as_ptr().cast(), 8) };
+    // SAFETY: writes 8 bytes from a valid buffer to an open descriptor.
+    let r = unsafe { libc::write(e.as_raw_fd(), b.as_ptr().cast(), 8) };
     if r == 8 {
         Ok(())
     } else if r < 0 {
@@ -169,22 +152,28 @@ pub fn eventfd_write(fd: BorrowedFd<'_>, n: u64) -> io::Result<()> {
 }
 
 /// Reads (and resets) an eventfd's counter; 0 if it is 0 (non-blocking fd).
-pub fn eventfd_read(fd: BorrowedFd<'_>) -> io::Result<u64> {
+pub fn eventfd_read(e: &EventFd) -> io::Result<u64> {
     let mut b = [0u8; 8];
-    // SAFETY: reads at most 8 bytes into a valid buffer from a borrowed descriptor.
-    let r = unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+    // SAFETY: reads at most 8 bytes into a valid buffer from an open descriptor.
+    let r = unsafe { libc::read(e.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
     if r == 8 {
         Ok(u64::from_ne_bytes(b))
     } else if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::WouldBlock {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::WouldBlock {
             Ok(0)
         } else {
-            Err(e)
+            Err(err)
         }
     } else {
         Err(io::Error::from(io::ErrorKind::UnexpectedEof))
     }
+}
+
+/// Maps the file `f` (`len` bytes, shared, read/write): memory of this
+/// process to give to the kernel as a region (EXTMEM).
+pub fn map_file(f: &std::fs::File, len: usize) -> io::Result<super::Mapping> {
+    super::Mapping::map_shared(f.as_fd(), len)
 }
 
 /// `ioctl(fd, NIOCTXSYNC)` (`tx = true`) or `ioctl(fd, NIOCRXSYNC)`.
@@ -274,7 +263,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
 
 /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`, or an anonymous
 /// private zero-filled mapping when `fd` is `None`.
-pub(super) fn mmap(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<NonNull<u8>> {
+pub(super) fn mmap(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<(NonNull<u8>, MapOs)> {
     if len == 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -297,11 +286,13 @@ pub(super) fn mmap(fd: Option<BorrowedFd<'_>>, len: usize) -> io::Result<NonNull
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))
+    NonNull::new(p.cast::<u8>())
+        .map(|p| (p, ()))
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))
 }
 
 /// `munmap(ptr, len)` of a mapping made by [`mmap`].
-pub(super) fn munmap(ptr: NonNull<u8>, len: usize) {
+pub(super) fn munmap(ptr: NonNull<u8>, len: usize, _os: &mut MapOs) {
     // SAFETY: `ptr`/`len` describe a mapping created by `mmap` and owned by the
     // `Mapping` being dropped, so no reference into it outlives this call.
     // Failure cannot be handled meaningfully in `drop` and is ignored.
@@ -355,4 +346,9 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 pub fn pin_current_thread(_cpu: usize) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// The C library's text for `errno`.
+pub fn strerror(errno: i32) -> String {
+    io::Error::from_raw_os_error(errno).to_string()
 }
