@@ -49,6 +49,24 @@ pub const NKR_ON: u32 = 0x2;
 /// The port left netmap mode under the users' feet (monitors): syncs fail.
 pub const NKR_STOPPED: u32 = 0x4;
 
+/// The OFFSETS setting of a kring (§4.11): slot data starts `ptr & mask`
+/// bytes into the buffer, at most `max`. Read once per sync or batch: a
+/// ring without offsets (mask 0) pays one load per call, nothing per slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offsets {
+    pub mask: u64,
+    pub max: u64,
+}
+
+impl Offsets {
+    /// The data offset of slot `i` of `ring` (read once from `ptr`,
+    /// clamped to the declared maximum, as the reference's `nm_get_offset`).
+    #[inline]
+    pub fn of(&self, ring: &RingPtr, i: u32) -> usize {
+        (ring.slot_user_ptr(i) & self.mask).min(self.max) as usize
+    }
+}
+
 /// `nm_next`.
 #[inline]
 pub fn nm_next(i: u32, n: u32) -> u32 {
@@ -196,6 +214,16 @@ impl<P: Platform> Kring<P> {
             has_monitors: core::sync::atomic::AtomicBool::new(false),
             work_pending: core::sync::atomic::AtomicBool::new(false),
             rx_unnotified: core::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The OFFSETS setting of the ring, if a binding asked for one.
+    #[inline]
+    pub fn offsets(&self) -> Option<Offsets> {
+        let mask = self.offset_mask.load(Ordering::Acquire);
+        (mask != 0).then(|| Offsets {
+            mask,
+            max: self.offset_max.load(Ordering::Acquire),
         })
     }
 

@@ -14,7 +14,7 @@
 
 use crate::adapter::{Adapter, Kind};
 use crate::kring::{
-    Dir, DstQueue, FT_NIL, FtEntry, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist,
+    Dir, DstQueue, FT_NIL, FtEntry, Kring, KringOwned, NKR_ON, Offsets, nm_next, nm_prev, ring_dist,
 };
 use crate::name::Name;
 use crate::platform::Platform;
@@ -449,6 +449,32 @@ pub fn forward<P: Platform>(
     head: u32,
     batch: usize,
 ) {
+    // The OFFSETS setting is read once per call; a ring without it runs
+    // the code without any offset handling (§4.11).
+    match src.k.offsets() {
+        None => forward_with::<P, false>(sw, me, src, own, hwcur, head, batch, NO_OFFSETS),
+        Some(o) => forward_with::<P, true>(sw, me, src, own, hwcur, head, batch, o),
+    }
+}
+
+/// No OFFSETS: what the `OFS = false` instances get (never read).
+const NO_OFFSETS: Offsets = Offsets { mask: 0, max: 0 };
+
+/// [`forward`] for a ring with (`OFS`) or without offsets: with them, each
+/// slot's data starts at its offset, and a length that does not fit behind
+/// it makes the slot empty (the reference's check).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_with<P: Platform, const OFS: bool>(
+    sw: &Switch<P>,
+    me: u8,
+    src: &Source<'_, P>,
+    own: &mut KringOwned<P>,
+    hwcur: u32,
+    head: u32,
+    batch: usize,
+    ofs: Offsets,
+) {
     let (na, k, ring) = (src.na, src.k, src.ring);
     let n = k.num_slots;
     if own.ft.len() < NM_BDG_BATCH_MAX || own.dq.len() < DQ_LEN {
@@ -478,6 +504,16 @@ pub fn forward<P: Platform>(
         while left > 0 && cnt < ft.len() {
             let (buf_idx, slen, mut flags) = ring.slot_desc(j);
             let mut len = if u32::from(slen) > buf_size { 0 } else { slen };
+            let mut offset = 0u16;
+            if OFS && flags & NS_INDIRECT == 0 {
+                let o = ofs.of(ring, j);
+                if usize::from(len) > buf_size as usize - o {
+                    len = 0;
+                } else if len != 0 {
+                    // o < buf_size <= 65536.
+                    offset = o as u16;
+                }
+            }
             if flags & (NS_BUF_CHANGED | NS_INDIRECT) != 0 {
                 (len, flags) = unusual_slot(src, j, buf_idx, len, flags);
             }
@@ -489,7 +525,7 @@ pub fn forward<P: Platform>(
                 buf_idx,
                 len,
                 flags,
-                offset: 0,
+                offset,
                 next: FT_NIL,
                 frags: 0,
             };
@@ -732,13 +768,33 @@ fn deliver<P: Platform>(
     dna: &Adapter<P>,
     r: u32,
     ft: &[FtEntry],
-    mut a: u16,
-    mut b: u16,
+    a: u16,
+    b: u16,
 ) {
-    let na = src.na;
     let Some(dk) = dna.kring(Dir::Rx, r) else {
         return;
     };
+    // The destination's OFFSETS setting, once per delivery (§4.11).
+    match dk.offsets() {
+        None => deliver_into::<P, false>(src, dna, dk, ft, a, b, NO_OFFSETS),
+        Some(o) => deliver_into::<P, true>(src, dna, dk, ft, a, b, o),
+    }
+}
+
+/// [`deliver`] into kring `dk`, with (`OFS`) or without offsets: with
+/// them, a frame is written at the offset the receiving slot holds, and
+/// one that does not fit behind it arrives empty.
+#[inline(always)]
+fn deliver_into<P: Platform, const OFS: bool>(
+    src: &Source<'_, P>,
+    dna: &Adapter<P>,
+    dk: &Kring<P>,
+    ft: &[FtEntry],
+    mut a: u16,
+    mut b: u16,
+    ofs: Offsets,
+) {
+    let na = src.na;
     let q = dk.q_lock.lock();
     if dk.flags() & NKR_ON == 0 {
         return;
@@ -778,8 +834,18 @@ fn deliver<P: Platform>(
         if frags == 1 && src_h == dst_h {
             // The common case: one slot, same header layout.
             let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
-            let copied =
-                dbuf.copy_frame_from(&sbufs.get(e.buf_idx), e.offset as usize, e.len as usize);
+            let sbuf = sbufs.get(e.buf_idx);
+            let copied = if OFS {
+                copy_at(
+                    &dbuf,
+                    ofs.of(&dring, hwtail),
+                    &sbuf,
+                    e.offset as usize,
+                    e.len as usize,
+                )
+            } else {
+                dbuf.copy_frame_from(&sbuf, e.offset as usize, e.len as usize)
+            };
             dring.set_len_flags(hwtail, copied as u16, 1 << 8);
             hwtail = nm_next(hwtail, n);
             continue;
@@ -800,8 +866,10 @@ fn deliver<P: Platform>(
         for (f, s) in ft[i..i + frags].iter().enumerate() {
             let sbuf = sbufs.get(s.buf_idx);
             let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
+            let doff = if OFS { ofs.of(&dring, hwtail) } else { 0 };
             let copied = match conv {
-                Some(c) if f == 0 => c.copy(&dbuf, &sbuf, s.offset as usize, s.len as usize),
+                Some(c) if f == 0 => c.copy(&dbuf, doff, &sbuf, s.offset as usize, s.len as usize),
+                _ if OFS => copy_at(&dbuf, doff, &sbuf, s.offset as usize, s.len as usize),
                 _ => dbuf.copy_frame_from(&sbuf, s.offset as usize, s.len as usize),
             };
             let more = if f + 1 < frags { NS_MOREFRAG } else { 0 };
@@ -863,19 +931,40 @@ impl HdrConv {
         })
     }
 
-    /// Copy the first slot's `len` bytes at `off` of `src` into `dst`,
-    /// converted; returns the new length.
+    /// Copy the first slot's `len` bytes at `off` of `src` into `dst` at
+    /// `doff`, converted; returns the new length (0 if it does not fit
+    /// behind `doff`).
     fn copy(
         &self,
         dst: &crate::shm::BufRef<'_>,
+        doff: usize,
         src: &crate::shm::BufRef<'_>,
         off: usize,
         len: usize,
     ) -> usize {
-        let p = dst.write(0, &self.prefix[..self.prefix_len]);
         let body = len.saturating_sub(self.skip);
-        p + dst.copy_from(p, src, off + self.skip, body)
+        if doff != 0 && self.prefix_len + body > (dst.size() as usize).saturating_sub(doff) {
+            return 0;
+        }
+        let p = dst.write(doff, &self.prefix[..self.prefix_len]);
+        p + dst.copy_from(doff + p, src, off + self.skip, body)
     }
+}
+
+/// A frame of `len` bytes at `soff` of `src` written at `doff` of `dst`
+/// (OFFSETS); one that does not fit behind `doff` arrives empty, as in the
+/// reference. Returns the length written.
+fn copy_at(
+    dst: &crate::shm::BufRef<'_>,
+    doff: usize,
+    src: &crate::shm::BufRef<'_>,
+    soff: usize,
+    len: usize,
+) -> usize {
+    if len > (dst.size() as usize).saturating_sub(doff) {
+        return 0;
+    }
+    dst.copy_from(doff, src, soff, len)
 }
 
 /// Copy `len` bytes from user address `src` into `dst`, through a small

@@ -23,6 +23,7 @@
 //! | `datapath` | NIOCTXSYNC / NIOCRXSYNC and poll (§6.6, §6.7) |
 //! | `csb` | CSB mode: the CSB option, CSB_ENABLE, CSB access (§4.10) |
 //! | `kloop` | the sync kernel loop: SYNC_KLOOP_START / STOP (§4.10) |
+//! | `offsets` | the OFFSETS option of REGISTER (§4.11) |
 
 #![deny(unsafe_code)]
 
@@ -33,6 +34,7 @@ mod ioctl;
 mod kloop;
 mod legacy;
 mod lookup;
+mod offsets;
 mod persistent;
 mod ports;
 mod regions;

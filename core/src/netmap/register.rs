@@ -81,6 +81,15 @@ impl<P: Platform> Netmap<P> {
         let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
         let exclusive = flags.contains(RegFlags::EXCLUSIVE);
         na.bind_rings(&ranges, exclusive)?;
+        // OFFSETS (§4.4 step 7, §4.11): on the rings just bound.
+        if let Some(i) = req.opt(NETMAP_REQ_OPT_OFFSETS) {
+            let r = self.offsets_option(na, &ranges, &mut req.opts[i].body);
+            req.set_opt_status(i, r);
+            if let Err(e) = r {
+                na.unbind_rings(&ranges, exclusive);
+                return Err(e);
+            }
+        }
         let nifp = match na.create_nifp(&ranges) {
             Ok(o) => o,
             Err(e) => {
