@@ -11,23 +11,28 @@
 //! platform for a kernel thread ([`platform::Platform::spawn_thread`]).
 //!
 //! `unsafe` is confined to [`sync`] (lock wrappers), [`shm`] (memory shared
-//! with userspace), [`mem`] (cluster ownership) and the test platform
-//! ([`host`]); every other module denies it.
+//! with userspace), [`mem`] (cluster ownership), [`edge`] (the context and
+//! per-file pointers the OS glue holds) and the test platform ([`host`]);
+//! every other module denies it.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
 pub mod adapter;
 pub mod bwrap;
+pub mod edge;
 pub mod error;
+pub mod fmtbuf;
 #[cfg(feature = "host")]
 pub mod host;
+pub mod ioctl;
 pub mod kring;
 pub mod mem;
 pub mod monitor;
 pub mod name;
 pub mod netif;
 pub mod netmap;
+pub mod param_table;
 pub mod pipe;
 pub mod platform;
 pub mod request;

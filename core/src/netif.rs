@@ -326,6 +326,24 @@ impl<P: Platform> Adapter<P> {
         true
     }
 
+    /// [`rx_push_quiet`](Self::rx_push_quiet) of a frame the OS got on its
+    /// queue `queue`: a received frame goes to hardware RX ring `queue %
+    /// nrings`, one the host stack sent (`host`) to host RX ring `nrings +
+    /// queue % nhost`. False if dropped (also: no host ring).
+    pub fn rx_push_queue(&self, queue: u32, host: bool, frame: &[u8]) -> bool {
+        let hw = self.nrings(Dir::Rx);
+        let ring = if host {
+            let nh = self.nhost(Dir::Rx);
+            if nh == 0 {
+                return false;
+            }
+            hw + queue % nh
+        } else {
+            queue % hw.max(1)
+        };
+        self.rx_push_quiet(ring, frame)
+    }
+
     /// Tell about the frames pushed by [`rx_push_quiet`](Self::rx_push_quiet):
     /// an interface attached to a switch forwards them (or leaves them to
     /// its polling thread); otherwise the rings' users are woken.

@@ -213,6 +213,15 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// Copy `src` to the user virtual address `dst`.
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Fault>;
 
+    /// The number userspace sees for `e` (option statuses written into
+    /// request memory, spec §4.3). The core's errnos use Linux's numbers
+    /// (the table of spec §11); an OS that numbers them differently
+    /// (FreeBSD: `EOPNOTSUPP` is 45, `EMSGSIZE` 40, `ENOBUFS` 55) maps
+    /// them here, and at its ioctl return.
+    fn user_errno(&self, e: crate::Errno) -> i32 {
+        e.0
+    }
+
     /// Wall-clock time as (seconds, microseconds).
     fn now(&self) -> (i64, i64);
 

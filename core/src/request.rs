@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+use crate::ioctl::IoctlArg;
 use crate::platform::Platform;
 use crate::{Errno, Result};
 use alloc::vec::Vec;
@@ -160,21 +161,30 @@ impl Request {
     /// §4.3: header always; body only on success; each option's header
     /// (with its status) always, its body only on success with status 0.
     /// Returns the final result (EFAULT if a copy-out faulted).
+    ///
+    /// The header goes to `hdr_dst` (the ioctl's argument, in user memory
+    /// or in the OS's kernel copy); bodies and options to user memory.
+    /// Option statuses are errnos in the OS's own numbering
+    /// ([`Platform::user_errno`]).
     pub fn copy_out<P: Platform>(
         &mut self,
         p: &P,
-        user_hdr: u64,
+        hdr_dst: &mut IoctlArg<'_>,
         result: Result<()>,
     ) -> Result<()> {
         self.hdr.nr_body = self.user_body;
         self.hdr.nr_options = self.user_opts;
         self.hdr.nr_reserved = 0;
-        let mut fault = p.copy_to_user(user_hdr, self.hdr.as_bytes()).is_err();
+        let mut fault = hdr_dst.write(p, self.hdr.as_bytes()).is_err();
         if result.is_ok() && !self.body.is_empty() && self.user_body != 0 {
             fault |= p.copy_to_user(self.user_body, &self.body).is_err();
         }
         for o in &self.opts {
-            fault |= p.copy_to_user(o.uptr, o.hdr.as_bytes()).is_err();
+            let mut oh = o.hdr;
+            if oh.nro_status != 0 {
+                oh.nro_status = p.user_errno(Errno(oh.nro_status as i32)) as u32;
+            }
+            fault |= p.copy_to_user(o.uptr, oh.as_bytes()).is_err();
             if result.is_ok() && o.hdr.nro_status == 0 && !o.body.is_empty() {
                 fault |= p
                     .copy_to_user(o.uptr.wrapping_add(OPT_HDR as u64), &o.body)

@@ -306,12 +306,24 @@ impl RingPtr {
         let n = self.num_slots;
         let mut j = from;
         while j != to && j < n {
-            let f = self.slot(j).flags;
+            let f = self.slot_flags(j);
             if f & netmap_uapi::NS_BUF_CHANGED != 0 {
                 self.set_slot_flags(j, f & !netmap_uapi::NS_BUF_CHANGED);
             }
             j = if j + 1 == n { 0 } else { j + 1 };
         }
+    }
+
+    /// Read only `flags` of slot `i`.
+    #[inline]
+    pub fn slot_flags(&self, i: u32) -> u16 {
+        let p = self
+            .slot_ptr(i)
+            .cast::<u8>()
+            .wrapping_add(SLOT_FLAGS)
+            .cast::<u16>();
+        // SAFETY: `flags` is an aligned u16 field of an in-bounds slot.
+        unsafe { p.read_volatile() }
     }
 
     /// Write only `flags` of slot `i`.

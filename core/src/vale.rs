@@ -495,6 +495,18 @@ fn forward_with<P: Platform, const OFS: bool>(
     let mut j = hwcur;
     let mut left = ring_dist(hwcur, head, n);
     while left > 0 {
+        // A run of packets to one port goes straight to it (not for a
+        // ring with offsets: the general path handles them).
+        let done = if OFS {
+            0
+        } else {
+            direct(src, &mut dec, j, left, batch as u32)
+        };
+        if done > 0 {
+            j = (j + done) % n;
+            left -= done;
+            continue;
+        }
         // Gather a batch, completing the last packet (up to 64 slots), and
         // queue each packet to its destination as soon as it is complete.
         let KringOwned { ft, dq, dlist, .. } = &mut *own;
@@ -553,6 +565,153 @@ fn forward_with<P: Platform, const OFS: bool>(
     }
 }
 
+/// The direct path: a run of single-slot packets that all go to one port is
+/// copied straight from the sender's ring into that port's RX ring, with
+/// no gathering and no queues (bulk traffic between two stations, or
+/// flooding on a switch with one other port). It stops at the first packet
+/// that goes elsewhere, has several slots or NS_INDIRECT, after `max` slots
+/// (one lock hold, like a batch), or when the destination needs a header
+/// conversion or has offsets; packets beyond the destination's room are dropped, as the
+/// general path drops them. Returns the slots consumed from `j`; 0 when the
+/// first packet needs the general path.
+fn direct<P: Platform>(
+    src: &Source<'_, P>,
+    dec: &mut Decider<'_, P>,
+    j: u32,
+    left: u32,
+    max: u32,
+) -> u32 {
+    let (ring, k, na) = (src.ring, src.k, src.na);
+    let buf_size = dec.bufs.size();
+    let (buf_idx, slen, flags) = ring.slot_desc(j);
+    let len = if u32::from(slen) > buf_size { 0 } else { slen };
+    if flags & (NS_MOREFRAG | NS_INDIRECT) != 0 {
+        return 0;
+    }
+    let dst = dec.decide(buf_idx, len, 0);
+    let target = {
+        let t = dec.sw.table.lock();
+        let port = match dst {
+            NM_BDG_NOPORT => return 0,
+            NM_BDG_BROADCAST => {
+                // Flooding reaches one port only if it is the only other one
+                // (and none if there is no other).
+                let mut others = t.perm[..t.active as usize].iter().filter(|&&p| p != dec.me);
+                match (others.next(), others.next()) {
+                    (None, _) => None,
+                    (Some(&p), None) => Some(p),
+                    _ => return 0,
+                }
+            }
+            d if d == dec.me => return 0,
+            d => Some(d),
+        };
+        match port {
+            None => None,
+            Some(port) => {
+                let Some(Some(dna)) = t.ports.get(port as usize) else {
+                    return 0;
+                };
+                let nrx = dna.nrings(Dir::Rx);
+                if nrx == 0 {
+                    return 0;
+                }
+                let r = if dst == NM_BDG_BROADCAST {
+                    0
+                } else {
+                    k.id % nrx
+                };
+                Some((dna.clone(), r))
+            }
+        }
+    };
+    let sbufs = dec.bufs;
+    let first = (buf_idx, len, flags);
+    let max = left.min(max);
+    let Some((dna, r)) = target else {
+        return direct_run(src, dec, dst, j, max, first, &mut |_, _| {});
+    };
+    if dna.virt_hdr_len.load(Ordering::Relaxed) != na.virt_hdr_len.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let Some(dk) = dna.kring(Dir::Rx, r) else {
+        return 0;
+    };
+    if dk.offsets().is_some() {
+        // A destination with offsets (§4.11): the general path.
+        return 0;
+    }
+    let q = dk.q_lock.lock();
+    let Some(dring) = dk.ring().filter(|_| dk.flags() & NKR_ON != 0) else {
+        return 0;
+    };
+    let dn = dk.num_slots;
+    let hwcur = dk.nr_hwcur.load(Ordering::Acquire);
+    let old = dk.nr_hwtail.load(Ordering::Relaxed);
+    if hwcur >= dn || old >= dn {
+        return 0;
+    }
+    let dbufs = dna.mem.bufs();
+    let mut room = ring_dist(old, nm_prev(hwcur, dn), dn);
+    let mut hwtail = old;
+    let done = direct_run(src, dec, dst, j, max, first, &mut |buf_idx, len| {
+        // Beyond the destination's room, packets are dropped.
+        if room > 0 {
+            let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
+            let copied = dbuf.copy_frame_from(&sbufs.get(buf_idx), 0, len as usize);
+            dring.set_len_flags(hwtail, copied as u16, 1 << 8);
+            hwtail = nm_next(hwtail, dn);
+            room -= 1;
+        }
+    });
+    if hwtail != old {
+        dk.nr_hwtail.store(hwtail, Ordering::Release);
+        crate::monitor::rx_new(&dna, dk, &dring, old, hwtail);
+    }
+    drop(q);
+    if hwtail != old {
+        crate::bwrap::delivered(&dna, dk, src.depth);
+    }
+    done
+}
+
+/// The packets of a run of the direct path, starting with the one at `j`
+/// (`first`: its buffer, length and flags, already decided `dst`), each
+/// handed to `out` (buffer, length); returns the slots consumed (at most
+/// `max`).
+#[inline(always)]
+fn direct_run<P: Platform>(
+    src: &Source<'_, P>,
+    dec: &mut Decider<'_, P>,
+    dst: u8,
+    mut j: u32,
+    max: u32,
+    first: (u32, u16, u16),
+    out: &mut impl FnMut(u32, u16),
+) -> u32 {
+    let (ring, n, buf_size) = (src.ring, src.k.num_slots, dec.bufs.size());
+    let (mut buf_idx, mut len, mut flags) = first;
+    let mut done = 0u32;
+    loop {
+        if flags & NS_BUF_CHANGED != 0 {
+            // The switch copies: a new buffer needs no action (§2.6).
+            ring.set_slot_flags(j, flags & !NS_BUF_CHANGED);
+        }
+        out(buf_idx, len);
+        j = nm_next(j, n);
+        done += 1;
+        if done >= max {
+            return done;
+        }
+        let slen;
+        (buf_idx, slen, flags) = ring.slot_desc(j);
+        len = if u32::from(slen) > buf_size { 0 } else { slen };
+        if flags & (NS_MOREFRAG | NS_INDIRECT) != 0 || dec.decide(buf_idx, len, 0) != dst {
+            return done;
+        }
+    }
+}
+
 /// A slot with NS_BUF_CHANGED or NS_INDIRECT about to be forwarded;
 /// returns its length and flags for the switch.
 ///
@@ -605,17 +764,17 @@ struct Decider<'a, P: Platform> {
 }
 
 impl<P: Platform> Decider<'_, P> {
-    /// Decide where the packet starting at `ft[i]` goes and append it to
-    /// that destination's queue (or drop it).
+    /// The destination of a packet whose first slot holds `len` bytes at
+    /// `offset` of buffer `buf_idx` (learning its source on the way):
+    /// a port index, [`NM_BDG_BROADCAST`], or [`NM_BDG_NOPORT`] (drop).
     #[inline(always)]
-    fn queue(&mut self, ft: &mut [FtEntry], dq: &mut [DstQueue], dlist: &mut Vec<u8>, i: usize) {
-        let e = ft[i];
-        if (e.len as usize) < self.hdr_len + 14 {
-            return;
+    fn decide(&mut self, buf_idx: u32, len: u16, offset: u16) -> u8 {
+        if (len as usize) < self.hdr_len + 14 {
+            return NM_BDG_NOPORT;
         }
-        let b = self.bufs.get(e.buf_idx);
-        let off = e.offset as usize + self.hdr_len;
-        let dst = match &self.sw.lookup {
+        let b = self.bufs.get(buf_idx);
+        let off = offset as usize + self.hdr_len;
+        match &self.sw.lookup {
             SwitchLookup::Learning(l) => match b.macs(off) {
                 Some(m) if m == self.last_macs => {
                     if m.0 & 1 != 0 {
@@ -639,7 +798,15 @@ impl<P: Platform> Decider<'_, P> {
                 None => NM_BDG_NOPORT,
             },
             SwitchLookup::Custom(l) => custom_lookup(&**l, &b, off, self.me),
-        };
+        }
+    }
+
+    /// Decide where the packet starting at `ft[i]` goes and append it to
+    /// that destination's queue (or drop it).
+    #[inline(always)]
+    fn queue(&mut self, ft: &mut [FtEntry], dq: &mut [DstQueue], dlist: &mut Vec<u8>, i: usize) {
+        let e = ft[i];
+        let dst = self.decide(e.buf_idx, e.len, e.offset);
         if dst == self.me || dst == NM_BDG_NOPORT {
             return;
         }

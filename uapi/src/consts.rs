@@ -468,11 +468,64 @@ pub mod errno {
     pub const EOPNOTSUPP: i32 = 95;
     /// No buffer space available.
     pub const ENOBUFS: i32 = 105;
+
+    /// FreeBSD's numbers for the errnos above (`sys/errno.h`): 1 to 22 are
+    /// the same as Linux's, the others differ. The core works with the
+    /// Linux numbers; the FreeBSD module maps at its edge.
+    pub mod freebsd {
+        /// Linux number, FreeBSD number (only where they differ).
+        const DIFFERENT: [(i32, i32); 4] = [
+            (super::EMSGSIZE, 40),
+            (super::EOPNOTSUPP, 45),
+            (super::ENOBUFS, 55),
+            // EAGAIN (Linux 11), which the core does not return itself
+            // but an OS call may.
+            (11, 35),
+        ];
+
+        /// The FreeBSD number of the errno that Linux numbers `linux`
+        /// (unchanged if the two agree or it is not in the table).
+        pub const fn from_linux(linux: i32) -> i32 {
+            let mut i = 0;
+            while i < DIFFERENT.len() {
+                if DIFFERENT[i].0 == linux {
+                    return DIFFERENT[i].1;
+                }
+                i += 1;
+            }
+            linux
+        }
+
+        /// The Linux number of the FreeBSD errno `bsd` (inverse of
+        /// [`from_linux`]).
+        pub const fn to_linux(bsd: i32) -> i32 {
+            let mut i = 0;
+            while i < DIFFERENT.len() {
+                if DIFFERENT[i].1 == bsd {
+                    return DIFFERENT[i].0;
+                }
+                i += 1;
+            }
+            bsd
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freebsd_errnos_round_trip() {
+        use errno::freebsd::{from_linux, to_linux};
+        assert_eq!(from_linux(errno::EOPNOTSUPP), 45);
+        assert_eq!(from_linux(errno::EMSGSIZE), 40);
+        assert_eq!(from_linux(errno::ENOBUFS), 55);
+        assert_eq!(from_linux(errno::EINVAL), 22);
+        for e in [1, 2, 5, 6, 12, 13, 14, 16, 17, 19, 22, 90, 95, 105, 11] {
+            assert_eq!(to_linux(from_linux(e)), e);
+        }
+    }
 
     #[test]
     fn body_sizes_match_spec_table() {

@@ -1,4 +1,5 @@
-//! `cargo xtask bench <what> [-- ARGS]`: run a benchmark and pass its output through.
+//! `cargo xtask bench <what> [-- ARGS]`: run a benchmark and pass its output through
+//! (`guest`: see `guestbench.rs`).
 
 use crate::util::{Result, cargo, root, run_cmd, show};
 use std::fs;
@@ -21,8 +22,11 @@ const BENCHES: &[Bench] = &[Bench {
 }];
 
 pub fn run(what: &str, args: &[String]) -> Result {
+    if what == "guest" {
+        return crate::guestbench::run(args);
+    }
     let bench = BENCHES.iter().find(|b| b.name == what).ok_or_else(|| {
-        let known: Vec<_> = BENCHES.iter().map(|b| b.name).collect();
+        let known: Vec<_> = BENCHES.iter().map(|b| b.name).chain(["guest"]).collect();
         format!("unknown benchmark `{what}`; known: {}", known.join(", "))
     })?;
     if !bench_target_exists(bench) {

@@ -90,7 +90,7 @@ fn missing_pieces() -> Vec<String> {
 }
 
 /// Builds pkt-gen statically for the guest and returns the binary's path.
-fn build_pkt_gen() -> Result<PathBuf> {
+pub fn build_pkt_gen() -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args([
         "build",

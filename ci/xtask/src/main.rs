@@ -8,6 +8,8 @@ mod bench;
 mod demo;
 mod examples;
 mod fuzz;
+mod guestbench;
+mod kld;
 mod module;
 mod setup;
 mod sys;
@@ -39,7 +41,10 @@ enum Cmd {
     Demo,
     /// Build the Linux kernel module (os/linux) with the kernel toolchain.
     Module,
-    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target windows`).
+    /// Build the FreeBSD kernel module (os/freebsd) on this machine and check it.
+    Kld,
+    /// Build pkt-gen, vale-ctl and bridge for an OS (`--target freebsd`,
+    /// `--target windows`) and check them.
     Examples(examples::Args),
     /// Build the Windows driver target/windows/netmap.sys (os/windows): NDIS
     /// filter + \\.\netmap, test-signed, with its INF.
@@ -51,7 +56,9 @@ enum Cmd {
     Fuzz(fuzz::Args),
     /// Run a benchmark and print its figures (`cargo xtask bench core`).
     Bench {
-        /// Which benchmark: `core`.
+        /// Which benchmark: `core` (the core's data path, natively) or `guest`
+        /// (netmap.ko in a QEMU guest, against the C reference when
+        /// ../shared/bench/vs-reference.sh exists; args: ROUNDS PKTS).
         what: String,
         /// Passed to the benchmark binary (after `--`), e.g. a filter.
         #[arg(last = true)]
@@ -66,6 +73,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(&args),
         Cmd::Demo => demo::run(),
         Cmd::Module => module::run().map(|ko| println!("{}", ko.display())),
+        Cmd::Kld => kld::run().map(|k| println!("{}", k.ko.display())),
         Cmd::Examples(args) => examples::run(&args),
         Cmd::Sys => sys::run().map(|d| println!("{}", d.sys.display())),
         Cmd::VmTest => vm::run(),

@@ -85,7 +85,13 @@ pub fn check_core_no_std() -> Result {
 /// toolchain, checking for x86_64-unknown-linux-gnu (the kernel toolchain has
 /// no clippy; the crate is `no_std`, so the check is the same code).
 pub fn lint_kernel_crate() -> Result {
-    let manifest = root().join("os/linux/rust/Cargo.toml");
+    lint_crate("os/linux/rust/Cargo.toml", &kdir().join("clippy"))
+}
+
+/// `cargo fmt --check` and host clippy of one kernel crate (see
+/// [`lint_kernel_crate`]).
+pub fn lint_crate(manifest: &str, target_dir: &Path) -> Result {
+    let manifest = root().join(manifest);
     run_cmd(
         crate::util::cargo()
             .args(["fmt", "--check", "--manifest-path"])
@@ -102,7 +108,7 @@ pub fn lint_kernel_crate() -> Result {
             ])
             .arg(&manifest)
             .args(["--", "-D", "warnings"])
-            .env("CARGO_TARGET_DIR", kdir().join("clippy")),
+            .env("CARGO_TARGET_DIR", target_dir),
     )
 }
 
@@ -152,29 +158,59 @@ impl Kernel {
 }
 
 /// `target/kernel`: everything the kernel build writes.
-fn kdir() -> PathBuf {
+pub fn kdir() -> PathBuf {
     root().join("target").join("kernel")
 }
 
-/// Builds (or with `check_only`, checks) the kernel staticlib and returns
-/// the extracted object `target/kernel/rust_lib.o`.
+/// A `no_std` staticlib crate of an OS module, built for the kernel target
+/// with the kernel toolchain (Linux: `os/linux/rust`, FreeBSD:
+/// `os/freebsd/rust`).
+pub struct KernelCrate {
+    /// Manifest, relative to the workspace root.
+    pub manifest: &'static str,
+    /// The library's name (`netmap_linux`): the archive member's prefix.
+    pub lib: &'static str,
+    /// Where the build writes (its own target dir, vendor dir, CARGO_HOME).
+    pub dir: PathBuf,
+    /// RUSTFLAGS for the kernel's code model and ABI.
+    pub rustflags: &'static str,
+}
+
+/// The Linux module's Rust crate.
+fn linux_crate() -> KernelCrate {
+    KernelCrate {
+        manifest: "os/linux/rust/Cargo.toml",
+        lib: "netmap_linux",
+        dir: kdir(),
+        rustflags: KRUSTFLAGS,
+    }
+}
+
+/// Builds (or with `check_only`, checks) the Linux kernel staticlib and
+/// returns the extracted object `target/kernel/rust_lib.o`.
 fn build_rust_object(check_only: bool) -> Result<PathBuf> {
+    build_crate_object(&linux_crate(), check_only)
+}
+
+/// Builds (or checks) a kernel staticlib and returns its own object,
+/// extracted as `rust_lib.o` in the crate's build directory.
+pub fn build_crate_object(kc: &KernelCrate, check_only: bool) -> Result<PathBuf> {
     if !kernel_toolchain_present() {
         return Err(format!(
             "kernel toolchain missing ({KRUSTC}, {KCARGO}, {KLIBSRC}/vendor): `cargo xtask setup`"
         ));
     }
-    let kd = kdir();
-    fs::create_dir_all(&kd).map_err(|e| format!("{}: {e}", kd.display()))?;
-    let manifest = root().join("os/linux/rust/Cargo.toml");
-    let cargo_home = prepare_offline_sources(&kd, &manifest)?;
+    let kd = &kc.dir;
+    fs::create_dir_all(kd).map_err(|e| format!("{}: {e}", kd.display()))?;
+    let manifest = root().join(kc.manifest);
+    let cargo_home = prepare_offline_sources(kd, &manifest)?;
 
     let mut cmd = Command::new(KCARGO);
     cmd.arg(if check_only { "check" } else { "build" })
         .args(["--release", "-Zbuild-std=core,alloc", "--target", KTARGET])
         .arg("--manifest-path")
         .arg(&manifest);
-    kernel_env(&mut cmd, &cargo_home, &kd.join("target"));
+    kernel_env(&mut cmd, &cargo_home, &kd.join("target"), kc.rustflags);
     run_cmd(&mut cmd)?;
     if check_only {
         return Ok(PathBuf::new());
@@ -185,15 +221,17 @@ fn build_rust_object(check_only: bool) -> Result<PathBuf> {
     let lib = kd
         .join("target")
         .join(KTARGET)
-        .join("release/libnetmap_linux.a");
+        .join(format!("release/lib{}.a", kc.lib));
     let members = output(Command::new("ar").arg("t").arg(&lib))?;
+    let prefix = format!("{}-", kc.lib);
     let ours: Vec<&str> = members
         .lines()
-        .filter(|m| m.starts_with("netmap_linux-") && m.ends_with(".o"))
+        .filter(|m| m.starts_with(&prefix) && m.ends_with(".o"))
         .collect();
     let [member] = ours.as_slice() else {
         return Err(format!(
-            "expected one netmap_linux object in {}, found {ours:?}",
+            "expected one {} object in {}, found {ours:?}",
+            kc.lib,
             lib.display()
         ));
     };
@@ -213,7 +251,7 @@ fn build_rust_object(check_only: bool) -> Result<PathBuf> {
 
 /// Environment for the kernel toolchain: private CARGO_HOME and target dir,
 /// nothing inherited from the host toolchain's cargo.
-pub(crate) fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path) {
+pub(crate) fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path, rustflags: &str) {
     for v in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -231,7 +269,7 @@ pub(crate) fn kernel_env(cmd: &mut Command, cargo_home: &Path, target_dir: &Path
         .env("CARGO_TARGET_DIR", target_dir)
         .env("RUSTC", KRUSTC)
         .env("RUSTC_BOOTSTRAP", "1")
-        .env("RUSTFLAGS", KRUSTFLAGS)
+        .env("RUSTFLAGS", rustflags)
         .env("CARGO_TERM_COLOR", "never");
 }
 
@@ -282,100 +320,34 @@ pub(crate) fn prepare_offline_sources(kd: &Path, manifest: &Path) -> Result<Path
 
 /// The object checks of KERNEL-BUILD.md, plus frame sizes and symbols.
 fn check_object(obj: &Path, k: &Kernel) -> Result {
-    let mut problems = Vec::new();
-
-    // 1. No SIMD registers: the kernel does not save FPU state for us.
-    let dis = output(
-        Command::new("objdump")
-            .args(["-d", "--demangle", "--no-show-raw-insn"])
-            .arg(obj),
-    )?;
-    let mut func = String::new();
-    let mut simd = 0;
-    let mut frames: Vec<(u64, String)> = Vec::new();
-    for line in dis.lines() {
-        if let Some(name) = line.strip_suffix(">:").and_then(|l| l.split_once(" <")) {
-            func = name.1.to_string();
-            continue;
-        }
-        if ["%xmm", "%ymm", "%zmm"].iter().any(|r| line.contains(r)) {
-            simd += 1;
-            if simd <= 5 {
-                problems.push(format!("SIMD register in {func}: {}", line.trim()));
-            }
-        }
-        // 3. Stack frames: `sub $0x...,%rsp`.
-        let frame = line
-            .split("sub    $0x")
-            .nth(1)
-            .and_then(|rest| rest.strip_suffix(",%rsp"))
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok());
-        if let Some(n) = frame {
-            frames.push((n, func.clone()));
-        }
-    }
-    if simd > 5 {
-        problems.push(format!(
-            "... {simd} instructions using SIMD registers in total"
-        ));
-    }
-    frames.sort();
-    for (n, f) in frames.iter().rev().take_while(|(n, _)| *n > MAX_FRAME) {
-        problems.push(format!("stack frame of {n} bytes (> {MAX_FRAME}) in {f}"));
-    }
-
-    // 2. Relocations the module loader accepts.
-    let relocs = output(Command::new("readelf").args(["-r", "-W"]).arg(obj))?;
-    let mut bad: Vec<String> = relocs
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .filter(|t| t.starts_with("R_X86_64_") && !ALLOWED_RELOCS.contains(t))
-        .map(str::to_string)
-        .collect();
-    bad.sort();
-    bad.dedup();
-    for t in bad {
-        problems.push(format!(
-            "relocation {t} (the module loader accepts only {ALLOWED_RELOCS:?})"
-        ));
-    }
+    let code = check_code(obj, ALLOWED_RELOCS, false)?;
+    let mut problems = code.problems;
 
     // 4. Undefined symbols: glue.c's or exported by the kernel.
-    let undef = output(Command::new("nm").args(["-u", "--format=posix"]).arg(obj))?;
     let symvers = fs::read_to_string(k.headers.join("Module.symvers")).unwrap_or_default();
     let exported: HashSet<&str> = symvers
         .lines()
         .filter_map(|l| l.split('\t').nth(1))
         .collect();
     let glue = fs::read_to_string(root().join("os/linux/glue.c")).unwrap_or_default();
-    for sym in undef.lines().filter_map(|l| l.split_whitespace().next()) {
+    for sym in undefined_symbols(obj)? {
         let ok = if sym.starts_with("nm_glue_") {
             glue.contains(&format!("{sym}("))
         } else {
-            exported.is_empty() || exported.contains(sym)
+            exported.is_empty() || exported.contains(sym.as_str())
         };
         if !ok {
-            let hint = if sym.starts_with("__")
-                && (sym.contains("ti3") || sym.contains("sf") || sym.contains("df"))
-            {
-                " (128-bit arithmetic or floating point in kernel code?)"
-            } else {
-                ""
-            };
             problems.push(format!(
-                "undefined symbol {sym} is not provided by glue.c or the kernel{hint}"
+                "undefined symbol {sym} is not provided by glue.c or the kernel{}",
+                helper_hint(&sym)
             ));
         }
     }
 
-    let biggest = frames
-        .last()
-        .map(|(n, f)| format!("{n} bytes in {f}"))
-        .unwrap_or_default();
     if problems.is_empty() {
         eprintln!(
-            "module: object check OK ({} functions, largest frame {biggest})",
-            dis.lines().filter(|l| l.ends_with(">:")).count()
+            "module: object check OK ({} functions, largest frame {})",
+            code.functions, code.largest_frame
         );
         Ok(())
     } else {
@@ -384,6 +356,123 @@ fn check_object(obj: &Path, k: &Kernel) -> Result {
             obj.display(),
             problems.join("\n  ")
         ))
+    }
+}
+
+/// What [`check_code`] found in an object's code.
+pub struct CodeCheck {
+    /// Everything wrong (empty: fine).
+    pub problems: Vec<String>,
+    /// Number of functions in the disassembly.
+    pub functions: usize,
+    /// The largest stack frame, "N bytes in f".
+    pub largest_frame: String,
+}
+
+/// The checks on kernel code that every OS shares: no SIMD register (the
+/// kernel does not save FPU state for us), with `no_x87` no x87
+/// instruction either, no stack frame above [`MAX_FRAME`], and only the
+/// relocation types in `allowed`.
+pub fn check_code(obj: &Path, allowed: &[&str], no_x87: bool) -> Result<CodeCheck> {
+    let mut problems = Vec::new();
+    let dis = output(
+        Command::new("objdump")
+            .args(["-d", "--demangle", "--no-show-raw-insn"])
+            .arg(obj),
+    )?;
+    let mut func = String::new();
+    let mut fpu = 0;
+    let mut frames: Vec<(u64, String)> = Vec::new();
+    for line in dis.lines() {
+        if let Some(name) = line.strip_suffix(">:").and_then(|l| l.split_once(" <")) {
+            func = name.1.to_string();
+            continue;
+        }
+        if uses_fpu(line, no_x87) {
+            fpu += 1;
+            if fpu <= 5 {
+                problems.push(format!("FPU/SIMD instruction in {func}: {}", line.trim()));
+            }
+        }
+        if let Some(n) = frame_size(line) {
+            frames.push((n, func.clone()));
+        }
+    }
+    if fpu > 5 {
+        problems.push(format!(
+            "... {fpu} instructions using FPU/SIMD registers in total"
+        ));
+    }
+    frames.sort();
+    for (n, f) in frames.iter().rev().take_while(|(n, _)| *n > MAX_FRAME) {
+        problems.push(format!("stack frame of {n} bytes (> {MAX_FRAME}) in {f}"));
+    }
+
+    let relocs = output(Command::new("readelf").args(["-r", "-W"]).arg(obj))?;
+    let mut bad: Vec<String> = relocs
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|t| t.starts_with("R_X86_64_") && !allowed.contains(t))
+        .map(str::to_string)
+        .collect();
+    bad.sort();
+    bad.dedup();
+    for t in bad {
+        problems.push(format!(
+            "relocation {t} (the module loader accepts only {allowed:?})"
+        ));
+    }
+    Ok(CodeCheck {
+        problems,
+        functions: dis.lines().filter(|l| l.ends_with(">:")).count(),
+        largest_frame: frames
+            .last()
+            .map(|(n, f)| format!("{n} bytes in {f}"))
+            .unwrap_or_default(),
+    })
+}
+
+/// Whether a disassembly line uses SIMD registers or (with `x87`) is an
+/// x87 instruction (mnemonics `f...`; no integer mnemonic starts so).
+fn uses_fpu(line: &str, x87: bool) -> bool {
+    if ["%xmm", "%ymm", "%zmm", "%mm", "%st"]
+        .iter()
+        .any(|r| line.contains(r))
+    {
+        return true;
+    }
+    // "  addr:\tmnemonic operands"
+    let mnemonic = line
+        .split_once(":\t")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or("");
+    x87 && mnemonic.starts_with('f') && mnemonic != "fs"
+}
+
+/// The frame a `sub $0x...,%rsp` line allocates.
+fn frame_size(line: &str) -> Option<u64> {
+    line.split("sub    $0x")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(",%rsp"))
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+}
+
+/// The undefined symbols of an object (`nm -u`).
+pub fn undefined_symbols(obj: &Path) -> Result<Vec<String>> {
+    let undef = output(Command::new("nm").args(["-u", "--format=posix"]).arg(obj))?;
+    Ok(undef
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
+}
+
+/// A hint for compiler helpers the kernel does not provide.
+pub fn helper_hint(sym: &str) -> &'static str {
+    if sym.starts_with("__") && (sym.contains("ti3") || sym.contains("sf") || sym.contains("df")) {
+        " (128-bit arithmetic or floating point in kernel code?)"
+    } else {
+        ""
     }
 }
 
@@ -431,4 +520,21 @@ pub(crate) fn write_if_changed(path: &Path, data: &[u8]) -> Result {
         return Ok(());
     }
     fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{frame_size, uses_fpu};
+
+    #[test]
+    fn disassembly_checks() {
+        assert_eq!(frame_size("  1234:\tsub    $0x818,%rsp"), Some(0x818));
+        assert_eq!(frame_size("  1234:\tsub    $0x8,%rax"), None);
+        assert!(uses_fpu("  10:\tmovaps %xmm0,(%rsp)", false));
+        assert!(uses_fpu("  10:\tfldz", true));
+        assert!(!uses_fpu("  10:\tfldz", false));
+        assert!(uses_fpu("  10:\tfstp   %st(0)", false));
+        assert!(!uses_fpu("  10:\tmov    %fs:0x28,%rax", true));
+        assert!(!uses_fpu("  10:\tlfence", true));
+    }
 }

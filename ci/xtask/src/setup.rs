@@ -39,11 +39,22 @@ const PACKAGES: &[&str] = &[
     "binutils",
     // Compiles glue.c (Kbuild) and the uapi C layout cross-check.
     "gcc",
+    // Compiles the FreeBSD module's glue.c for x86_64-unknown-freebsd15, and
+    // os/windows/glue.c with SEH (__try/__except).
+    "clang",
+    // ld.lld -m elf_x86_64_fbsd -r: links the FreeBSD module.
+    "lld",
+    // llvm-objcopy: localizes the FreeBSD module's symbols (binutils'
+    // objcopy here has no FreeBSD ELF target).
+    "llvm",
+    // Concurrency Kit headers, which FreeBSD's net/if_var.h includes.
+    "libck-dev",
+    // pip installs the ziglang wheel (FreeBSD 15 headers, the FreeBSD
+    // examples' linker) into ~/.cache/netmap-rs.
+    "python3-pip",
     // Windows: mingw-w64 gcc/binutils link netmap.sys and the examples
     // (import libraries libntoskrnl.a, libndis.a, libhal.a, objdump -p).
     "mingw-w64",
-    // Windows: compiles os/windows/glue.c with SEH (__try/__except).
-    "clang",
     // Windows: test-signs netmap.sys and verifies the signature.
     "osslsigncode",
     // Windows: the test certificate (openssl req -x509).
@@ -70,6 +81,7 @@ pub fn run() -> Result {
     }
     check_kernel_files()?;
     check_rust_components()?;
+    crate::kld::ensure_ziglang()?;
     if !nextest_present() {
         println!("setup: cargo-nextest not found; `cargo xtask test` will use `cargo test`");
     }
@@ -147,14 +159,29 @@ fn check_kernel_files() -> Result {
     Ok(())
 }
 
-/// rustfmt and clippy in the rustup toolchain that runs `cargo xtask`.
+/// rustfmt and clippy in the rustup toolchain that runs `cargo xtask`, and
+/// the standard library of the cross targets of `cargo xtask examples`.
 fn check_rust_components() -> Result {
     let present = |sub: &str| succeeds(cargo().args([sub, "--version"]));
-    if present("fmt") && present("clippy") {
+    if !(present("fmt") && present("clippy")) {
+        println!("setup: adding rustfmt and clippy to the rustup toolchain");
+        run_cmd(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))?;
+    }
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    let missing: Vec<&str> = crate::examples::TARGETS
+        .iter()
+        .map(|t| t.triple)
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    println!("setup: adding rustfmt and clippy to the rustup toolchain");
-    run_cmd(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))
+    println!("setup: adding the rustup targets {}", missing.join(" "));
+    run_cmd(
+        Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing),
+    )
 }
 
 /// Whether `cargo nextest` works (it is preinstalled on our machines).

@@ -104,8 +104,12 @@ fn cargo_build(wd: &Path, check_only: bool, features: &[&str]) -> Result {
     if !features.is_empty() {
         cmd.arg("--features").arg(features.join(","));
     }
-    crate::module::kernel_env(&mut cmd, &cargo_home, &wd.join("target"));
-    cmd.env("RUSTFLAGS", "-Cforce-frame-pointers=yes");
+    crate::module::kernel_env(
+        &mut cmd,
+        &cargo_home,
+        &wd.join("target"),
+        "-Cforce-frame-pointers=yes",
+    );
     run_cmd(&mut cmd)
 }
 

@@ -38,6 +38,9 @@ pub enum Stage {
     Host,
     /// The core built `no_std` for the kernel target with the kernel toolchain.
     NoStd,
+    /// The FreeBSD module built and checked, broken variants rejected, the
+    /// examples built and checked for FreeBSD.
+    Freebsd,
     /// The module loaded in a QEMU guest, guest tests run there.
     Guest,
     /// A short libFuzzer smoke of every target of fuzz/.
@@ -48,12 +51,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 8] = [
+    const ALL: [Stage; 9] = [
         Stage::Setup,
         Stage::Fmt,
         Stage::Clippy,
         Stage::Host,
         Stage::NoStd,
+        Stage::Freebsd,
         Stage::Windows,
         Stage::Fuzz,
         Stage::Guest,
@@ -67,6 +71,7 @@ impl Stage {
             Stage::Clippy => "clippy",
             Stage::Host => "host",
             Stage::NoStd => "no-std",
+            Stage::Freebsd => "freebsd",
             Stage::Guest => "guest",
             Stage::Fuzz => "fuzz",
             Stage::Windows => "windows",
@@ -123,12 +128,14 @@ pub fn run(args: &Args) -> Result {
                 "warnings",
             ]))
             .and_then(|()| crate::module::lint_kernel_crate())
+            .and_then(|()| crate::kld::lint_kernel_crate())
             .and_then(|()| crate::sys::lint())
+            .and_then(|()| lint_other_os())
             .into(),
             Stage::Host => host_tests(),
             Stage::Fuzz => crate::fuzz::run(&crate::fuzz::Args::smoke(FUZZ_SMOKE_SECS)).into(),
             Stage::Windows => crate::sys::stage().into(),
-            Stage::NoStd | Stage::Guest => {
+            Stage::NoStd | Stage::Guest | Stage::Freebsd => {
                 if *kernel_toolchain.get_or_insert_with(setup::kernel_toolchain_present) {
                     kernel_stage(stage)
                 } else {
@@ -220,7 +227,7 @@ fn step(cmd: &mut Command) -> Result {
 
 /// Crates outside the workspace (built with other toolchains) that are still
 /// formatted with the same rustfmt.
-const EXCLUDED_CRATES: &[&str] = &["os/linux/rust", "os/windows", "fuzz"];
+const EXCLUDED_CRATES: &[&str] = &["os/linux/rust", "os/freebsd/rust", "os/windows", "fuzz"];
 
 fn fmt() -> Outcome {
     let mut r = step(cargo().args(["fmt", "--all", "--check"]));
@@ -275,7 +282,65 @@ const FUZZ_SMOKE_SECS: u64 = 15;
 fn kernel_stage(stage: Stage) -> Outcome {
     match stage {
         Stage::Guest => crate::vm::run().into(),
+        Stage::Freebsd => freebsd(),
         _ => crate::module::check_core_no_std().into(),
+    }
+}
+
+/// Clippy of `netmap-uapi` for each OS of `cargo xtask examples` whose
+/// Rust target is installed (its `user::sys` file for that OS is compiled
+/// only there); setup installs them, `--host-only` may run without.
+fn lint_other_os() -> Result {
+    let installed =
+        crate::util::output(Command::new("rustup").args(["target", "list", "--installed"]))
+            .unwrap_or_default();
+    // The host's own target is linted by the workspace clippy above.
+    for t in crate::examples::TARGETS
+        .iter()
+        .filter(|t| t.name != "linux")
+    {
+        if !installed.lines().any(|l| l.trim() == t.triple) {
+            println!(
+                "clippy: {} not installed, netmap-uapi not linted for {}",
+                t.triple, t.name
+            );
+            continue;
+        }
+        step(cargo().args([
+            "clippy",
+            "--quiet",
+            "-p",
+            "netmap-uapi",
+            "--target",
+            t.triple,
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    Ok(())
+}
+
+/// The `freebsd` stage: `cargo xtask kld` (build + checks), the checks'
+/// self-test on broken modules, the examples built for FreeBSD (dev
+/// profile) and checked.
+fn freebsd() -> Outcome {
+    let r = crate::kld::run().and_then(|k| {
+        let broken = crate::kld::self_test()?;
+        let bins = crate::examples::build(
+            crate::examples::find("freebsd")?,
+            crate::examples::Profile::Dev,
+        )?;
+        Ok(format!(
+            "netmap.ko checked ({} undefined symbols, all KPI); {broken} broken modules rejected; \
+             {} FreeBSD executables checked",
+            k.report.undefined.len(),
+            bins.len()
+        ))
+    });
+    match r {
+        Ok(detail) => Outcome::Passed(detail),
+        Err(e) => Outcome::Failed(e),
     }
 }
 

@@ -177,6 +177,23 @@ impl<P: Platform> Netmap<P> {
         crate::netif::forward_released(na, ni, k, ring, hwcur, head, all, to_nic)
     }
 
+    /// The wait queue a file bound as `b` sleeps on for direction `d`: the
+    /// ring's own if it has one ring that way, the port's if several;
+    /// `None` if it has none that way. poll() registers on those of the
+    /// directions asked for; an OS whose readiness API attaches one waiter
+    /// per event kind (FreeBSD kqueue: EVFILT_READ = `Rx`, EVFILT_WRITE =
+    /// `Tx`) asks for one.
+    pub fn wait_queue(b: &Binding<P>, d: Dir) -> Option<&P::WaitQueue> {
+        let r = b.ranges[d.idx()];
+        if r.len() > 1 {
+            Some(&b.na.si[d.idx()])
+        } else if r.len() == 1 {
+            b.na.kring(d, r.first).map(|k| &k.wq)
+        } else {
+            None
+        }
+    }
+
     /// poll(): returns the ready mask; `wait` is called with each wait
     /// queue the file must sleep on.
     pub fn poll(
@@ -197,7 +214,7 @@ impl<P: Platform> Netmap<P> {
         // Sleep only on the directions asked for.
         for (d, want) in [(Dir::Tx, want_tx), (Dir::Rx, want_rx)] {
             if want != 0
-                && let Some(wq) = b.wait_queue(d)
+                && let Some(wq) = Self::wait_queue(b, d)
             {
                 wait(wq);
             }

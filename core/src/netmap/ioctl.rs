@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 use super::{Netmap, NetmapPriv};
+use crate::ioctl::{IoctlArg, IoctlReq};
 use crate::kring::Dir;
 use crate::platform::Platform;
 use crate::request::Request;
@@ -12,32 +13,45 @@ use netmap_uapi::pod::Pod;
 use netmap_uapi::*;
 
 impl<P: Platform> Netmap<P> {
+    /// An ioctl with its Linux number and the user address of its
+    /// argument (see [`Netmap::ioctl_req`]); unknown numbers: `EOPNOTSUPP`.
     pub fn ioctl(&self, np: &NetmapPriv<P>, cmd: u32, arg: u64) -> Result<()> {
-        match cmd {
-            NIOCCTRL => self.ioctl_ctrl(np, arg),
-            NIOCTXSYNC => self.sync_ioctl(np, Dir::Tx),
-            NIOCRXSYNC => self.sync_ioctl(np, Dir::Rx),
-            NIOCREGIF | NIOCGINFO => self.ioctl_legacy(np, cmd, arg),
-            NIOCCONFIG => {
-                if arg == 0 {
+        let req = IoctlReq::from_linux(cmd).ok_or(Errno::EOPNOTSUPP)?;
+        self.ioctl_req(np, req, IoctlArg::User(arg))
+    }
+
+    /// A decoded ioctl (the OS edge decodes its own numbering) with its
+    /// argument in user memory or already copied in by the OS.
+    pub fn ioctl_req(
+        &self,
+        np: &NetmapPriv<P>,
+        req: IoctlReq,
+        mut arg: IoctlArg<'_>,
+    ) -> Result<()> {
+        match req {
+            IoctlReq::Ctrl => self.ioctl_ctrl(np, &mut arg),
+            IoctlReq::TxSync => self.sync_ioctl(np, Dir::Tx),
+            IoctlReq::RxSync => self.sync_ioctl(np, Dir::Rx),
+            IoctlReq::RegIf | IoctlReq::GetInfo => self.ioctl_legacy(np, req, &mut arg),
+            IoctlReq::Config => {
+                if arg.is_null() {
                     return Err(Errno::EINVAL);
                 }
                 let mut ifr = NmIfreq::zeroed();
-                self.platform.copy_from_user(ifr.as_bytes_mut(), arg)?;
+                arg.read(&self.platform, ifr.as_bytes_mut())?;
                 // Plain VALE switches have no external config hook.
-                self.platform.copy_to_user(arg, ifr.as_bytes())?;
+                arg.write(&self.platform, ifr.as_bytes())?;
                 Err(Errno::EINVAL)
             }
-            _ => Err(Errno::EOPNOTSUPP),
         }
     }
 
-    fn ioctl_ctrl(&self, np: &NetmapPriv<P>, arg: u64) -> Result<()> {
-        if arg == 0 {
+    fn ioctl_ctrl(&self, np: &NetmapPriv<P>, arg: &mut IoctlArg<'_>) -> Result<()> {
+        if arg.is_null() {
             return Err(Errno::EINVAL);
         }
         let mut hdr = NmreqHeader::zeroed();
-        self.platform.copy_from_user(hdr.as_bytes_mut(), arg)?;
+        arg.read(&self.platform, hdr.as_bytes_mut())?;
         let (mut req, res) = match Request::copy_in(&self.platform, hdr) {
             Ok(mut req) => {
                 let r = self.dispatch(np, &mut req);
@@ -46,7 +60,7 @@ impl<P: Platform> Netmap<P> {
             Err((e, Some(req))) => (*req, Err(e)),
             Err((e, None)) => {
                 // Nothing but the header was read: give it back unchanged.
-                self.platform.copy_to_user(arg, hdr.as_bytes())?;
+                arg.write(&self.platform, hdr.as_bytes())?;
                 return Err(e);
             }
         };

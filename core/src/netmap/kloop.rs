@@ -300,7 +300,7 @@ impl<P: Platform> Netmap<P> {
                 }
             }
             for d in [Dir::Tx, Dir::Rx] {
-                if let Some(wq) = b.wait_queue(d) {
+                if let Some(wq) = Self::wait_queue(b, d) {
                     watches.push((Event::Port(d), self.platform.watch_wq(sleeper, wq)?));
                 }
             }

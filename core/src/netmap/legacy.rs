@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 use super::{Netmap, NetmapPriv};
+use crate::ioctl::{IoctlArg, IoctlReq};
 use crate::name::{Name, concat};
 use crate::platform::Platform;
 use crate::request::Request;
@@ -12,15 +13,20 @@ use netmap_uapi::pod::Pod;
 use netmap_uapi::*;
 
 impl<P: Platform> Netmap<P> {
-    pub(super) fn ioctl_legacy(&self, np: &NetmapPriv<P>, cmd: u32, arg: u64) -> Result<()> {
-        if arg == 0 {
+    pub(super) fn ioctl_legacy(
+        &self,
+        np: &NetmapPriv<P>,
+        cmd: IoctlReq,
+        arg: &mut IoctlArg<'_>,
+    ) -> Result<()> {
+        if arg.is_null() {
             return Err(Errno::EINVAL);
         }
         let mut nmr = Nmreq::zeroed();
-        self.platform.copy_from_user(nmr.as_bytes_mut(), arg)?;
+        arg.read(&self.platform, nmr.as_bytes_mut())?;
         let r = self.legacy(np, cmd, &mut nmr);
         if r.is_ok() {
-            self.platform.copy_to_user(arg, nmr.as_bytes())?;
+            arg.write(&self.platform, nmr.as_bytes())?;
         }
         r
     }
@@ -38,7 +44,7 @@ impl<P: Platform> Netmap<P> {
         Ok((req.body(), req.hdr))
     }
 
-    pub(super) fn legacy(&self, np: &NetmapPriv<P>, cmd: u32, nmr: &mut Nmreq) -> Result<()> {
+    pub(super) fn legacy(&self, np: &NetmapPriv<P>, cmd: IoctlReq, nmr: &mut Nmreq) -> Result<()> {
         if nmr.nr_version < u32::from(NETMAP_MIN_API) {
             return Err(Errno::EINVAL);
         }
@@ -100,7 +106,7 @@ impl<P: Platform> Netmap<P> {
             ..NmreqRegister::zeroed()
         };
         match (cmd, nmr.nr_cmd) {
-            (NIOCREGIF, 0) => {
+            (IoctlReq::RegIf, 0) => {
                 hdr.nr_reqtype = NETMAP_REQ_REGISTER;
                 let (out, _) = self.run_internal(np, hdr, &reg)?;
                 nmr.nr_offset = out.nr_offset as u32;
@@ -113,7 +119,7 @@ impl<P: Platform> Netmap<P> {
                 nmr.nr_arg3 = out.nr_extra_bufs;
                 Ok(())
             }
-            (NIOCGINFO, 0) => {
+            (IoctlReq::GetInfo, 0) => {
                 hdr.nr_reqtype = NETMAP_REQ_PORT_INFO_GET;
                 let pi = NmreqPortInfoGet {
                     nr_tx_slots: reg.nr_tx_slots,
@@ -132,7 +138,7 @@ impl<P: Platform> Netmap<P> {
                 nmr.nr_arg2 = out.nr_mem_id;
                 Ok(())
             }
-            (NIOCGINFO, c) if c == NETMAP_BDG_LIST => {
+            (IoctlReq::GetInfo, c) if c == NETMAP_BDG_LIST => {
                 hdr.nr_reqtype = NETMAP_REQ_VALE_LIST;
                 let l = NmreqValeList {
                     nr_bridge_idx: nmr.nr_arg1,

@@ -85,22 +85,6 @@ pub struct Binding<P: Platform> {
     pub extra: bool,
 }
 
-impl<P: Platform> Binding<P> {
-    /// The wait queue a file sleeps on for direction `d` (§6.7): the
-    /// port's if it binds several rings of that direction, else the ring's
-    /// own; `None` if it binds none.
-    pub fn wait_queue(&self, d: Dir) -> Option<&P::WaitQueue> {
-        let r = self.ranges[d.idx()];
-        if r.len() > 1 {
-            Some(&self.na.si[d.idx()])
-        } else if r.len() == 1 {
-            self.na.kring(d, r.first).map(|k| &k.wq)
-        } else {
-            None
-        }
-    }
-}
-
 /// Per-open-file state ("priv").
 pub struct NetmapPriv<P: Platform> {
     binding: Once<Binding<P>>,

@@ -23,10 +23,6 @@ extern crate alloc;
 mod device;
 pub mod ffi;
 mod filter;
-/// Formatting into a stack buffer: the Linux module's, shared.
-#[allow(dead_code)]
-#[path = "../../linux/rust/src/fmt.rs"]
-mod fmt;
 mod platform;
 
 use core::alloc::{GlobalAlloc, Layout};

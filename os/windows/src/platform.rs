@@ -18,13 +18,13 @@
 
 use crate::POOL_TAG;
 use crate::ffi::{self, KEVENT, KMUTANT};
-use crate::fmt::StackBuf;
 use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use netmap_core::Errno;
+use netmap_core::fmtbuf::StackBuf;
 use netmap_core::platform::{
     EventFd, Fault, LogLevel, PAGE_SIZE, Platform, RawLock, Sleeper, ThreadWork, UserPages,
     WaitQueue, Wake, Watch,

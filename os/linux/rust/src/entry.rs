@@ -14,7 +14,7 @@ use alloc::boxed::Box;
 use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use core::fmt::Write;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use netmap_core::edge::{self, Global};
 use netmap_core::platform::LogLevel;
 use netmap_core::{Errno, Netmap, NetmapPriv};
 
@@ -22,26 +22,19 @@ type Nm = Netmap<LinuxPlatform>;
 type Priv = NetmapPriv<LinuxPlatform>;
 
 /// The module's global context, created by `nm_rs_init`.
-static NETMAP: AtomicPtr<Nm> = AtomicPtr::new(ptr::null_mut());
+static NETMAP: Global<LinuxPlatform> = Global::new();
 
-/// The global context.
-///
-/// Only called from entry points that glue.c invokes between a successful
-/// `nm_rs_init` and `nm_rs_exit`, so the pointer is set and the context alive.
+/// The global context (entry points run only between a successful
+/// `nm_rs_init` and `nm_rs_exit`).
 fn netmap() -> &'static Nm {
-    let p = NETMAP.load(Ordering::Acquire);
-    // SAFETY: set by nm_rs_init from Box::into_raw before glue.c calls any
-    // other entry point, and freed only by nm_rs_exit after the last one
-    // (module life cycle described in the module doc).
-    unsafe { p.as_ref() }.expect("netmap: entry point called outside init..exit")
+    NETMAP.get()
 }
 
 /// # Safety
 /// `p` must be a `priv` from `nm_rs_open` not yet released.
 unsafe fn priv_ref<'a>(p: *mut c_void) -> &'a Priv {
-    // SAFETY: by the function contract p came from Box::into_raw in
-    // nm_rs_open and is still alive; glue.c shares it read-only.
-    unsafe { &*(p as *const Priv) }
+    // SAFETY: by the function contract (edge::priv_ref's).
+    unsafe { edge::priv_ref(p) }
 }
 
 /// The kernel's internal errno for "restart the system call after the
@@ -72,7 +65,7 @@ pub unsafe extern "C" fn nm_rs_init(vals: *const c_int, n: c_uint) -> c_int {
             if let Err(e) = nm.set_netif_provider(Box::new(crate::netif::LinuxNetifProvider)) {
                 return neg(e);
             }
-            NETMAP.store(Box::into_raw(nm), Ordering::Release);
+            NETMAP.init(nm);
             0
         }
         Err(e) => neg(e),
@@ -82,12 +75,9 @@ pub unsafe extern "C" fn nm_rs_init(vals: *const c_int, n: c_uint) -> c_int {
 /// Module exit: drops the context (all files are closed by now).
 #[unsafe(no_mangle)]
 pub extern "C" fn nm_rs_exit() {
-    let p = NETMAP.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !p.is_null() {
-        // SAFETY: p came from Box::into_raw in nm_rs_init and no other entry
-        // point runs any more (module doc).
-        drop(unsafe { Box::from_raw(p) });
-    }
+    // SAFETY: no other entry point runs any more and none holds a
+    // reference to the context (module doc).
+    unsafe { NETMAP.exit() };
 }
 
 /// A write to parameter `id` (after init).
@@ -123,7 +113,7 @@ pub unsafe extern "C" fn nm_rs_open(out: *mut *mut c_void) -> c_int {
     match netmap().open() {
         Ok(np) => {
             // SAFETY: valid for writes by the function contract.
-            unsafe { out.write(Box::into_raw(np).cast()) };
+            unsafe { out.write(edge::priv_into_raw(np)) };
             0
         }
         Err(e) => neg(e),
@@ -139,10 +129,9 @@ pub unsafe extern "C" fn nm_rs_release(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    // SAFETY: by the function contract p came from Box::into_raw in
-    // nm_rs_open and nobody uses it after this call.
-    let np = unsafe { Box::from_raw(p as *mut Priv) };
-    netmap().release(np);
+    // SAFETY: by the function contract p came from nm_rs_open and nobody
+    // uses it after this call.
+    netmap().release(unsafe { edge::priv_from_raw(p) });
 }
 
 /// ioctl / compat_ioctl. `arg` is a user pointer (or 0).
@@ -227,12 +216,7 @@ pub unsafe extern "C" fn nm_rs_stats(buf: *mut u8, len: usize) -> usize {
     // no invalid values, the buffer is kzalloc-initialized and not aliased.
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
     let mut w = crate::fmt::SliceBuf::new(out);
-    let s = netmap().stats();
-    let _ = write!(
-        w,
-        "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\npersistent {}\n",
-        s.if_used, s.ring_used, s.buf_used, s.private_mems, s.switches, s.persistent
-    );
+    let _ = write!(w, "{}", netmap().stats());
     w.len()
 }
 

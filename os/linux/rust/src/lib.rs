@@ -21,7 +21,7 @@ extern crate alloc;
 
 mod entry;
 mod ffi;
-mod fmt;
+use netmap_core::fmtbuf as fmt;
 mod netif;
 mod params;
 mod platform;

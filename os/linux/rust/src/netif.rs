@@ -204,17 +204,7 @@ pub unsafe extern "C" fn nm_rs_netif_rx(
     }
     // SAFETY: data is valid for len bytes by the contract.
     let frame = unsafe { core::slice::from_raw_parts(data, len) };
-    let hw = na.nrings(Dir::Rx);
-    let ring = if host {
-        let nh = na.nhost(Dir::Rx);
-        if nh == 0 {
-            return false;
-        }
-        hw + queue % nh
-    } else {
-        queue % hw.max(1)
-    };
-    na.rx_push_quiet(ring, frame)
+    na.rx_push_queue(queue, host, frame)
 }
 
 /// The end of a batch of [`nm_rs_netif_rx`] calls: wake the readers of the

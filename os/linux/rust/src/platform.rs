@@ -1,12 +1,11 @@
 //! The core's platform trait implemented with the C wrappers of glue.c.
 
 use crate::ffi;
-use crate::fmt::StackBuf;
-use alloc::boxed::Box;
 use core::ffi::{c_int, c_ulong, c_void};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use netmap_core::Errno;
+use netmap_core::edge::{self, RawWork};
 use netmap_core::platform::{
     EventFd, Fault, LogLevel, Platform, RawLock, Sleeper, ThreadWork, UserPages, WaitQueue, Wake,
     Watch,
@@ -86,36 +85,22 @@ impl Platform for LinuxPlatform {
         cpu: Option<u32>,
         work: ThreadWork,
     ) -> netmap_core::Result<KernelThread> {
-        let cpu: c_int = match cpu {
-            None => -1,
-            Some(c) if c < self.online_cpus() => c_int::try_from(c).map_err(|_| Errno::EINVAL)?,
-            Some(_) => return Err(Errno::EINVAL),
-        };
-        // The fat `Box<dyn FnMut>` boxed once more: a thin pointer for C.
-        let work = NonNull::from(Box::leak(Box::new(work)));
+        let cpu = edge::thread_cpu(cpu, self.online_cpus())?;
+        let mut work = RawWork::new(work);
         let mut err: c_int = 0;
         // SAFETY: `name` is valid for `name.len()` bytes during the call
-        // (glue.c copies it into the task's comm); `work` points to a live
-        // `ThreadWork` that stays allocated until the returned task has been
-        // stopped (KernelThread::drop) or, on failure, is freed below
-        // without any thread having seen it.
-        let task = unsafe {
-            ffi::nm_glue_thread_start(
-                name.as_ptr(),
-                name.len(),
-                cpu,
-                work.as_ptr().cast(),
-                &mut err,
-            )
+        // (glue.c copies it into the task's comm); the work pointer stays valid until the returned
+        // thread has been stopped (KernelThread::drop) or, on failure, is
+        // freed below without any thread having seen it.
+        let thread = unsafe {
+            ffi::nm_glue_thread_start(name.as_ptr(), name.len(), cpu, work.as_ptr(), &mut err)
         };
-        match NonNull::new(task) {
-            Some(task) => Ok(KernelThread { task, work }),
-            None => {
-                // SAFETY: from Box::leak above; no thread was created, so
-                // nothing else refers to it.
-                drop(unsafe { Box::from_raw(work.as_ptr()) });
-                Err(if err < 0 { Errno(-err) } else { Errno::ENOMEM })
-            }
+        if let Some(task) = NonNull::new(thread) {
+            Ok(KernelThread { task, work })
+        } else {
+            // SAFETY: no thread was created, so nothing else refers to it.
+            unsafe { work.free() };
+            Err(if err < 0 { Errno(-err) } else { Errno::ENOMEM })
         }
     }
 
@@ -299,7 +284,7 @@ pub struct KernelThread {
     task: NonNull<c_void>,
     /// The closure the thread calls; the thread has the only access to it
     /// until it is stopped.
-    work: NonNull<ThreadWork>,
+    work: RawWork,
 }
 
 // SAFETY: the handle is two pointers: the task (a referenced task_struct,
@@ -317,9 +302,9 @@ impl Drop for KernelThread {
         // from the thread itself, which the Platform::Thread contract passes
         // on to the core.
         unsafe { ffi::nm_glue_thread_stop(self.task.as_ptr()) };
-        // SAFETY: from Box::leak in spawn_thread; the thread has exited
-        // (kthread_stop returned), so nm_rs_thread_run no longer uses it.
-        drop(unsafe { Box::from_raw(self.work.as_ptr()) });
+        // SAFETY: the thread has exited (kthread_stop returned), so it no
+        // longer runs the work; freed once, here.
+        unsafe { self.work.free() };
     }
 }
 
@@ -332,26 +317,17 @@ impl Drop for KernelThread {
 /// closure (the handle frees it only after the thread has exited).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nm_rs_thread_run(ctx: *mut c_void) -> bool {
-    // SAFETY: by the function contract, ctx points to a live ThreadWork
-    // that nothing else accesses during the call.
-    let work = unsafe { &mut *ctx.cast::<ThreadWork>() };
-    work()
+    // SAFETY: by the function contract (edge::run_work's).
+    unsafe { edge::run_work(ctx) }
 }
 
 /// printk through glue.c, formatted in a 256-byte stack buffer (longer
 /// messages are truncated).
 pub fn log(level: LogLevel, args: core::fmt::Arguments<'_>) {
-    let mut buf = StackBuf::<256>::new();
-    let _ = core::fmt::write(&mut buf, args);
-    let level = match level {
-        LogLevel::Error => 0,
-        LogLevel::Warn => 1,
-        LogLevel::Info => 2,
-        LogLevel::Debug => 3,
-    };
-    let msg = buf.as_bytes();
-    // SAFETY: msg points to msg.len() initialized bytes.
-    unsafe { ffi::nm_glue_log(level, msg.as_ptr(), msg.len()) };
+    edge::log_line(level, args, |level, msg| {
+        // SAFETY: msg points to msg.len() initialized bytes.
+        unsafe { ffi::nm_glue_log(level, msg.as_ptr(), msg.len()) }
+    });
 }
 
 /// A kmalloc'ed `spinlock_t`, taken with spin_lock_bh (NIC adapters take

@@ -1,8 +1,9 @@
 //! The `unsafe` edge of [`crate::user`]: the memory region shared with the kernel
 //! ([`Mapping`]) and the operating-system calls (`open`, `ioctl`, `mmap`, `poll`,
-//! signals, CPU affinity) in `unix`, with the OS differences (ioctl encoding)
-//! selected there by `#[cfg(target_os = ...)]`; Windows (`\\.\netmap`, the
-//! control codes of [`crate::winioctl`]) in `windows`.
+//! signals) in `unix`, with what each Unix does its own way (ioctl encoding, CPU
+//! pinning) in one module per OS (`linux`, `freebsd`), chosen here by
+//! `#[cfg(target_os = ...)]`; Windows (`\\.\netmap`, the control codes of
+//! [`crate::winioctl`]) in `windows`.
 //!
 //! Everything outside this module is `#![deny(unsafe_code)]`. The rest of `user`
 //! reaches the shared memory only through the bounds-checked accessors of
@@ -27,6 +28,15 @@ pub use unix::*;
 mod windows;
 #[cfg(windows)]
 pub use windows::*;
+
+#[cfg(target_os = "freebsd")]
+#[path = "freebsd.rs"]
+mod os;
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod os;
+#[cfg(unix)]
+pub use os::pin_current_thread;
 
 /// The option list of a NIOCCTRL request (spec §3.11), owned: each option is
 /// stored in 8-byte words, its 24-byte header first, with room for at least

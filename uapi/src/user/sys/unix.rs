@@ -1,15 +1,11 @@
-//! Unix system calls: `/dev/netmap`, `ioctl`, `mmap`, `poll`, `SIGINT`, CPU
-//! affinity. The ioctl encoding (and CPU pinning) differ per OS: Linux is the
-//! tested target; other Unix systems (FreeBSD) use the BSD ioctl numbers and have
-//! no CPU pinning yet.
+//! Unix system calls common to Linux and FreeBSD: `/dev/netmap`, `ioctl`, `mmap`,
+//! `poll`, `SIGINT`. What differs per OS (the ioctl encoding, CPU pinning) is in
+//! the OS's own module (`linux.rs`, `freebsd.rs`), reached here as `os`.
 
 use super::OptionList;
+use super::os::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
 use crate::abi::NmreqHeader;
 use crate::consts::{NETMAP_DEVICE_NAME, body_size};
-#[cfg(not(target_os = "linux"))]
-use crate::ioctl::bsd::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
-#[cfg(target_os = "linux")]
-use crate::ioctl::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::io;
@@ -45,7 +41,7 @@ pub fn open_device() -> io::Result<OwnedFd> {
     Ok(OwnedFd::from(f))
 }
 
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub(super) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -325,27 +321,6 @@ pub fn catch_sigint() -> io::Result<()> {
 /// Whether `SIGINT` arrived since [`catch_sigint`].
 pub fn sigint_received() -> bool {
     SIGINT_SEEN.load(Ordering::SeqCst)
-}
-
-/// Pins the calling thread to CPU `cpu`.
-#[cfg(target_os = "linux")]
-pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    // SAFETY: `cpu_set_t` is a plain bit array; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
-    if cpu >= 8 * core::mem::size_of::<libc::cpu_set_t>() {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: `cpu` is within the set (checked above), `set` is a valid cpu_set_t.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    let size = core::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: pid 0 is the calling thread; `set` is a valid set of `size` bytes.
-    cvt(unsafe { libc::sched_setaffinity(0, size, &set) }).map(drop)
-}
-
-/// Pins the calling thread to CPU `cpu` (not implemented on this OS).
-#[cfg(not(target_os = "linux"))]
-pub fn pin_current_thread(_cpu: usize) -> io::Result<()> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// The C library's text for `errno`.

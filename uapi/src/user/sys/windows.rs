@@ -388,8 +388,10 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     if cpu >= usize::BITS as usize {
         return Err(errno(e::EINVAL));
     }
-    // SAFETY: the pseudo-handle of the calling thread.
-    if unsafe { SetThreadAffinityMask(GetCurrentThread(), 1 << cpu) } == 0 {
+    // SAFETY: no arguments; returns the calling thread's pseudo-handle.
+    let me = unsafe { GetCurrentThread() };
+    // SAFETY: `me` is the pseudo-handle of the calling thread.
+    if unsafe { SetThreadAffinityMask(me, 1 << cpu) } == 0 {
         return Err(last_error());
     }
     Ok(())

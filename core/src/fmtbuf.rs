@@ -1,4 +1,8 @@
-//! Formatting without allocation: a fixed buffer that truncates.
+//! Formatting without allocation, for kernel logging and stats files: a
+//! fixed buffer that truncates ([`StackBuf`]) and a caller's byte slice
+//! ([`SliceBuf`]).
+
+#![deny(unsafe_code)]
 
 use core::fmt;
 
@@ -20,6 +24,12 @@ impl<const N: usize> StackBuf<N> {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+}
+
+impl<const N: usize> Default for StackBuf<N> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -47,8 +57,14 @@ impl<'a> SliceBuf<'a> {
         Self { buf, len: 0 }
     }
 
+    /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -59,5 +75,23 @@ impl fmt::Write for SliceBuf<'_> {
         self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
         self.len += n;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    #[test]
+    fn truncates_at_char_boundaries() {
+        let mut b = StackBuf::<5>::new();
+        write!(b, "ab\u{e9}\u{e9}").unwrap();
+        assert_eq!(b.as_bytes(), "ab\u{e9}".as_bytes());
+        let mut out = [0u8; 4];
+        let mut s = SliceBuf::new(&mut out);
+        write!(s, "123456").unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(&out, b"1234");
     }
 }

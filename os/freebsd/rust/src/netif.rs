@@ -1,0 +1,215 @@
+//! FreeBSD interfaces through the emulated ("generic") adapter (spec
+//! §10.3): the core's [`NetifProvider`] / [`NetifOps`] over the
+//! `nm_glue_gna_*` functions of glue.c, and the entry points glue.c calls
+//! from the interface's input and transmit hooks. The provider also makes
+//! the interfaces of persistent VALE ports (§8.4, `nm_glue_pif_*`).
+//!
+//! glue.c owns the interface side (`struct nm_gna`: interface reference,
+//! if_input / if_transmit hooks, departure handler); this file owns the
+//! netmap side: which ring a frame goes to, and the adapter reference the
+//! hooks use while the port is in netmap mode. Transmission has no
+//! completion tracking here: an mbuf handed to if_transmit is a copy, so
+//! its slot is free again at once (the trait's default `tx_inflight`).
+
+use crate::entry::core_errno;
+use crate::ffi;
+use crate::platform::FreeBsdPlatform;
+use alloc::sync::Arc;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use netmap_core::adapter::Adapter;
+use netmap_core::name::Name;
+use netmap_core::netif::{Frame, NetifConfig, NetifOps, NetifProvider};
+use netmap_core::sync::Lock;
+use netmap_core::{Errno, Result};
+
+type Na = Adapter<FreeBsdPlatform>;
+
+/// Largest frame the generic adapter receives (spec §10.3), in a chain of
+/// up to 16 buffers.
+const MAX_RX_BUF: u32 = 32768;
+/// An Ethernet header: shorter frames are not transmitted.
+const ETH_HLEN: usize = 14;
+
+/// Looks up FreeBSD Ethernet interfaces in the caller's vnet.
+pub struct FreeBsdNetifProvider;
+
+impl NetifProvider<FreeBsdPlatform> for FreeBsdNetifProvider {
+    fn lookup(&self, name: &[u8]) -> Option<Arc<dyn NetifOps<FreeBsdPlatform>>> {
+        let adapter = Lock::new(None)?;
+        let mut info = ffi::GnaInfo::default();
+        // SAFETY: name is valid for name.len() bytes, info for writes.
+        let gna = unsafe { ffi::nm_glue_gna_lookup(name.as_ptr(), name.len(), &mut info) };
+        let gna = NonNull::new(gna)?;
+        Some(Arc::new(GenericNetif {
+            gna,
+            name: Name::from_c(name),
+            cfg: NetifConfig {
+                rings: [info.rx_rings, info.tx_rings],
+                slots: [info.rx_slots, info.tx_slots],
+                mtu: info.mtu,
+                max_rx_buf: MAX_RX_BUF,
+            },
+            adapter,
+        }))
+    }
+
+    fn exists(&self, name: &[u8]) -> bool {
+        // SAFETY: name is valid for name.len() bytes.
+        unsafe { ffi::nm_glue_netdev_exists(name.as_ptr(), name.len()) }
+    }
+
+    fn create_persistent(&self, name: &[u8]) -> Result<()> {
+        // SAFETY: name is valid for name.len() bytes; called in thread
+        // context with only the core's mutex held (glue.c may sleep).
+        match unsafe { ffi::nm_glue_pif_create(name.as_ptr(), name.len()) } {
+            0 => Ok(()),
+            e => Err(core_errno(e)),
+        }
+    }
+
+    fn delete_persistent(&self, name: &[u8]) -> Result<()> {
+        // SAFETY: as in create_persistent.
+        match unsafe { ffi::nm_glue_pif_delete(name.as_ptr(), name.len()) } {
+            0 => Ok(()),
+            e => Err(core_errno(e)),
+        }
+    }
+}
+
+/// One FreeBSD interface seen through the generic adapter.
+pub struct GenericNetif {
+    /// glue.c's `struct nm_gna`, owned (freed on drop).
+    gna: NonNull<c_void>,
+    name: Name,
+    cfg: NetifConfig,
+    /// The adapter while in netmap mode: glue.c's hooks use its address.
+    adapter: Lock<crate::platform::Mutex, Option<Arc<Na>>>,
+}
+
+// SAFETY: the nm_gna is used only through glue.c functions, which
+// serialize the control path with an sx lock and protect the data path
+// with the network epoch.
+unsafe impl Send for GenericNetif {}
+// SAFETY: as above.
+unsafe impl Sync for GenericNetif {}
+
+impl Drop for GenericNetif {
+    fn drop(&mut self) {
+        // SAFETY: gna came from nm_glue_gna_lookup and is freed once, here.
+        unsafe { ffi::nm_glue_gna_free(self.gna.as_ptr()) }
+    }
+}
+
+/// A fresh mbuf holding `frame` (`len` bytes: its length when asked). If
+/// the user shortened a slot meanwhile, the rest is zeros, never stale
+/// kernel memory.
+fn mbuf_from(frame: &Frame<'_, FreeBsdPlatform>, len: usize) -> Option<NonNull<c_void>> {
+    let mut data = core::ptr::null_mut();
+    // SAFETY: data is valid for writes.
+    let m = NonNull::new(unsafe { ffi::nm_glue_mbuf_alloc(len, &mut data) })?;
+    // SAFETY: nm_glue_mbuf_alloc put len bytes at data in the new mbuf,
+    // which is ours until handed to nm_glue_gna_xmit/inject.
+    let out = unsafe { core::slice::from_raw_parts_mut(data, len) };
+    let got = frame.copy_to(out);
+    out[got..].fill(0);
+    Some(m)
+}
+
+impl NetifOps<FreeBsdPlatform> for GenericNetif {
+    fn name(&self) -> Name {
+        self.name
+    }
+
+    fn config(&self) -> NetifConfig {
+        self.cfg
+    }
+
+    fn register(&self, na: &Arc<Na>, on: bool) -> Result<()> {
+        let mut cur = self.adapter.lock();
+        if on {
+            if cur.is_some() {
+                return Ok(());
+            }
+            let ctx = Arc::as_ptr(na).cast::<c_void>();
+            // SAFETY: live gna; ctx stays valid while the hooks are
+            // installed: we keep `na` alive until they are removed.
+            let r = unsafe { ffi::nm_glue_gna_register(self.gna.as_ptr(), ctx, true) };
+            if r != 0 {
+                return Err(core_errno(r));
+            }
+            *cur = Some(na.clone());
+        } else {
+            // SAFETY: live gna; after this call no hook runs any more.
+            unsafe { ffi::nm_glue_gna_register(self.gna.as_ptr(), core::ptr::null(), false) };
+            cur.take();
+        }
+        Ok(())
+    }
+
+    fn transmit(&self, ring: u32, frame: &Frame<'_, FreeBsdPlatform>) -> bool {
+        let len = frame.len();
+        if len < ETH_HLEN {
+            return true; // not a frame: dropped
+        }
+        let Some(m) = mbuf_from(frame, len) else {
+            return false; // no mbuf now: the slot stays pending
+        };
+        // SAFETY: live gna; the mbuf is ours and consumed by the call.
+        // if_transmit frees it on error too (a full queue drops the frame,
+        // as a NIC would): the slot is done either way.
+        unsafe { ffi::nm_glue_gna_xmit(self.gna.as_ptr(), m.as_ptr(), ring) };
+        true
+    }
+
+    fn host_inject(&self, frame: &Frame<'_, FreeBsdPlatform>) -> Result<()> {
+        let m = mbuf_from(frame, frame.len()).ok_or(Errno::ENOMEM)?;
+        // SAFETY: live gna; the mbuf is ours and consumed by the call.
+        match unsafe { ffi::nm_glue_gna_inject(self.gna.as_ptr(), m.as_ptr()) } {
+            0 => Ok(()),
+            e => Err(core_errno(e)),
+        }
+    }
+}
+
+/// A frame from the interface (`host` false: received; true: sent by the
+/// host stack) for RX queue `queue` (the mbuf's flow id): pushed into the
+/// matching hardware or host RX ring. Returns false if it was dropped.
+///
+/// # Safety
+/// `ctx` is the adapter pointer glue.c got from `register(on)`, read inside
+/// the network epoch while hooked (unhook clears it and waits for the
+/// epoch before `register(off)` returns); `data` is valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_rx(
+    ctx: *const c_void,
+    queue: u32,
+    host: bool,
+    data: *const u8,
+    len: usize,
+) -> bool {
+    // SAFETY: by the contract the adapter is alive (GenericNetif keeps an
+    // Arc until the hooks are removed and the epoch has passed).
+    let na = unsafe { &*ctx.cast::<Na>() };
+    // Larger frames (GRO-merged ones) are dropped, as by the reference.
+    if len > MAX_RX_BUF as usize {
+        return false;
+    }
+    // SAFETY: data is valid for len bytes by the contract.
+    let frame = unsafe { core::slice::from_raw_parts(data, len) };
+    na.rx_push_queue(queue, host, frame)
+}
+
+/// The end of a batch of [`nm_rs_netif_rx`] calls: wake the readers of the
+/// rings that got frames (or forward them, for an interface attached to a
+/// switch). glue.c calls it at the end of each if_input call (a driver
+/// passes a chain of packets) and after each host-stack frame.
+///
+/// # Safety
+/// As for [`nm_rs_netif_rx`]: `ctx` is the adapter of a hooked device.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_netif_rx_flush(ctx: *const c_void) {
+    // SAFETY: alive by the contract (as in nm_rs_netif_rx).
+    let na = unsafe { &*ctx.cast::<Na>() };
+    na.rx_flush();
+}
