@@ -123,8 +123,8 @@ impl<'a, P: Platform> Frame<'a, P> {
     }
 
     /// Each slot's buffer, data offset and length (clamped to what the
-    /// buffer holds behind the offset; a slot whose length does not fit
-    /// there counts as empty, as in the reference).
+    /// buffer holds behind the offset, as the reference's
+    /// `NM_CHECK_ADDR_LEN_OFF`).
     fn pieces(&self) -> impl Iterator<Item = (BufRef<'a>, usize, usize)> + '_ {
         let n = self.ring.num_slots().max(1);
         let bsize = self.mem.buf_size() as usize;
@@ -136,8 +136,7 @@ impl<'a, P: Platform> Frame<'a, P> {
                 None => (buf, 0, (s.len as usize).min(bsize)),
                 Some(o) => {
                     let off = o.of(self.ring, j);
-                    let len = s.len as usize;
-                    (buf, off, if len > bsize - off { 0 } else { len })
+                    (buf, off, (s.len as usize).min(bsize - off))
                 }
             }
         })

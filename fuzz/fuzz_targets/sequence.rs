@@ -5,7 +5,7 @@
 //! syncs and poll; CSB mode (the CSB option on REGISTER, CSB_ENABLE) with
 //! arbitrary application pointers stored in the CSB, SYNC_KLOOP_START with
 //! the mode and eventfd options (a few passes, then "signalled"), STOP;
-//! the EXTMEM option on REGISTER over simulated application memory (in
+//! the OFFSETS option on REGISTER; the EXTMEM option on REGISTER over simulated application memory (in
 //! one piece or scattered page by page; sometimes misaligned, too short or
 //! poisoned; pin failures injected); user stores to `ni_bufs_head` and to the extra-buffer
 //! links; frames received by the fake NIC (also while it is attached to a
@@ -226,6 +226,22 @@ fuzz_target!(|data: &[u8]| {
                     );
                     env.p.set_pin_budget(None);
                     trace!("file {fi}: REGISTER with EXTMEM, status {st:?}");
+                    res
+                } else if r.one_in(5) {
+                    let o = NmreqOptOffsets {
+                        nro_max_offset: r.pick(&[0u64, 64, 2048, 4096]),
+                        nro_initial_offset: r.pick(&[0u64, 32, 64, 100]),
+                        nro_offset_bits: r.pick(&[0u32, 7, 12, 64, 65]),
+                        ..NmreqOptOffsets::zeroed()
+                    };
+                    let (res, st) = env.ctrl_opts(
+                        np,
+                        NETMAP_REQ_REGISTER,
+                        nm.as_bytes(),
+                        &mut reg,
+                        &[(NETMAP_REQ_OPT_OFFSETS, &o.as_bytes()[24..])],
+                    );
+                    trace!("file {fi}: REGISTER with OFFSETS {o:?}, status {st:?}");
                     res
                 } else if r.one_in(4) {
                     let b = csb_body(&mut r, csb_atok, csb_ktoa);

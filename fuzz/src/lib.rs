@@ -259,6 +259,26 @@ impl Env {
         }
     }
 
+    /// [`Env::port`] with an option list (see [`Env::ctrl_opts`]).
+    pub fn port_opts(
+        &self,
+        name: &[u8],
+        mut reg: NmreqRegister,
+        opts: &[(u32, &[u8])],
+    ) -> Option<Port> {
+        let np = self.open();
+        match self
+            .ctrl_opts(&np, NETMAP_REQ_REGISTER, name, &mut reg, opts)
+            .0
+        {
+            Ok(()) => Some(Port { np: Some(np), reg }),
+            Err(_) => {
+                self.nm.release(np);
+                None
+            }
+        }
+    }
+
     pub fn close(&self, mut port: Port) {
         if let Some(np) = port.np.take() {
             self.nm.release(np);
