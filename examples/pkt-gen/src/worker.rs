@@ -319,7 +319,9 @@ pub fn sender<P: Dev>(port: Option<&P>, cfg: &Config, st: &ThreadState, mut ctx:
     };
     let rings = port.tx_rings();
     if let Some(r) = port.try_tx_ring(rings.start) {
-        ctx.fit_fragments(r.buf_size(), cfg.frag_size);
+        // With `@offset`, the data of a slot starts behind its offset.
+        let room = r.buf_size() - r.data_offset(r.head()) as u32;
+        ctx.fit_fragments(room, cfg.frag_size);
     }
     if cfg.verbose > 0 || ctx.frags > 1 {
         d!(

@@ -126,6 +126,9 @@ pub enum Rx {}
 pub struct Ring<'a, D> {
     map: &'a Mapping,
     l: RingLayout,
+    /// `offset_mask` (OFFSETS option), read when the view is made: the
+    /// kernel sets it at REGISTER, before any view exists.
+    ofs_mask: u64,
     /// Whether this view holds the ring's claim in the mapping.
     claimed: bool,
     _dir: PhantomData<D>,
@@ -248,6 +251,7 @@ impl<'a, D> Ring<'a, D> {
         Some(Self {
             map,
             l,
+            ofs_mask: map.read(l.off + RING_OFFSET_MASK).unwrap_or(0),
             claimed: true,
             _dir: PhantomData,
         })
@@ -384,17 +388,38 @@ impl<'a, D> Ring<'a, D> {
         unsafe { self.map.bytes_mut(off, self.l.buf_size as usize) }.ok_or(SlotError::BadBuffer)
     }
 
-    /// The packet data of slot `i`: the first `len` bytes of its buffer (`len`
-    /// clamped to the buffer size).
-    pub fn data(&self, i: u32) -> Result<&[u8], SlotError> {
-        let len = usize::from(self.slot(i).len).min(self.l.buf_size as usize);
-        Ok(&self.buf(i)?[..len])
+    /// Where the data of slot `i` starts in its buffer: 0, or with the
+    /// OFFSETS option `ptr & offset_mask` (clamped to the buffer size).
+    pub fn data_offset(&self, i: u32) -> usize {
+        if self.ofs_mask == 0 {
+            return 0;
+        }
+        ((self.slot(i).ptr & self.ofs_mask) as usize).min(self.l.buf_size as usize)
     }
 
-    /// Sets `len` of slot `i` (owned by userspace, `len <= nr_buf_size`).
+    /// Sets the data offset of slot `i` (OFFSETS option; owned by
+    /// userspace): the bits of `ptr` under `offset_mask`.
+    pub fn set_data_offset(&mut self, i: u32, off: usize) -> Result<(), SlotError> {
+        if off > self.l.buf_size as usize {
+            return Err(SlotError::TooLong);
+        }
+        let p = self.slot(i).ptr;
+        self.set_ptr(i, (p & !self.ofs_mask) | (off as u64 & self.ofs_mask))
+    }
+
+    /// The packet data of slot `i`: `len` bytes of its buffer from the data
+    /// offset (`len` clamped to what the buffer holds there).
+    pub fn data(&self, i: u32) -> Result<&[u8], SlotError> {
+        let start = self.data_offset(i);
+        let len = usize::from(self.slot(i).len).min(self.l.buf_size as usize - start);
+        Ok(&self.buf(i)?[start..start + len])
+    }
+
+    /// Sets `len` of slot `i` (owned by userspace; what the buffer holds
+    /// from the data offset at most).
     pub fn set_len(&mut self, i: u32, len: u16) -> Result<(), SlotError> {
         self.check_owned(i)?;
-        if u32::from(len) > self.l.buf_size {
+        if usize::from(len) > self.l.buf_size as usize - self.data_offset(i) {
             return Err(SlotError::TooLong);
         }
         self.write_slot_u16(i, SLOT_LEN, len);
@@ -418,17 +443,19 @@ impl<'a, D> Ring<'a, D> {
         Ok(())
     }
 
-    /// Copies `data` into the buffer of slot `i` at byte `offset` and sets the
-    /// slot's `len` to `offset + data.len()`.
+    /// Copies `data` into the data of slot `i` at byte `offset` (of its
+    /// buffer, or behind the slot's data offset with the OFFSETS option) and
+    /// sets the slot's `len` to `offset + data.len()`.
     pub fn write(&mut self, i: u32, offset: usize, data: &[u8]) -> Result<(), SlotError> {
         self.check_owned(i)?;
+        let start = self.data_offset(i);
         let end = offset.checked_add(data.len()).ok_or(SlotError::TooLong)?;
-        if end > self.l.buf_size as usize {
+        if end > self.l.buf_size as usize - start {
             return Err(SlotError::TooLong);
         }
         let off = self.buf_off_of(i)?;
         self.map
-            .copy_in(off + offset, data)
+            .copy_in(off + start + offset, data)
             .ok_or(SlotError::BadBuffer)?;
         self.write_slot_u16(i, SLOT_LEN, end as u16);
         Ok(())
@@ -553,29 +580,45 @@ impl<'a> Ring<'a, Tx> {
     /// Queues `frame` at `head`: copies it into as many slots as needed (all but
     /// the last get `NS_MOREFRAG`; `NS_BUF_CHANGED` is kept), then advances
     /// `head`/`cur`. The frame is transmitted at the next txsync or poll.
+    ///
+    /// With the OFFSETS option each slot takes the data behind its own data
+    /// offset.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), SendError> {
         let bs = self.l.buf_size as usize;
-        let frags = frame.len().div_ceil(bs).max(1);
-        if frags > NETMAP_MAX_FRAGS as usize {
-            return Err(SendError::TooLong);
-        }
-        if (self.space() as usize) < frags {
-            return Err(SendError::NoSpace);
+        // The slots the frame needs, each holding what its buffer has room
+        // for behind the data offset.
+        let space = self.space();
+        let mut frags = 0u32;
+        let mut room = 0usize;
+        let mut i = self.head();
+        while room < frame.len() || frags == 0 {
+            if frags >= NETMAP_MAX_FRAGS {
+                return Err(SendError::TooLong);
+            }
+            if frags >= space {
+                return Err(if frame.len().div_ceil(bs) > NETMAP_MAX_FRAGS as usize {
+                    SendError::TooLong
+                } else {
+                    SendError::NoSpace
+                });
+            }
+            room += bs - self.data_offset(i);
+            frags += 1;
+            i = self.next(i);
         }
         let mut i = self.head();
-        for (k, chunk) in frame
-            .chunks(bs)
-            .chain(core::iter::once(&[][..]))
-            .take(frags)
-            .enumerate()
-        {
+        let mut rest = frame;
+        for k in 0..frags {
+            let n = rest.len().min(bs - self.data_offset(i));
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
             let more = k + 1 < frags;
             let keep = self.slot(i).flags & NS_BUF_CHANGED;
             self.write(i, 0, chunk).map_err(|_| SendError::BadBuffer)?;
             self.write_slot_u16(i, SLOT_FLAGS, keep | if more { NS_MOREFRAG } else { 0 });
             i = self.next(i);
         }
-        self.advance(frags as u32);
+        self.advance(frags);
         Ok(())
     }
 

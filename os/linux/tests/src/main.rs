@@ -23,6 +23,7 @@ mod monitor;
 mod nic;
 mod nic_completion;
 mod nic_more;
+mod offsets;
 mod params;
 mod persistent;
 mod pipe;
@@ -65,6 +66,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(pipe::TESTS);
     v.extend_from_slice(kloop::TESTS);
     v.extend_from_slice(extmem::TESTS);
+    v.extend_from_slice(offsets::TESTS);
     v.extend_from_slice(monitor::TESTS);
     v.extend_from_slice(robust::TESTS);
     v.extend_from_slice(stress::TESTS);

@@ -18,6 +18,7 @@ pub const TESTS: &[Test] = &[
     ("tool_pktgen_vale_rate", pktgen_vale_rate),
     ("tool_pktgen_pipe", pktgen_pipe),
     ("tool_pktgen_extmem", pktgen_extmem),
+    ("tool_pktgen_offset", pktgen_offset),
     ("tool_pktgen_ping_pong_vale", ping_pong_vale),
     ("tool_pktgen_ping_pong_pipe", ping_pong_pipe),
     ("tool_vale_ctl_list_info", vale_ctl_list_info),
@@ -389,6 +390,17 @@ fn pktgen_extmem() -> Result<(), String> {
         let _ = std::fs::remove_file(f);
     }
     r
+}
+
+/// pkt-gen tx/rx through a VALE switch with `@offset` on both ports (data
+/// 64 bytes into the sender's buffers, 100 into the receiver's).
+fn pktgen_offset() -> Result<(), String> {
+    tx_rx(
+        "vale43:a@offset:initial=64",
+        &["-R", "25000"],
+        "vale43:b@offset:initial=100",
+        &["-C", "4096"],
+    )
 }
 
 /// pkt-gen tx at full speed through a VALE switch: all N leave, the receiver
