@@ -174,13 +174,16 @@ impl fmt::Display for MemStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\npersistent {}\n",
+            "if_used {}\nring_used {}\nbuf_used {}\nprivate_mems {}\nswitches {}\npersistent {}\n\
+             mem_budget {}\nmem_used {}\n",
             self.if_used,
             self.ring_used,
             self.buf_used,
             self.private_mems,
             self.switches,
-            self.persistent
+            self.persistent,
+            self.mem_budget,
+            self.mem_used
         )
     }
 }

@@ -391,9 +391,13 @@ struct HostInner {
     clusters_live: AtomicUsize,
     cluster_bytes_live: AtomicUsize,
     log_lines: AtomicU64,
+    /// The last [`HOST_LOG_KEEP`] messages.
+    log_text: Mutex<std::collections::VecDeque<std::string::String>>,
     verbose: AtomicBool,
     /// `online_cpus()` reports this if non-zero, else the machine's count.
     online_cpus: AtomicU32,
+    /// What `total_ram()` reports.
+    total_ram: AtomicU64,
     /// Thread spawns still allowed before failures start (<0: unlimited).
     thread_budget: AtomicI64,
     /// Threads running now (spawned, handle not dropped yet).
@@ -435,8 +439,10 @@ impl HostPlatform {
             clusters_live: AtomicUsize::new(0),
             cluster_bytes_live: AtomicUsize::new(0),
             log_lines: AtomicU64::new(0),
+            log_text: Mutex::new(std::collections::VecDeque::new()),
             verbose: AtomicBool::new(std::env::var_os("NM_HOST_VERBOSE").is_some()),
             online_cpus: AtomicU32::new(0),
+            total_ram: AtomicU64::new(HOST_TOTAL_RAM),
             thread_budget: AtomicI64::new(-1),
             threads: Mutex::new(Vec::new()),
             next_thread_id: AtomicU64::new(0),
@@ -541,6 +547,12 @@ impl HostPlatform {
         self.0.log_lines.load(Ordering::Relaxed)
     }
 
+    /// The last log messages (at most [`HOST_LOG_KEEP`]), oldest first.
+    pub fn log_messages(&self) -> Vec<std::string::String> {
+        let l = self.0.log_text.lock().unwrap_or_else(|e| e.into_inner());
+        l.iter().cloned().collect()
+    }
+
     /// Make `online_cpus()` report `n` (at least 1) instead of the machine's
     /// CPU count (`None`: the machine's again). Bindings stay unenforced, so
     /// any count is harmless.
@@ -548,6 +560,12 @@ impl HostPlatform {
         self.0
             .online_cpus
             .store(n.map_or(0, |n| n.max(1)), Ordering::SeqCst);
+    }
+
+    /// Make `total_ram()` report `bytes` (default [`HOST_TOTAL_RAM`]); read
+    /// when a `Netmap` is created, for the default memory budget.
+    pub fn set_total_ram(&self, bytes: u64) {
+        self.0.total_ram.store(bytes, Ordering::SeqCst);
     }
 
     /// Allow `n` more thread spawns, then fail them with `ENOMEM` (`None`:
@@ -663,6 +681,15 @@ impl HostPlatform {
         }
     }
 }
+
+/// How many log messages [`HostPlatform::log_messages`] keeps.
+pub const HOST_LOG_KEEP: usize = 256;
+
+/// The RAM the host platform reports by default, whatever the machine
+/// has, so that tests are reproducible: 64 GiB, a default budget of 32 GiB
+/// (tests that open hundreds of default VALE ports stay below it; tests of
+/// the budget set their own).
+pub const HOST_TOTAL_RAM: u64 = 64 << 30;
 
 /// A running host thread as [`HostPlatform::threads`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -865,9 +892,20 @@ impl Platform for HostPlatform {
 
     fn log(&self, level: LogLevel, args: fmt::Arguments<'_>) {
         self.0.log_lines.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut l = self.0.log_text.lock().unwrap_or_else(|e| e.into_inner());
+            if l.len() == HOST_LOG_KEEP {
+                l.pop_front();
+            }
+            l.push_back(std::format!("{args}"));
+        }
         if self.0.verbose.load(Ordering::Relaxed) {
             std::eprintln!("netmap[{level:?}]: {args}");
         }
+    }
+
+    fn total_ram(&self) -> u64 {
+        self.0.total_ram.load(Ordering::SeqCst)
     }
 
     fn online_cpus(&self) -> u32 {

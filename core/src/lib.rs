@@ -63,6 +63,9 @@ pub struct Params {
     pub max_rings: u32,
     pub max_slots: u32,
     pub max_extra_bufs: u32,
+    /// Budget of all of netmap's memory in bytes (0: half of the RAM,
+    /// [`mem::default_budget`]).
+    pub max_mem: u64,
 }
 
 impl Default for Params {
@@ -78,6 +81,7 @@ impl Default for Params {
             max_rings: 256,
             max_slots: 4096,
             max_extra_bufs: 524288,
+            max_mem: 0,
         }
     }
 }

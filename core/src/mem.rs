@@ -3,8 +3,11 @@
 //!
 //! A [`NetmapMem`] is created with its geometry only ([`NetmapMem::new`]
 //! validates the parameters and computes every size and offset, so
-//! `nr_memsize` is known at once); [`NetmapMem::finalize`] then allocates the
-//! clusters from the platform and publishes the lookup tables.
+//! `nr_memsize` is known at once); [`NetmapMem::finalize`] then charges the
+//! region's footprint to the global [`MemBudget`] (refusing it with `ENOMEM`
+//! if it does not fit), allocates the clusters from the platform one by one
+//! (giving everything back at the first failure) and publishes the lookup
+//! tables.
 //!
 //! Geometry, as in the reference allocator (§5.5, §15.7):
 //! * object sizes are rounded up to a multiple of 64 and then checked against
@@ -30,12 +33,14 @@
 //! counters are control-path state behind the platform's sleeping mutex.
 
 use crate::error::{Errno, Result};
-use crate::platform::{PAGE_SIZE, Platform, UserPages};
+use crate::platform::{PAGE_SIZE, Platform, RateLimit, UserPages};
 use crate::shm::BufRef;
 use crate::sync::{Lock, Once};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use netmap_uapi::NmreqPoolsInfo;
 
 /// Objects are aligned (and sized) to this many bytes (`NM_BUF_ALIGN`).
@@ -50,6 +55,104 @@ const IF_POOL: usize = 0;
 const RING_POOL: usize = 1;
 const BUF_POOL: usize = 2;
 const POOL_NAMES: [&str; 3] = ["netmap_if", "netmap_ring", "netmap_buf"];
+
+/// The default memory budget of a machine with `total_ram` bytes of RAM:
+/// half of it. What netmap allocates is pinned kernel memory that neither
+/// swaps nor shrinks; half leaves the other half to the kernel and every
+/// other process however many regions users ask for (the same share as
+/// Linux's default `tmpfs` size), and still holds the reference's global
+/// region (about 330 MB) on a machine of 1 GiB. A platform that cannot
+/// tell its RAM (0) gets no limit.
+pub const fn default_budget(total_ram: u64) -> u64 {
+    if total_ram == 0 {
+        u64::MAX
+    } else {
+        total_ram / 2
+    }
+}
+
+/// The one budget of all of netmap's memory (regions with their rings,
+/// buffers and extra buffers, and the kernel's lookup tables and free
+/// bitmaps of each region). A region charges its whole footprint
+/// ([`NetmapMem::footprint`]) *before* anything of it is allocated and
+/// gives it back when it is freed; one that does not fit is refused with
+/// `ENOMEM` and a rate-limited log line, so no request can make the kernel
+/// take more than the budget, whatever the pool parameters.
+#[derive(Debug)]
+pub struct MemBudget {
+    limit: u64,
+    used: AtomicU64,
+    /// Regions refused because they did not fit.
+    refused: AtomicU64,
+    /// Region builds that failed in the OS's page allocator.
+    alloc_failures: AtomicU64,
+    log_limit: RateLimit,
+}
+
+impl MemBudget {
+    /// A budget of `limit` bytes, none in use.
+    pub const fn new(limit: u64) -> Self {
+        MemBudget {
+            limit,
+            used: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            alloc_failures: AtomicU64::new(0),
+            log_limit: RateLimit::new(),
+        }
+    }
+
+    /// Bytes allowed.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes charged by the regions alive (and the global region's share,
+    /// reserved when the module loads).
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Regions refused so far because they did not fit.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Region builds that failed so far because the OS had no memory.
+    pub fn alloc_failures(&self) -> u64 {
+        self.alloc_failures.load(Ordering::Relaxed)
+    }
+
+    /// One text line: `budget <limit> used <bytes> refused <n>
+    /// alloc_failures <n>`.
+    pub fn write_summary(&self, w: &mut dyn fmt::Write) -> fmt::Result {
+        writeln!(
+            w,
+            "budget {} used {} refused {} alloc_failures {}",
+            self.limit(),
+            self.used(),
+            self.refused(),
+            self.alloc_failures()
+        )
+    }
+
+    /// Take `bytes`; false (and nothing taken) if they do not fit.
+    fn try_charge(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(bytes).filter(|&n| n <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Give back `bytes` taken by [`MemBudget::try_charge`].
+    fn release(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(bytes))
+            });
+    }
+}
 
 /// Parameters of one pool (the `*_size` / `*_num` module parameters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -482,6 +585,10 @@ pub struct NetmapMem<P: Platform> {
     private: bool,
     pools: [PoolGeom; 3],
     memsize: u64,
+    /// The budget this region charges, and whether it holds its
+    /// [`NetmapMem::footprint`] there now.
+    budget: Arc<MemBudget>,
+    charged: AtomicBool,
     /// Free bitmaps; empty until finalize.
     state: Lock<P::Mutex, [Bitmap; 3]>,
     tables: Once<Tables>,
@@ -503,8 +610,15 @@ impl<P: Platform> fmt::Debug for NetmapMem<P> {
 impl<P: Platform> NetmapMem<P> {
     /// Validate `params` (§5.5 ranges, private ones if `private`) and compute
     /// the geometry: `EINVAL` if a value is out of range. No memory for the
-    /// region is allocated yet (see [`NetmapMem::finalize`]).
-    pub fn new(platform: P, id: u16, params: &MemParams, private: bool) -> Result<Self> {
+    /// region is allocated yet (see [`NetmapMem::finalize`]), nothing is
+    /// charged to `budget` yet.
+    pub fn new(
+        platform: P,
+        id: u16,
+        params: &MemParams,
+        private: bool,
+        budget: Arc<MemBudget>,
+    ) -> Result<Self> {
         let lims = if private {
             &PRIVATE_LIMITS
         } else {
@@ -527,6 +641,8 @@ impl<P: Platform> NetmapMem<P> {
             private,
             pools: [ifp, ringp, bufp],
             memsize,
+            budget,
+            charged: AtomicBool::new(false),
             state,
             tables: Once::new(),
             backing: Backing::Clusters,
@@ -550,6 +666,7 @@ impl<P: Platform> NetmapMem<P> {
         params: &MemParams,
         memsize: u64,
         pages: P::UserPages,
+        budget: Arc<MemBudget>,
     ) -> Result<Self> {
         let lims = &PRIVATE_LIMITS;
         let mut geo = [0; 3].map(|_| PoolParams {
@@ -571,15 +688,9 @@ impl<P: Platform> NetmapMem<P> {
         let more = left.div_ceil(u64::from(b.objsize));
         b.objtotal = (u64::from(b.objtotal) + more).min(u64::from(lims[BUF_POOL].max_num)) as u32;
 
-        let npages = pages.count() as u64;
-        let page = |i: u64| usize::try_from(i).ok().and_then(|i| pages.page(i));
-        // Pages [first, last] follow each other in the kernel.
-        let contiguous = |first: u64, last: u64| {
-            (first..last).all(|p| match (page(p), page(p + 1)) {
-                (Some(a), Some(b)) => a.as_ptr().wrapping_add(PAGE_SIZE) == b.as_ptr(),
-                _ => false,
-            })
-        };
+        // Each pool starts on a page and holds as many objects, laid end to
+        // end, as the memory has room for.
+        let total = pages.count() as u64 * PAGE_SIZE as u64;
         let mut pools = [PoolGeom {
             objsize: 0,
             objtotal: 0,
@@ -589,37 +700,15 @@ impl<P: Platform> NetmapMem<P> {
             offset: 0,
             memtotal: 0,
         }; 3];
-        let mut lut = [Vec::new(), Vec::new(), Vec::new()];
-        let mut invalid = [Vec::new(), Vec::new(), Vec::new()];
         let mut off = 0u64;
-        for i in 0..3 {
-            let (size, want) = (u64::from(geo[i].objsize), geo[i].objtotal);
-            lut[i]
-                .try_reserve_exact(want as usize)
-                .map_err(|_| Errno::ENOMEM)?;
-            let mut placed = 0u32;
-            for j in 0..want {
-                let o = off + u64::from(j) * size;
-                let (first, last) = (o / PAGE_SIZE as u64, (o + size - 1) / PAGE_SIZE as u64);
-                if last >= npages {
-                    break; // the memory ends here
-                }
-                let base = page(first).ok_or(Errno::EFAULT)?;
-                let kaddr = base.as_ptr().wrapping_add((o % PAGE_SIZE as u64) as usize);
-                if contiguous(first, last) {
-                    lut[i].push(NonNull::new(kaddr).ok_or(Errno::EFAULT)?);
-                } else {
-                    // Placeholder, never used: the object stays allocated.
-                    lut[i].push(NonNull::dangling());
-                    invalid[i].try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-                    invalid[i].push(j);
-                }
-                placed += 1;
-            }
-            let memtotal = (u64::from(placed) * size).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
-            pools[i] = PoolGeom {
-                objsize: size as u32,
-                objtotal: placed,
+        for (pool, g) in pools.iter_mut().zip(geo.iter()) {
+            let size = u64::from(g.objsize);
+            let room = total.saturating_sub(off) / size;
+            let placed = u64::from(g.objtotal).min(room);
+            let memtotal = (placed * size).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
+            *pool = PoolGeom {
+                objsize: g.objsize,
+                objtotal: placed as u32,
                 shift: 0,
                 numclusters: 0,
                 clustsize: 0,
@@ -628,6 +717,34 @@ impl<P: Platform> NetmapMem<P> {
             };
             off += memtotal;
         }
+        if pools[BUF_POOL].objtotal < 2 {
+            return Err(Errno::ENOMEM);
+        }
+        let state =
+            Lock::new([Bitmap::empty(), Bitmap::empty(), Bitmap::empty()]).ok_or(Errno::ENOMEM)?;
+        let mut mem = NetmapMem {
+            platform,
+            id,
+            private: true,
+            pools,
+            memsize: off,
+            budget,
+            charged: AtomicBool::new(false),
+            state,
+            tables: Once::new(),
+            backing: Backing::User {
+                pages,
+                invalid: Default::default(),
+            },
+        };
+        // Charged before the tables are built (given back by drop if
+        // building them fails).
+        mem.reserve()?;
+        let Backing::User { pages, invalid } = &mut mem.backing else {
+            return Err(Errno::EINVAL); // unreachable: made just above
+        };
+        let mut lut = [Vec::new(), Vec::new(), Vec::new()];
+        Self::place_ext(&mem.pools, pages, &mut lut, invalid)?;
         // Out-of-range indexes map to buffer 0 (§5.3): it must be real, and
         // invalid buffers point to it too.
         let buf0 = match lut[BUF_POOL].first() {
@@ -638,13 +755,10 @@ impl<P: Platform> NetmapMem<P> {
             lut[BUF_POOL][j as usize] = buf0;
         }
         let mut bm = [
-            Bitmap::try_new(pools[IF_POOL].objtotal)?,
-            Bitmap::try_new(pools[RING_POOL].objtotal)?,
-            Bitmap::try_new(pools[BUF_POOL].objtotal)?,
+            Bitmap::try_new(mem.pools[IF_POOL].objtotal)?,
+            Bitmap::try_new(mem.pools[RING_POOL].objtotal)?,
+            Bitmap::try_new(mem.pools[BUF_POOL].objtotal)?,
         ];
-        if pools[BUF_POOL].objtotal < 2 {
-            return Err(Errno::ENOMEM);
-        }
         bm[BUF_POOL].take(0);
         bm[BUF_POOL].take(1);
         for (b, inv) in bm.iter_mut().zip(invalid.iter()) {
@@ -652,19 +766,49 @@ impl<P: Platform> NetmapMem<P> {
                 b.take(j);
             }
         }
-        let mem = NetmapMem {
-            platform,
-            id,
-            private: true,
-            pools,
-            memsize: off,
-            state: Lock::new(bm).ok_or(Errno::ENOMEM)?,
-            tables: Once::new(),
-            backing: Backing::User { pages, invalid },
-        };
+        *mem.state.lock() = bm;
         // A fresh cell: cannot be set already.
         let _ = mem.tables.set(Tables { lut });
         Ok(mem)
+    }
+
+    /// The kernel address of every object of `pools` over the pinned
+    /// `pages` (into `lut`), and per pool the objects that straddle pages
+    /// not contiguous in the kernel (into `invalid`, with a placeholder in
+    /// `lut` that is never used: they stay allocated).
+    fn place_ext(
+        pools: &[PoolGeom; 3],
+        pages: &P::UserPages,
+        lut: &mut [Vec<NonNull<u8>>; 3],
+        invalid: &mut [Vec<u32>; 3],
+    ) -> Result<()> {
+        let page = |i: u64| usize::try_from(i).ok().and_then(|i| pages.page(i));
+        // Pages [first, last] follow each other in the kernel.
+        let contiguous = |first: u64, last: u64| {
+            (first..last).all(|p| match (page(p), page(p + 1)) {
+                (Some(a), Some(b)) => a.as_ptr().wrapping_add(PAGE_SIZE) == b.as_ptr(),
+                _ => false,
+            })
+        };
+        for ((g, lut), invalid) in pools.iter().zip(lut.iter_mut()).zip(invalid.iter_mut()) {
+            let size = u64::from(g.objsize);
+            lut.try_reserve_exact(g.objtotal as usize)
+                .map_err(|_| Errno::ENOMEM)?;
+            for j in 0..g.objtotal {
+                let o = g.offset + u64::from(j) * size;
+                let (first, last) = (o / PAGE_SIZE as u64, (o + size - 1) / PAGE_SIZE as u64);
+                let base = page(first).ok_or(Errno::EFAULT)?;
+                let kaddr = base.as_ptr().wrapping_add((o % PAGE_SIZE as u64) as usize);
+                if contiguous(first, last) {
+                    lut.push(NonNull::new(kaddr).ok_or(Errno::EFAULT)?);
+                } else {
+                    lut.push(NonNull::dangling());
+                    invalid.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    invalid.push(j);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether the region is built over application memory (EXTMEM): it
@@ -683,6 +827,90 @@ impl<P: Platform> NetmapMem<P> {
         mine.same_pages(pages)
     }
 
+    /// Bytes the region takes when finalized: its clusters (`memsize`)
+    /// plus the kernel's lookup table (one pointer per object) and free
+    /// bitmap of each pool. What it charges to the budget. An EXTMEM
+    /// region charges its tables only: its memory is the application's.
+    pub fn footprint(&self) -> u64 {
+        let ptr = core::mem::size_of::<NonNull<u8>>() as u64;
+        let own = if self.is_ext() { 0 } else { self.memsize };
+        self.pools.iter().fold(own, |acc, g| {
+            let n = u64::from(g.objtotal);
+            acc + n * ptr + n.div_ceil(64) * 8
+        })
+    }
+
+    /// One text line: `mem <id> global|private built <0|1> memsize <bytes>
+    /// footprint <bytes> if <used>/<total>x<size> ring ... buf ...` (buffers
+    /// in use without the reserved 0 and 1).
+    pub fn write_summary(&self, w: &mut dyn fmt::Write) -> fmt::Result {
+        let st = self.stats();
+        let [ifp, ringp, bufp] = self.pool_geometry();
+        writeln!(
+            w,
+            "mem {} {} built {} memsize {} footprint {} if {}/{}x{} ring {}/{}x{} buf {}/{}x{}",
+            self.id,
+            if self.private { "private" } else { "global" },
+            u8::from(self.is_finalized()),
+            self.memsize,
+            self.footprint(),
+            st.if_used,
+            ifp.objtotal,
+            ifp.objsize,
+            st.ring_used,
+            ringp.objtotal,
+            ringp.objsize,
+            st.buf_used,
+            bufp.objtotal,
+            bufp.objsize
+        )
+    }
+
+    /// Whether the region's footprint is charged to the budget.
+    pub fn is_charged(&self) -> bool {
+        self.charged.load(Ordering::Acquire)
+    }
+
+    /// Charge the footprint to the budget now, if not yet done (the
+    /// global region's share is reserved when the module loads, so that
+    /// private regions cannot crowd it out later). `ENOMEM`, with a
+    /// rate-limited log line, if it does not fit.
+    pub fn reserve(&self) -> Result<()> {
+        if self.is_charged() {
+            return Ok(());
+        }
+        let b = &*self.budget;
+        let size = self.footprint();
+        if b.try_charge(size) {
+            if self.charged.swap(true, Ordering::AcqRel) {
+                // Unreachable: callers serialize (control mutex, or sole
+                // owner), but never charge twice.
+                b.release(size);
+            }
+            return Ok(());
+        }
+        b.refused.fetch_add(1, Ordering::Relaxed);
+        crate::nm_log_ratelimited!(
+            self.platform,
+            &b.log_limit,
+            Warn,
+            "mem {}: a region of {} bytes does not fit in netmap's memory budget ({} of {} bytes in use, module parameter max_mem_mb): ENOMEM",
+            self.id,
+            size,
+            b.used(),
+            b.limit()
+        );
+        Err(Errno::ENOMEM)
+    }
+
+    /// Give the footprint back to the budget (the region is not, or no
+    /// longer, built).
+    fn unreserve(&self) {
+        if self.charged.swap(false, Ordering::AcqRel) {
+            self.budget.release(self.footprint());
+        }
+    }
+
     /// The allocator id (`nr_mem_id`).
     pub fn id(&self) -> u16 {
         self.id
@@ -699,10 +927,12 @@ impl<P: Platform> NetmapMem<P> {
     }
 
     /// Allocate every cluster of the three pools and build the lookup
-    /// tables and free bitmaps (buffers 0 and 1 marked used).
+    /// tables and free bitmaps (buffers 0 and 1 marked used), after
+    /// charging the whole footprint to the budget ([`Self::reserve`]).
     ///
     /// Idempotent, and safe to call concurrently: callers serialize on the
-    /// control mutex. On failure everything obtained is given back and
+    /// control mutex. On failure (budget exhausted, or the OS out of
+    /// memory at any cluster) everything obtained is given back and
     /// `ENOMEM` is returned; a later call starts over.
     pub fn finalize(&self) -> Result<()> {
         if self.is_finalized() {
@@ -712,6 +942,10 @@ impl<P: Platform> NetmapMem<P> {
         if self.is_finalized() {
             return Ok(());
         }
+        // A reservation made here is undone on failure; one made at load
+        // (the global region) is kept.
+        let reserved_before = self.is_charged();
+        self.reserve()?;
         let mut lut = [Vec::new(), Vec::new(), Vec::new()];
         let built = self.alloc_clusters(&mut lut).and_then(|()| {
             let mut bm = [
@@ -735,10 +969,16 @@ impl<P: Platform> NetmapMem<P> {
             }
             Err(_) => {
                 self.free_clusters(&lut);
-                crate::nm_log!(
+                if !reserved_before {
+                    self.unreserve();
+                }
+                let b = &*self.budget;
+                b.alloc_failures.fetch_add(1, Ordering::Relaxed);
+                crate::nm_log_ratelimited!(
                     self.platform,
-                    Error,
-                    "mem {}: cannot allocate {} bytes",
+                    &b.log_limit,
+                    Warn,
+                    "mem {}: out of memory building a region of {} bytes: ENOMEM",
                     self.id,
                     self.memsize
                 );
@@ -1087,6 +1327,7 @@ impl<P: Platform> Drop for NetmapMem<P> {
         {
             self.free_clusters(&t.lut);
         }
+        self.unreserve();
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! * Copy monitors (`/t`, `/r`) have a private region; the parent's TX slots
 //!   are copied when the parent's TX ring is synced (before transmission),
-//!   its RX slots when they arrive (VALE delivery, pipe/NIC rxsync).
+//!   its RX slots when they arrive, i.e. where the party that fills the
+//!   ring publishes them ([`rx_new`]: a VALE sender's delivery, a pipe
+//!   peer's txsync, a NIC's receive path), not at the parent's rxsync:
+//!   the monitor sees traffic the parent's owner has not read yet.
 //! * Zero-copy monitors (`/z`) share the parent's region; buffers are
 //!   swapped (the parent slot gets the monitor's old buffer and
 //!   NS_BUF_CHANGED) when the parent *releases* slots: TX slots after
@@ -173,6 +176,8 @@ pub fn tx_sync_end<P: Platform>(
 }
 
 /// New frames [from, to) arrived in a parent RX ring: copy monitors.
+/// Called by whoever makes frames visible in an RX ring, once per batch,
+/// after publishing them; one flag check when no monitor is attached.
 pub fn rx_new<P: Platform>(na: &Adapter<P>, k: &Kring<P>, ring: &RingPtr, from: u32, to: u32) {
     for_each(k, false, |l| {
         copy_into(l, na, ring, k.offsets(), from, to, 0)

@@ -11,7 +11,7 @@ use core::sync::atomic::Ordering;
 
 /// Parameter names in id order: the order of the OS glue's tables
 /// (Linux `NM_PARAMS`, FreeBSD `NM_SYSCTLS`), which each checks at load.
-pub const NAMES: [&str; 36] = [
+pub const NAMES: [&str; 37] = [
     "verbose",
     "no_timestamp",
     "no_pendintr",
@@ -50,6 +50,9 @@ pub const NAMES: [&str; 36] = [
     "max_rings",
     "max_slots",
     "max_extra_bufs",
+    // Budget of all of netmap's memory in MiB (0: half of the RAM); reads
+    // give the budget in effect.
+    "max_mem_mb",
 ];
 
 /// Checks that the glue numbers the parameters as [`NAMES`] does:
@@ -113,6 +116,7 @@ pub fn to_core(vals: &[i32]) -> Params {
         max_rings: val(vals, "max_rings"),
         max_slots: val(vals, "max_slots"),
         max_extra_bufs: val(vals, "max_extra_bufs"),
+        max_mem: u64::from(val(vals, "max_mem_mb")) << 20,
         ..Params::default()
     };
     for (i, &v) in vals.iter().enumerate() {
@@ -136,12 +140,18 @@ pub fn set(p: &Params, i: usize, v: i32) -> bool {
     true
 }
 
-/// The value Rust owns for parameter `i`: the `*_curr_*` parameters report
-/// the global region's actual pools (sizes rounded up to 64 bytes, counts
-/// to whole clusters, §5.5).
-pub fn get(pools: &[PoolParams; 3], i: usize) -> Option<i32> {
+/// The value the core owns for parameter `i`: the `*_curr_*` parameters
+/// report the global region's actual pools (sizes rounded up to 64 bytes,
+/// counts to whole clusters, §5.5), `max_mem_mb` the budget in effect
+/// (derived from the RAM when 0 was given).
+pub fn get<P: crate::Platform>(nm: &crate::Netmap<P>, i: usize) -> Option<i32> {
+    get_from(&nm.global_mem().pool_geometry(), nm.budget().limit(), i)
+}
+
+fn get_from(pools: &[PoolParams; 3], budget: u64, i: usize) -> Option<i32> {
     let [ifp, ringp, bufp] = pools;
     let v = match NAMES.get(i).copied()? {
+        "max_mem_mb" => return Some(i32::try_from(budget >> 20).unwrap_or(i32::MAX)),
         "if_curr_size" => ifp.objsize,
         "if_curr_num" => ifp.objtotal,
         "ring_curr_size" => ringp.objsize,
@@ -206,8 +216,11 @@ mod tests {
                 objtotal: 6,
             },
         ];
-        assert_eq!(get(&pools, at("ring_curr_num")), Some(4));
-        assert_eq!(get(&pools, at("buf_curr_size")), Some(5));
-        assert_eq!(get(&pools, at("buf_size")), None);
+        assert_eq!(get_from(&pools, 0, at("ring_curr_num")), Some(4));
+        assert_eq!(get_from(&pools, 0, at("buf_curr_size")), Some(5));
+        assert_eq!(get_from(&pools, 0, at("buf_size")), None);
+        assert_eq!(get_from(&pools, 3 << 20, at("max_mem_mb")), Some(3));
+        vals[at("max_mem_mb")] = 7;
+        assert_eq!(to_core(&vals).max_mem, 7 << 20);
     }
 }

@@ -126,7 +126,13 @@ impl<P: Platform> PipeEnd<P> {
         }
         k.nr_hwcur.store(j, Ordering::Release);
         if nk < n {
+            // Only this txsync writes the peer's pipe_tail (the busy lock
+            // of `k` serializes it): [old, nk) is what becomes visible.
+            let old = rxk.pipe_tail.load(Ordering::Relaxed);
             rxk.pipe_tail.store(nk, Ordering::Release);
+            // Copy monitors of the peer's RX ring see the frames now, as
+            // for every port (not at the receiver's next rxsync).
+            crate::monitor::rx_new(&peer, rxk, &rxring, old, nk);
             peer.notify(rxk);
         }
         Ok(())

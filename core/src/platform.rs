@@ -13,7 +13,8 @@
 //!   DISPATCH_LEVEL), and a control-path mutex that may sleep;
 //! * wait queues, used by poll() and woken when a ring gets data or room;
 //! * copies from and to user memory that report faults instead of crashing;
-//! * time and logging;
+//! * time and logging (with [`RateLimit`] for what users can trigger at will);
+//! * the machine's RAM size, from which the memory budget is derived;
 //! * kernel threads that poll (VALE polling mode, spec §4.9), optionally
 //!   pinned to one CPU, stopped and joined when their handle is dropped;
 //! * pinned user memory (the EXTMEM option, spec §5): pages of the
@@ -27,6 +28,7 @@
 use alloc::boxed::Box;
 use core::fmt;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 /// A user-memory copy faulted (the errno is `EFAULT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +192,16 @@ pub trait Platform: Clone + Send + Sync + 'static {
 
     /// Allocate `size` bytes (a multiple of [`PAGE_SIZE`]), zeroed and
     /// page aligned, that the OS can map into a process page by page.
-    /// `None` on failure.
+    /// `None` on failure. May fail: the OS must give up rather than take
+    /// memory from other users (Linux: no OOM killer, `__GFP_NORETRY`),
+    /// and the core tears the region down at the first failure.
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>>;
+
+    /// Bytes of RAM the machine has (Linux `totalram_pages()`, Windows
+    /// `MmGetPhysicalMemoryRanges`), 0 if unknown: the default of the
+    /// memory budget is derived from it ([`crate::mem::default_budget`]).
+    /// Called once, when the context is created.
+    fn total_ram(&self) -> u64;
 
     /// Free a cluster.
     ///
@@ -302,6 +312,50 @@ pub trait Platform: Clone + Send + Sync + 'static {
     ) -> crate::Result<Self::Watch<'a>>;
 }
 
+/// Lets a burst of [`RateLimit::BURST`] messages through per
+/// [`RateLimit::INTERVAL`] seconds (Linux's `printk_ratelimit` defaults),
+/// counting the others, so that a user repeating a refused request cannot
+/// flood the kernel log. Approximate under races (a message more or less),
+/// never blocking.
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    /// Start of the current interval (seconds), 0 before the first message.
+    begin: AtomicI64,
+    /// Messages let through in the current interval.
+    printed: AtomicU32,
+    /// Messages suppressed since the last one let through.
+    missed: AtomicU32,
+}
+
+impl RateLimit {
+    pub const BURST: u32 = 10;
+    pub const INTERVAL: i64 = 5;
+
+    pub const fn new() -> Self {
+        RateLimit {
+            begin: AtomicI64::new(0),
+            printed: AtomicU32::new(0),
+            missed: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether a message may be emitted at `now` (seconds): `Some(n)` with
+    /// the number of messages suppressed before it, or `None`.
+    pub fn check(&self, now: i64) -> Option<u32> {
+        let begin = self.begin.load(Ordering::Relaxed);
+        if begin == 0 || now.wrapping_sub(begin) >= Self::INTERVAL || now < begin {
+            self.begin.store(now.max(1), Ordering::Relaxed);
+            self.printed.store(0, Ordering::Relaxed);
+        }
+        if self.printed.fetch_add(1, Ordering::Relaxed) < Self::BURST {
+            Some(self.missed.swap(0, Ordering::Relaxed))
+        } else {
+            self.missed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
 /// Size of the pages the OS maps (4 KiB on every supported system).
 pub const PAGE_SIZE: usize = 4096;
 
@@ -311,4 +365,46 @@ macro_rules! nm_log {
     ($p:expr, $lvl:ident, $($arg:tt)*) => {
         $crate::platform::Platform::log(&$p, $crate::platform::LogLevel::$lvl, format_args!($($arg)*))
     };
+}
+
+/// [`nm_log!`] through a [`RateLimit`], for messages a user can cause at
+/// will: `nm_log_ratelimited!(platform, &limit, Warn, "x {}", 1)`. The first
+/// message after suppressed ones says how many were dropped.
+#[macro_export]
+macro_rules! nm_log_ratelimited {
+    ($p:expr, $rl:expr, $lvl:ident, $($arg:tt)*) => {
+        if let Some(missed) = $crate::platform::RateLimit::check(
+            $rl,
+            $crate::platform::Platform::now(&$p).0,
+        ) {
+            if missed > 0 {
+                $crate::nm_log!($p, $lvl, "({} similar messages suppressed)", missed);
+            }
+            $crate::nm_log!($p, $lvl, $($arg)*);
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+
+    #[test]
+    fn rate_limit_bursts_then_counts_then_resumes() {
+        let rl = RateLimit::new();
+        for _ in 0..RateLimit::BURST {
+            assert_eq!(rl.check(100), Some(0));
+        }
+        assert_eq!(rl.check(101), None);
+        assert_eq!(rl.check(104), None);
+        // A new interval: the first message reports the two suppressed.
+        assert_eq!(rl.check(105), Some(2));
+        assert_eq!(rl.check(105), Some(0));
+        // Time going backwards (a clock step) starts a new interval too:
+        // 2 of these 10 are over the burst.
+        for _ in 0..RateLimit::BURST {
+            rl.check(105);
+        }
+        assert_eq!(rl.check(50), Some(2));
+    }
 }

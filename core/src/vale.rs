@@ -1,14 +1,30 @@
 //! The VALE switch (§8): a registry of switches, ports by index, the
 //! forwarding decision behind the [`Lookup`] trait (a learning bridge by
-//! default), and batched forwarding performed inside the sender's txsync.
+//! default), and forwarding performed inside the sender's txsync.
+//!
+//! The data path ([`forward`]) has two shapes:
+//! - the direct path: a run of single-slot packets that all go to one port
+//!   (bulk traffic between two stations, flooding on a switch with one
+//!   other port) is copied straight from the sender's ring into that
+//!   port's RX ring, with no intermediate table;
+//! - the general path (`nm_bdg_preflush`/`nm_bdg_flush`): a batch of slots
+//!   is gathered into the ring's scratch table, each packet is decided as
+//!   soon as it is complete and threaded onto its destination's queue (one
+//!   per port plus one for flooding), then each destination's queue is
+//!   delivered in one pass.
+//!
+//! The learning bridge is called directly (no dynamic dispatch) and decides
+//! a run of packets between the same stations with one hash and one
+//! learning step. Frames are copied by whole words without a call.
 //!
 //! Locking (§8.3): the sender holds its own kring busy lock for the whole
-//! txsync; it snapshots the switch's port table under the table spinlock
-//! (cloning the `Arc`s of the active ports into scratch space preallocated
-//! with the ring, so no allocation happens on the data path), then takes
-//! each destination RX kring's `q_lock` while it copies the packets for
-//! that ring. A port leaving the switch or its ring being deleted is seen
-//! under that lock (`NKR_ON`), and the `Arc` keeps the memory valid.
+//! txsync; it takes the switch's port table spinlock only to clone the
+//! `Arc`s of the ports a batch goes to (into scratch space preallocated
+//! with the ring: no allocation on the data path), then each destination
+//! RX kring's `q_lock` while it copies to that ring. A port leaving the
+//! switch or its ring being deleted is seen under that lock (`NKR_ON`), and
+//! the `Arc` keeps the memory valid. Receivers release slots without the
+//! lock (see [`rxsync`]), so a receiver never waits for a sender's copy.
 
 #![deny(unsafe_code)]
 

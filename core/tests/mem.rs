@@ -3,11 +3,16 @@
 
 use netmap_core::error::Errno;
 use netmap_core::host::HostPlatform;
-use netmap_core::mem::{MemParams, MemStats, NetmapMem, PoolParams};
+use netmap_core::mem::{MemBudget, MemParams, MemStats, NetmapMem, PoolParams};
 use netmap_core::platform::PAGE_SIZE;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A budget that never refuses (the tests of the budget make their own).
+fn unlimited() -> Arc<MemBudget> {
+    Arc::new(MemBudget::new(u64::MAX))
+}
 
 /// Private allocator of a default ephemeral VALE port (§5.5).
 fn vale_params() -> MemParams {
@@ -17,7 +22,7 @@ fn vale_params() -> MemParams {
 fn small_private(p: &HostPlatform, nbufs: u32) -> NetmapMem<HostPlatform> {
     let mut params = MemParams::private_default();
     params.buf_pool.objtotal = nbufs;
-    NetmapMem::new(p.clone(), 7, &params, true).unwrap()
+    NetmapMem::new(p.clone(), 7, &params, true, unlimited()).unwrap()
 }
 
 #[test]
@@ -85,13 +90,23 @@ fn private_for_formulas() {
     );
     assert_eq!(h.buf_pool.objtotal, u32::MAX);
     let p = HostPlatform::new();
-    assert_eq!(NetmapMem::new(p, 2, &h, true).unwrap_err(), Errno::EINVAL);
+    assert_eq!(
+        NetmapMem::new(p, 2, &h, true, unlimited()).unwrap_err(),
+        Errno::EINVAL
+    );
 }
 
 #[test]
 fn global_geometry_and_pools_info() {
     let p = HostPlatform::new();
-    let m = NetmapMem::new(p.clone(), 1, &MemParams::global_default(), false).unwrap();
+    let m = NetmapMem::new(
+        p.clone(),
+        1,
+        &MemParams::global_default(),
+        false,
+        unlimited(),
+    )
+    .unwrap();
     assert_eq!(m.memsize(), 343019520);
     assert_eq!(m.id(), 1);
     assert!(!m.is_private());
@@ -154,7 +169,7 @@ fn global_geometry_and_pools_info() {
 #[test]
 fn vale_port_geometry() {
     let p = HostPlatform::new();
-    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true).unwrap();
+    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true, unlimited()).unwrap();
     assert!(m.is_private());
     assert_eq!(m.memsize(), 42369024);
     assert_eq!(m.buf_pool_offset(), 421888);
@@ -195,14 +210,14 @@ fn copy_monitor_geometry() {
     let p = HostPlatform::new();
     let min = MemParams::private_default();
     let params = MemParams::private_for(&min, 1, 1, 1024, 1024, 0, 0);
-    let m = NetmapMem::new(p, 3, &params, true).unwrap();
+    let m = NetmapMem::new(p, 3, &params, true, unlimited()).unwrap();
     assert_eq!(m.memsize(), 8478720);
     assert_eq!(m.buf_pool_offset(), 4096 + 81920);
     // Private minimums are valid as they are; the global if-count minimum
     // (10) is not met by them.
     let p = HostPlatform::new();
     assert_eq!(
-        NetmapMem::new(p, 4, &min, false).unwrap_err(),
+        NetmapMem::new(p, 4, &min, false, unlimited()).unwrap_err(),
         Errno::EINVAL
     );
 }
@@ -212,7 +227,7 @@ fn vale_port_allocation_order() {
     // §5.5: RX ring object 0 at 12288, TX ring object 1 at 32768, then the
     // netmap_if at 0; RX slots get buffers 2..1025, TX slots 1026..2049.
     let p = HostPlatform::new();
-    let m = NetmapMem::new(p, 2, &vale_params(), true).unwrap();
+    let m = NetmapMem::new(p, 2, &vale_params(), true, unlimited()).unwrap();
     m.finalize().unwrap();
     let ring_bytes = 256 + 16 * 1024;
     let rx = m.ring_alloc(ring_bytes).unwrap();
@@ -253,7 +268,7 @@ fn range_validation() {
             params.if_pool.objtotal = 10;
         }
         f(&mut params);
-        NetmapMem::new(p.clone(), 9, &params, private).map(|m| m.memsize())
+        NetmapMem::new(p.clone(), 9, &params, private, unlimited()).map(|m| m.memsize())
     };
     let einval = Err(Errno::EINVAL);
     // netmap_if pool: objsize 56..4096 (after rounding to 64), count
@@ -302,7 +317,7 @@ fn objsize_rounding_and_cluster_rounding() {
         objsize: 1500, // -> 1536, 8 per 12288-byte cluster
         objtotal: 9,
     };
-    let m = NetmapMem::new(p.clone(), 5, &params, true).unwrap();
+    let m = NetmapMem::new(p.clone(), 5, &params, true, unlimited()).unwrap();
     let info = m.pools_info().unwrap();
     assert_eq!(
         (info.nr_if_pool_objsize, info.nr_if_pool_objtotal),
@@ -419,7 +434,7 @@ fn object_allocation() {
 #[test]
 fn addresses_and_pages() {
     let p = HostPlatform::new();
-    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true).unwrap();
+    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true, unlimited()).unwrap();
     m.finalize().unwrap();
     let bs = u64::from(m.buf_size());
     for k in [0u32, 1, 2, 3, 1000, 1001, m.buf_count() - 1] {
@@ -578,7 +593,7 @@ fn extra_buffers_hostile_lists() {
 #[test]
 fn finalize_fault_injection_and_drop() {
     let p = HostPlatform::new();
-    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true).unwrap();
+    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true, unlimited()).unwrap();
     let total: u64 = 3 + 20 + 10241;
     // Fail in each pool: first cluster, inside the ring pool, the last one.
     for budget in [0, 1, 3, 10, total - 1] {
@@ -600,7 +615,7 @@ fn finalize_fault_injection_and_drop() {
     assert_eq!(p.clusters_live(), (0, 0));
 
     // Dropping an allocator that was never finalized frees nothing.
-    let m = NetmapMem::new(p.clone(), 3, &vale_params(), true).unwrap();
+    let m = NetmapMem::new(p.clone(), 3, &vale_params(), true, unlimited()).unwrap();
     drop(m);
     assert_eq!(p.clusters_live(), (0, 0));
 }
@@ -683,4 +698,120 @@ fn concurrent_buffers_unique() {
     }
     assert_eq!(m.stats().buf_used, 0);
     assert!(owned.iter().all(|o| !o.load(Ordering::SeqCst)));
+}
+
+/// The footprint a region charges: its clusters plus one lookup-table
+/// pointer and one bitmap bit (in 64-bit words) per object of each pool.
+#[test]
+fn footprint_counts_clusters_tables_and_bitmaps() {
+    let p = HostPlatform::new();
+    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true, unlimited()).unwrap();
+    let objs: u64 = m
+        .pool_geometry()
+        .iter()
+        .map(|g| {
+            let n = u64::from(g.objtotal);
+            n * 8 + n.div_ceil(64) * 8
+        })
+        .sum();
+    assert_eq!(m.footprint(), m.memsize() + objs);
+}
+
+/// A region is charged to the budget before any cluster is allocated, and
+/// refused (ENOMEM, a clear log line) without touching the OS when it does
+/// not fit; what a region charged comes back when it is dropped.
+#[test]
+fn budget_checked_before_building_and_given_back() {
+    let p = HostPlatform::new();
+    let fp = NetmapMem::new(p.clone(), 2, &vale_params(), true, unlimited())
+        .unwrap()
+        .footprint();
+    // Room for one region, not for two.
+    let budget = Arc::new(MemBudget::new(2 * fp - 1));
+    let a = NetmapMem::new(p.clone(), 3, &vale_params(), true, budget.clone()).unwrap();
+    let b = NetmapMem::new(p.clone(), 4, &vale_params(), true, budget.clone()).unwrap();
+    assert_eq!(budget.used(), 0, "creating a region charges nothing");
+    a.finalize().unwrap();
+    assert_eq!(budget.used(), fp);
+    assert!(a.is_charged());
+    let live = p.clusters_live();
+    // Any cluster allocation would now fail: b must be refused before it
+    // asks for one (a refusal, not an allocation failure).
+    p.set_cluster_budget(Some(0));
+    assert_eq!(b.finalize().unwrap_err(), Errno::ENOMEM);
+    assert!(!b.is_finalized() && !b.is_charged());
+    assert_eq!((budget.refused(), budget.alloc_failures()), (1, 0));
+    assert_eq!(p.clusters_live(), live);
+    assert_eq!(budget.used(), fp);
+    let msg = p.log_messages().pop().unwrap();
+    assert!(
+        msg.contains("does not fit in netmap's memory budget") && msg.contains("max_mem_mb"),
+        "log line: {msg}"
+    );
+    p.set_cluster_budget(None);
+    drop(a);
+    assert_eq!(budget.used(), 0);
+    assert_eq!(p.clusters_live(), (0, 0));
+    // Room again: b builds.
+    b.finalize().unwrap();
+    assert_eq!(budget.used(), fp);
+    drop(b);
+    assert_eq!(budget.used(), 0);
+}
+
+/// The OS failing a cluster (out of memory) in the middle of a build:
+/// every cluster obtained and the budget charge are given back.
+#[test]
+fn allocation_failure_gives_back_clusters_and_budget() {
+    let p = HostPlatform::new();
+    let budget = Arc::new(MemBudget::new(u64::MAX));
+    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true, budget.clone()).unwrap();
+    p.set_cluster_budget(Some(100));
+    assert_eq!(m.finalize().unwrap_err(), Errno::ENOMEM);
+    assert_eq!(p.clusters_live(), (0, 0));
+    assert_eq!((budget.used(), budget.alloc_failures()), (0, 1));
+    assert!(p.log_messages().pop().unwrap().contains("out of memory"));
+    p.set_cluster_budget(None);
+    m.finalize().unwrap();
+    assert_eq!(budget.used(), m.footprint());
+}
+
+/// A reservation made ahead of the build (the global region's, at load)
+/// survives a failed build: the region keeps its share.
+#[test]
+fn reservation_ahead_of_build_is_kept_on_failure() {
+    let p = HostPlatform::new();
+    let budget = Arc::new(MemBudget::new(u64::MAX));
+    let m = NetmapMem::new(p.clone(), 1, &vale_params(), false, budget.clone()).unwrap();
+    m.reserve().unwrap();
+    m.reserve().unwrap();
+    assert_eq!(budget.used(), m.footprint(), "reserved once");
+    p.set_cluster_budget(Some(5));
+    assert_eq!(m.finalize().unwrap_err(), Errno::ENOMEM);
+    assert_eq!(budget.used(), m.footprint());
+    p.set_cluster_budget(None);
+    m.finalize().unwrap();
+    assert_eq!(budget.used(), m.footprint());
+    drop(m);
+    assert_eq!(budget.used(), 0);
+}
+
+/// A user repeating a refused request does not flood the log: at most a
+/// burst of lines per interval, every refusal counted.
+#[test]
+fn refusals_are_logged_rate_limited() {
+    use netmap_core::platform::RateLimit;
+    let p = HostPlatform::new();
+    let budget = Arc::new(MemBudget::new(4096));
+    let m = NetmapMem::new(p.clone(), 2, &vale_params(), true, budget.clone()).unwrap();
+    let before = p.log_lines();
+    for _ in 0..100 {
+        assert_eq!(m.finalize().unwrap_err(), Errno::ENOMEM);
+    }
+    assert_eq!(budget.refused(), 100);
+    let lines = p.log_lines() - before;
+    assert!(
+        (1..=u64::from(RateLimit::BURST) + 1).contains(&lines),
+        "{lines} log lines for 100 refusals"
+    );
 }

@@ -123,3 +123,86 @@ fn zero_copy_monitor_of_vale_rx_sees_released_frames() {
     b.rxsync().unwrap();
     assert_eq!(mon.recv(), vec![f]);
 }
+
+/// Delivers `f` into the RX ring of `owner` with `deliver` and checks that
+/// the copy monitor `mon` of that ring is woken and has the frame at once,
+/// before `owner` syncs, and that `owner` still receives it afterwards.
+fn seen_on_arrival(what: &str, owner: &Port<'_>, mon: &Port<'_>, f: &[u8], deliver: impl FnOnce()) {
+    let wq = mon.wq(netmap_core::kring::Dir::Rx);
+    let g = wq.generation();
+    deliver();
+    assert_ne!(wq.generation(), g, "{what}: the monitor was not woken");
+    assert_eq!(mon.recv(), vec![f.to_vec()], "{what}: monitor");
+    assert_eq!(owner.recv(), vec![f.to_vec()], "{what}: owner");
+}
+
+/// The issue "a copy monitor of a pipe's receive ring sees nothing until
+/// the pipe end syncs": a copy monitor of an RX ring gets frames when
+/// they arrive, whoever fills the ring (a pipe peer's txsync, a VALE
+/// sender, a NIC's receive path), not at the owner's next rxsync.
+#[test]
+fn copy_monitor_of_rx_sees_frames_on_arrival_for_every_port_type() {
+    use netmap_core::host::HostNetif;
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = Env::with_nics(std::slice::from_ref(&eth0));
+    let base = env.nm.stats();
+    {
+        let f = frame(B, A, 3, 90);
+        // Pipe: the peer's txsync publishes into the owner's RX ring.
+        let owner = env.port("pm{1");
+        let mon = env.port_with("pm{1", mon_reg(NR_MONITOR_RX));
+        let peer = env.port("pm}1");
+        seen_on_arrival("pipe", &owner, &mon, &f, || assert_eq!(peer.send(&[&f]), 1));
+        // The sender's slot completes once the owner released it (the
+        // buffer is shared): nothing pending any more.
+        owner.rxsync().unwrap();
+        peer.txsync().unwrap();
+        let tx = peer.tx_ring(0).unwrap();
+        assert_eq!(tx.tail(), prev(tx.head(), tx.num_slots()));
+        // VALE: the sender's switch delivers.
+        let owner = env.port("valemr:r");
+        let mon = env.port_with("valemr:r", mon_reg(NR_MONITOR_RX));
+        let sender = env.port("valemr:s");
+        seen_on_arrival("VALE", &owner, &mon, &f, || {
+            assert_eq!(sender.send(&[&f]), 1)
+        });
+        // NIC: the OS's receive path pushes.
+        let owner = env.port("eth0");
+        let mon = env.port_with("eth0", mon_reg(NR_MONITOR_RX));
+        let na = eth0.adapter().unwrap();
+        seen_on_arrival("NIC", &owner, &mon, &f, || assert!(na.rx_push(0, &f)));
+    }
+    assert_eq!(env.nm.stats(), base);
+}
+
+/// Pipes publish complete packets only: a copy monitor of the receiving
+/// end gets a chain once its last slot is sent, and exactly once.
+#[test]
+fn copy_monitor_of_pipe_rx_gets_complete_packets_once() {
+    let env = Env::new();
+    let owner = env.port("pc{1");
+    let mon = env.port_with("pc{1", mon_reg(NR_MONITOR_RX));
+    let peer = env.port("pc}1");
+    let tx = peer.tx_ring(0).unwrap();
+    let f = frame(B, A, 4, 60);
+    let g = frame(B, A, 5, 70);
+    // First slot of a two-slot packet: not published, not monitored.
+    peer.put(&tx, 0, &f);
+    let mut s = tx.slot(0);
+    s.flags |= NS_MOREFRAG;
+    tx.set_slot(0, s);
+    tx.set_head(1);
+    tx.set_cur(1);
+    peer.txsync().unwrap();
+    assert!(mon.recv().is_empty(), "half a packet reached the monitor");
+    peer.put(&tx, 1, &g);
+    tx.set_head(2);
+    tx.set_cur(2);
+    peer.txsync().unwrap();
+    assert_eq!(mon.recv(), vec![f.clone(), g.clone()]);
+    // Syncs of either side do not pass the frames again.
+    owner.rxsync().unwrap();
+    peer.txsync().unwrap();
+    assert!(mon.recv().is_empty(), "frames passed twice");
+    assert_eq!(owner.recv(), vec![f, g]);
+}

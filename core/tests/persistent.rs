@@ -331,8 +331,17 @@ fn attach_detach_errors() {
     let held: Vec<_> = (0..8).map(|i| env.port(&format!("valesw{i}:p"))).collect();
     assert_eq!(attach(&env, &np, "vale9:nmp2"), Err(Errno::ENOMEM));
     drop(held);
-    // Port table full: 252 ports can be added (§8.1).
-    let many: Vec<_> = (0..252).map(|i| env.port(&format!("vale3:p{i}"))).collect();
+    // Port table full: 252 ports can be added (§8.1). One-slot rings: the
+    // smallest private regions (8 MB each instead of 42).
+    let tiny = NmreqRegister {
+        nr_mode: NR_REG_ALL_NIC,
+        nr_tx_slots: 1,
+        nr_rx_slots: 1,
+        ..NmreqRegister::zeroed()
+    };
+    let many: Vec<_> = (0..252)
+        .map(|i| env.port_with(&format!("vale3:p{i}"), tiny))
+        .collect();
     assert_eq!(attach(&env, &np, "vale3:nmp2"), Err(Errno::ENOMEM));
     drop(many);
     assert_eq!(env.nm.stats().switches, base.switches);
@@ -378,6 +387,14 @@ fn no_os_support_means_eopnotsupp() {
         Errno::EOPNOTSUPP
     );
     assert_eq!(delif(&env, &np, "nmx"), Err(Errno::ENXIO));
-    assert_eq!(env.nm.stats(), Default::default());
+    // Nothing in use but the global region's share of the budget.
+    let global = env.nm.global_mem().footprint();
+    assert_eq!(
+        env.nm.stats(),
+        netmap_core::GlobalStats {
+            mem_used: global,
+            ..Default::default()
+        }
+    );
     env.nm.release(np);
 }

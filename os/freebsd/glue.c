@@ -122,6 +122,7 @@ int nm_glue_copyin(void *dst, uint64_t src, size_t len);
 int nm_glue_copyout(uint64_t dst, const void *src, size_t len);
 void nm_glue_gettimeofday(int64_t *sec, int64_t *usec);
 unsigned int nm_glue_online_cpus(void);
+uint64_t nm_glue_total_ram(void);
 void nm_glue_log(int level, const char *msg, size_t len);
 void nm_glue_panic(void) __dead2;
 void *nm_glue_thread_start(const char *name, size_t len, int cpu, void *ctx,
@@ -193,7 +194,8 @@ int nm_glue_pif_delete(const char *name, size_t len);
 	X(default_pipes, 0, RW)                    \
 	X(max_rings, 256, RO)                      \
 	X(max_slots, 4096, RO)                     \
-	X(max_extra_bufs, 524288, RO)
+	X(max_extra_bufs, 524288, RO)              \
+	X(max_mem_mb, 0, RO)
 
 #define NM_PARAM_ENUM(name, def, kind) NM_PARAM_##name,
 enum nm_param_id { NM_PARAMS(NM_PARAM_ENUM) NM_PARAM_COUNT };
@@ -1438,6 +1440,13 @@ unsigned int
 nm_glue_online_cpus(void)
 {
 	return (mp_ncpus);
+}
+
+/* Bytes of RAM the kernel manages (physmem, in pages). */
+uint64_t
+nm_glue_total_ram(void)
+{
+	return ((uint64_t)physmem * PAGE_SIZE);
 }
 
 /* level: 0 error, 1 warning, 2 info, 3 debug (syslog only). */

@@ -93,6 +93,7 @@ unsigned int nm_rs_poll(void *priv, unsigned int events, void *file, void *pt);
 int nm_rs_mmap_check(void *priv, u64 offset, u64 len);
 void *nm_rs_mmap_page(void *priv, u64 offset);
 size_t nm_rs_stats(char *buf, size_t len);
+size_t nm_rs_pools(char *buf, size_t len);
 bool nm_rs_netif_rx(void *ctx, unsigned int queue, bool host, const u8 *data,
 		    size_t len);
 void nm_rs_netif_gone(const char *name, size_t len);
@@ -110,7 +111,8 @@ void nm_rs_netif_tx_done(void *ctx, unsigned int ring);
  * reads at init.  After init every write is also forwarded to Rust
  * (nm_rs_param_set), which updates the core's atomics.  Read-only
  * parameters whose value Rust computes (the *_curr_* actual sizes of the
- * global allocator) are read through nm_rs_param_get.
+ * global allocator, the memory budget in effect for max_mem_mb, whose 0
+ * default means "half of the RAM") are read through nm_rs_param_get.
  *
  * Kinds: RW = 0644, written by users; RO = 0444, settable only at insmod
  *        (like the reference's load-time tunables); CUR = 0444, value owned
@@ -152,7 +154,8 @@ void nm_rs_netif_tx_done(void *ctx, unsigned int ring);
 	X(default_pipes, 0, RW)                    \
 	X(max_rings, 256, RO)                      \
 	X(max_slots, 4096, RO)                     \
-	X(max_extra_bufs, 524288, RO)
+	X(max_extra_bufs, 524288, RO)              \
+	X(max_mem_mb, 0, RO)
 
 #define NM_PARAM_ENUM(name, def, kind) NM_PARAM_##name,
 enum nm_param_id { NM_PARAMS(NM_PARAM_ENUM) NM_PARAM_COUNT };
@@ -1176,24 +1179,40 @@ static void nm_pif_exit(void)
 }
 
 /* ------------------------------------------------------------------------
- * debugfs: /sys/kernel/debug/netmap/stats, the core's allocator counters
- * as "name value" lines (formatted by Rust).
+ * debugfs, text formatted by Rust:
+ *   /sys/kernel/debug/netmap/stats  allocator counters and the memory
+ *                                   budget as "name value" lines;
+ *   /sys/kernel/debug/netmap/pools  the budget and every region with its
+ *                                   pools (truncated at 64 KiB).
  * ------------------------------------------------------------------------ */
 #define NM_STATS_BUFSZ 4096
+#define NM_POOLS_BUFSZ 65536
 
-static int nm_stats_show(struct seq_file *m, void *unused)
+static int nm_text_show(struct seq_file *m, size_t (*fill)(char *, size_t),
+			size_t size)
 {
-	char *buf = kzalloc(NM_STATS_BUFSZ, GFP_KERNEL);
+	char *buf = kvzalloc(size, GFP_KERNEL);
 	size_t n;
 
 	if (!buf)
 		return -ENOMEM;
-	n = nm_rs_stats(buf, NM_STATS_BUFSZ);
-	seq_write(m, buf, min_t(size_t, n, NM_STATS_BUFSZ));
-	kfree(buf);
+	n = fill(buf, size);
+	seq_write(m, buf, min(n, size));
+	kvfree(buf);
 	return 0;
 }
+
+static int nm_stats_show(struct seq_file *m, void *unused)
+{
+	return nm_text_show(m, nm_rs_stats, NM_STATS_BUFSZ);
+}
 DEFINE_SHOW_ATTRIBUTE(nm_stats);
+
+static int nm_pools_show(struct seq_file *m, void *unused)
+{
+	return nm_text_show(m, nm_rs_pools, NM_POOLS_BUFSZ);
+}
+DEFINE_SHOW_ATTRIBUTE(nm_pools);
 
 static struct dentry *nm_debugfs_dir;
 
@@ -1226,6 +1245,8 @@ static int __init nm_module_init(void)
 	nm_debugfs_dir = debugfs_create_dir("netmap", NULL);
 	debugfs_create_file("stats", 0400, nm_debugfs_dir, NULL,
 			    &nm_stats_fops);
+	debugfs_create_file("pools", 0400, nm_debugfs_dir, NULL,
+			    &nm_pools_fops);
 	return 0;
 }
 
@@ -1280,7 +1301,15 @@ static gfp_t nm_gfp(void)
  * page aligned.  So for align > ARCH_KMALLOC_MINALIGN only small sizes need
  * rounding up to a power of two >= align.  align is a power of two (Rust's
  * Layout guarantees it); more than a page is not supported.
+ *
+ * Allocations above NM_BIG_ALLOC (the lookup tables and bitmaps of a
+ * region, sized by request parameters) fail rather than invoke the OOM
+ * killer (__GFP_RETRY_MAYFAIL, which kvmalloc honours in its vmalloc
+ * fallback); the core makes such allocations only through try_reserve and
+ * answers ENOMEM.  Smaller ones keep the kernel's default.
  */
+#define NM_BIG_ALLOC (32 * 1024)
+
 void *nm_glue_alloc(size_t size, size_t align, bool zero)
 {
 	gfp_t gfp = nm_gfp() | (zero ? __GFP_ZERO : 0);
@@ -1289,6 +1318,8 @@ void *nm_glue_alloc(size_t size, size_t align, bool zero)
 		return NULL;
 	if (align > ARCH_KMALLOC_MINALIGN && size <= PAGE_SIZE)
 		size = roundup_pow_of_two(max(size, align));
+	if (size > NM_BIG_ALLOC)
+		gfp |= __GFP_RETRY_MAYFAIL;
 	return kvmalloc(size, gfp | __GFP_NOWARN);
 }
 
@@ -1314,17 +1345,29 @@ void *nm_glue_realloc(void *ptr, size_t old_size, size_t new_size)
  * gives physically contiguous, page-aligned, zeroed order-0 pages, each
  * with its own refcount, so nm_vm_fault can get_page() any of them.  If the
  * page allocator is too fragmented fall back to vmalloc when we may sleep.
+ *
+ * A region is built cluster by cluster and torn down at the first failure,
+ * so both attempts fail fast instead of invoking the OOM killer: the
+ * contiguous one with __GFP_NORETRY (light reclaim only), the vmalloc one
+ * with __GFP_RETRY_MAYFAIL (reclaims harder, never kills).  Neither warns.
  */
 void *nm_glue_cluster_alloc(size_t size)
 {
+	gfp_t gfp = nm_gfp() | __GFP_ZERO | __GFP_NOWARN;
 	void *p;
 
 	if (!size || size & ~PAGE_MASK)
 		return NULL;
-	p = alloc_pages_exact(size, nm_gfp() | __GFP_ZERO | __GFP_NOWARN);
-	if (!p && nm_gfp() == GFP_KERNEL)
-		p = vzalloc(size);
+	p = alloc_pages_exact(size, gfp | __GFP_NORETRY);
+	if (!p && gfpflags_allow_blocking(gfp))
+		p = __vmalloc(size, gfp | __GFP_RETRY_MAYFAIL);
 	return p;
+}
+
+/* Bytes of RAM: the default memory budget is half of it (Rust). */
+u64 nm_glue_total_ram(void)
+{
+	return (u64)totalram_pages() << PAGE_SHIFT;
 }
 
 void nm_glue_cluster_free(void *ptr, size_t size)

@@ -70,7 +70,7 @@ impl<P: Platform> Netmap<P> {
                     kring::ring_reinit(&mut own, &ring, hwcur, hwtail, nbufs, bsz);
                     out = SyncOutcome::Reinit;
                 }
-                let (ok, moved) = self.rxsync_locked(b, k, &mut own, &ring, hwcur, hwtail, true);
+                let (ok, moved) = self.rxsync_locked(b, k, &mut own, &ring, hwcur, true);
                 if ok {
                     kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
                 } else {
@@ -123,10 +123,8 @@ impl<P: Platform> Netmap<P> {
 
     /// The rxsync of kring `k` (busy lock held) after the prologue: the
     /// monitors see the slots released, transparent mode forwards them
-    /// (if `forward`), the port syncs and, for pipes, the monitors see the
-    /// new frames. Returns (the port's sync succeeded, frames moved to the
-    /// hardware TX rings).
-    #[allow(clippy::too_many_arguments)]
+    /// (if `forward`), the port syncs. Returns (the port's sync succeeded,
+    /// frames moved to the hardware TX rings).
     pub(super) fn rxsync_locked(
         &self,
         b: &Binding<P>,
@@ -134,22 +132,14 @@ impl<P: Platform> Netmap<P> {
         own: &mut KringOwned<P>,
         ring: &RingPtr,
         hwcur: u32,
-        hwtail: u32,
         forward: bool,
     ) -> (bool, bool) {
         let na = &*b.na;
         crate::monitor::rx_release(na, k, ring, hwcur, own.rhead);
         let moved = forward && self.forward_released(b, k, ring, hwcur, own.rhead);
-        if na.rxsync(k, own, ring).is_err() {
-            return (false, moved);
-        }
-        // VALE ports report new frames at delivery, monitors are fed by
-        // their parent; pipes learn here.
-        if matches!(na.kind, Kind::Pipe(_)) {
-            let new_tail = k.nr_hwtail.load(Ordering::Acquire);
-            crate::monitor::rx_new(na, k, ring, hwtail, new_tail);
-        }
-        (true, moved)
+        // Copy monitors got new frames when they arrived
+        // (`monitor::rx_new`), whoever filled the ring.
+        (na.rxsync(k, own, ring).is_ok(), moved)
     }
 
     /// Transparent mode on the RX slots `[hwcur, head)` a sync of `k`

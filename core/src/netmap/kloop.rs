@@ -465,7 +465,7 @@ impl<P: Platform> Netmap<P> {
                 }
                 break;
             }
-            let (ok, _) = self.rxsync_locked(b, k, &mut own, &ring, hwcur, hwtail, false);
+            let (ok, _) = self.rxsync_locked(b, k, &mut own, &ring, hwcur, false);
             if !ok {
                 if !busy_wait {
                     r.csb.want_kicks(p, true)?;

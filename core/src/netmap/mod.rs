@@ -43,7 +43,7 @@ mod vale_ctl;
 
 use crate::adapter::{Adapter, Kind, RingRange};
 use crate::kring::{Dir, NKR_STOPPED};
-use crate::mem::{MemObj, NetmapMem};
+use crate::mem::{MemBudget, MemObj, NetmapMem};
 use crate::netif::NetifProvider;
 use crate::platform::{Platform, WaitQueue};
 use crate::sync::{Lock, Once};
@@ -73,6 +73,11 @@ pub struct MemStats {
     pub switches: u32,
     /// Persistent VALE ports (NEWIF, not yet DELIF).
     pub persistent: u32,
+    /// Bytes of the memory budget in use (the global region's share is
+    /// reserved at load: this only moves with private regions).
+    pub mem_used: u64,
+    /// The memory budget (bytes).
+    pub mem_budget: u64,
 }
 
 /// A file's binding to a port (REGISTER).
@@ -129,6 +134,8 @@ struct Globals<P: Platform> {
 pub struct Netmap<P: Platform> {
     platform: P,
     params: Params,
+    /// The budget every region charges (module parameter `max_mem_mb`).
+    budget: Arc<MemBudget>,
     global_mem: Arc<NetmapMem<P>>,
     g: Lock<P::Mutex, Globals<P>>,
     /// Suffix counter of monitor names (`parent/rt#N`).
@@ -167,7 +174,29 @@ fn ring_cfg(v: u32, dflt: u32, max: u32) -> u32 {
 
 impl<P: Platform> Netmap<P> {
     pub fn new(platform: P, params: Params) -> Result<Box<Self>> {
-        let global_mem = Arc::new(NetmapMem::new(platform.clone(), 1, &params.global, false)?);
+        let limit = match params.max_mem {
+            0 => crate::mem::default_budget(platform.total_ram()),
+            n => n,
+        };
+        let budget = Arc::new(MemBudget::new(limit));
+        let global_mem = Arc::new(NetmapMem::new(
+            platform.clone(),
+            1,
+            &params.global,
+            false,
+            budget.clone(),
+        )?);
+        // The global region is built at its first use and kept: its share
+        // is set aside now, so that private regions cannot crowd it out.
+        if global_mem.reserve().is_err() {
+            crate::nm_log!(
+                platform,
+                Warn,
+                "the global region ({} bytes) does not fit in the memory budget ({} bytes): ports that use it get ENOMEM",
+                global_mem.footprint(),
+                limit
+            );
+        }
         let mut switches = Vec::new();
         switches
             .try_reserve_exact(params.max_bridges as usize)
@@ -184,6 +213,7 @@ impl<P: Platform> Netmap<P> {
         Ok(Box::new(Netmap {
             platform,
             params,
+            budget,
             global_mem,
             g: Lock::new(g).ok_or(Errno::ENOMEM)?,
             mon_counter: core::sync::atomic::AtomicU32::new(0),
@@ -233,6 +263,11 @@ impl<P: Platform> Netmap<P> {
     pub fn global_mem(&self) -> &NetmapMem<P> {
         &self.global_mem
     }
+
+    /// The budget of all regions.
+    pub fn budget(&self) -> &MemBudget {
+        &self.budget
+    }
     pub fn platform(&self) -> &P {
         &self.platform
     }
@@ -265,6 +300,8 @@ impl<P: Platform> Netmap<P> {
         st.private_mems = g.mems.len() as u32;
         st.switches = g.switches.iter().filter(|s| s.is_some()).count() as u32;
         st.persistent = g.persistent.len() as u32;
+        st.mem_used = self.budget.used();
+        st.mem_budget = self.budget.limit();
         st
     }
 

@@ -1,6 +1,6 @@
 //! Memory regions ("allocators", §5.1): lookup by id, the making of
-//! private regions, and regions over application memory (the EXTMEM option
-//! of REGISTER, §5).
+//! private regions, regions over application memory (the EXTMEM option
+//! of REGISTER, §5), and the report of the budget they share.
 
 #![deny(unsafe_code)]
 
@@ -50,7 +50,13 @@ impl<P: Platform> Netmap<P> {
         params: &MemParams,
     ) -> Result<Arc<NetmapMem<P>>> {
         let id = self.next_mem_id(g);
-        let mem = Arc::new(NetmapMem::new(self.platform.clone(), id, params, true)?);
+        let mem = Arc::new(NetmapMem::new(
+            self.platform.clone(),
+            id,
+            params,
+            true,
+            self.budget.clone(),
+        )?);
         mem.finalize()?;
         try_push(&mut g.mems, Arc::downgrade(&mem))?;
         g.last_mem_id = id;
@@ -121,10 +127,25 @@ impl<P: Platform> Netmap<P> {
             &params,
             size,
             pages,
+            self.budget.clone(),
         )?);
         try_push(&mut g.mems, Arc::downgrade(&mem))?;
         g.last_mem_id = id;
         Ok(mem)
+    }
+
+    /// The memory budget and every live region with its pools, as text
+    /// lines (see [`crate::mem::MemBudget::write_summary`],
+    /// [`NetmapMem::write_summary`]).
+    pub fn write_pools(&self, w: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        self.budget.write_summary(w)?;
+        let mut g = self.g.lock();
+        g.mems.retain(|m| m.strong_count() > 0);
+        let private = g.mems.iter().filter_map(Weak::upgrade);
+        for m in core::iter::once(self.global_mem.clone()).chain(private) {
+            m.write_summary(w)?;
+        }
+        Ok(())
     }
 }
 

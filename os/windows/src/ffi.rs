@@ -90,6 +90,14 @@ pub const NORMAL_PAGE_PRIORITY: u32 = 16;
 pub const MM_CACHED: i32 = 1;
 
 /// `NDIS_OBJECT_HEADER`.
+/// `PHYSICAL_MEMORY_RANGE` (ntddk.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PHYSICAL_MEMORY_RANGE {
+    pub base_address: i64,
+    pub number_of_bytes: i64,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NDIS_OBJECT_HEADER {
@@ -381,6 +389,10 @@ pub type ProcessNotifyFn = unsafe extern "system" fn(PEPROCESS, *mut c_void, *mu
 unsafe extern "system" {
     pub fn ExAllocatePoolWithTag(pool: i32, size: usize, tag: u32) -> *mut c_void;
     pub fn ExFreePoolWithTag(p: *mut c_void, tag: u32);
+    /// The machine's physical memory as an array that ends with an
+    /// all-zero entry; the caller frees it (`ExFreePoolWithTag(p, 0)`).
+    /// PASSIVE_LEVEL.
+    pub fn MmGetPhysicalMemoryRanges() -> *mut PHYSICAL_MEMORY_RANGE;
     pub fn IoAllocateMdl(
         va: *mut c_void,
         len: u32,

@@ -10,6 +10,7 @@
 //! | `now` | `KeQuerySystemTime` (glue.c), converted from 1601/100 ns to the Unix epoch |
 //! | `log` | `DbgPrintEx(DPFLTR_IHVNETWORK_ID, level, "netmap: %.*s\n")` |
 //! | `online_cpus` | `KeQueryActiveProcessorCountEx(ALL_PROCESSOR_GROUPS)` |
+//! | `total_ram` | the sum of `MmGetPhysicalMemoryRanges()` (asked once, at load) |
 //! | `spawn_thread` | `PsCreateSystemThread` + `ObReferenceObjectByHandle` (the thread object) + `KeSetSystemAffinityThreadEx` in the thread; stop: a flag + `KeSetEvent`, join: `KeWaitForSingleObject` on the thread object; idle sleep: a 1 ms wait on the stop event |
 //! | `Sleeper` (sync kernel loop) | a synchronization `KEVENT` in nonpaged pool: `wake` = `KeSetEvent`, `sleep` = `KeWaitForSingleObject(UserMode, Alertable)` with a relative timeout (`STATUS_USER_APC`/`STATUS_ALERTED`, e.g. the process terminating, is "interrupted"); timeout 0: an alertable `KeDelayExecutionThread` of 0 |
 //! | `sleep_us` | `KeDelayExecutionThread(KernelMode, not alertable)` |
@@ -68,6 +69,31 @@ impl Platform for WindowsPlatform {
     unsafe fn free_cluster(&self, ptr: NonNull<u8>, _size: usize) {
         // SAFETY: from alloc_cluster (contract), no longer used or mapped.
         unsafe { ffi::ExFreePoolWithTag(ptr.as_ptr().cast(), POOL_TAG) }
+    }
+
+    fn total_ram(&self) -> u64 {
+        // SAFETY: no preconditions but PASSIVE_LEVEL (the core asks once,
+        // when the driver loads).
+        let ranges = unsafe { ffi::MmGetPhysicalMemoryRanges() };
+        if ranges.is_null() {
+            return 0;
+        }
+        let mut total = 0u64;
+        let mut p = ranges;
+        loop {
+            // SAFETY: `p` is inside the array, which ends with an all-zero
+            // entry that stops the walk before its end.
+            let r = unsafe { p.read() };
+            if r.base_address == 0 && r.number_of_bytes == 0 {
+                break;
+            }
+            total = total.saturating_add(u64::try_from(r.number_of_bytes).unwrap_or(0));
+            // SAFETY: not past the terminating entry (checked above).
+            p = unsafe { p.add(1) };
+        }
+        // SAFETY: allocated by the kernel for us, freed once, not used after.
+        unsafe { ffi::ExFreePoolWithTag(ranges.cast(), 0) };
+        total
     }
 
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault> {

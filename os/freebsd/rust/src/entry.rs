@@ -122,7 +122,7 @@ pub extern "C" fn nm_rs_param_set(id: c_uint, value: c_int) -> c_int {
 /// `value` must be valid for writes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nm_rs_param_get(id: c_uint, value: *mut c_int) -> c_int {
-    match params::get(&netmap().global_mem().pool_geometry(), id as usize) {
+    match params::get(netmap(), id as usize) {
         Some(v) => {
             // SAFETY: valid for writes by the function contract.
             unsafe { value.write(v) };

@@ -54,6 +54,8 @@ unsafe extern "C" {
     pub fn nm_glue_gettimeofday(sec: *mut i64, usec: *mut i64);
     /// mp_ncpus.
     pub fn nm_glue_online_cpus() -> c_uint;
+    /// physmem in bytes.
+    pub fn nm_glue_total_ram() -> u64;
 
     /// printf(9) (level 0..2) or log(LOG_DEBUG) (3), "netmap: " prefix.
     pub fn nm_glue_log(level: c_int, msg: *const u8, len: usize);

@@ -67,6 +67,11 @@ impl Platform for FreeBsdPlatform {
         log(level, args);
     }
 
+    fn total_ram(&self) -> u64 {
+        // SAFETY: reads physmem, no preconditions.
+        unsafe { ffi::nm_glue_total_ram() }
+    }
+
     fn online_cpus(&self) -> u32 {
         // SAFETY: reads mp_ncpus, no preconditions.
         unsafe { ffi::nm_glue_online_cpus() }.max(1)

@@ -94,7 +94,7 @@ pub extern "C" fn nm_rs_param_set(id: c_uint, value: c_int) -> c_int {
 /// `value` must be valid for writes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nm_rs_param_get(id: c_uint, value: *mut c_int) -> c_int {
-    match params::get(&netmap().global_mem().pool_geometry(), id as usize) {
+    match params::get(netmap(), id as usize) {
         Some(v) => {
             // SAFETY: valid for writes by the function contract.
             unsafe { value.write(v) };
@@ -217,6 +217,20 @@ pub unsafe extern "C" fn nm_rs_stats(buf: *mut u8, len: usize) -> usize {
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
     let mut w = crate::fmt::SliceBuf::new(out);
     let _ = write!(w, "{}", netmap().stats());
+    w.len()
+}
+
+/// The memory budget and every region with its pools, as text
+/// (`/sys/kernel/debug/netmap/pools`); returns the length.
+///
+/// # Safety
+/// `buf` is valid for writes of `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_pools(buf: *mut u8, len: usize) -> usize {
+    // SAFETY: as in nm_rs_stats.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let mut w = crate::fmt::SliceBuf::new(out);
+    let _ = netmap().write_pools(&mut w);
     w.len()
 }
 

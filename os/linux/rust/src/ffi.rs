@@ -21,6 +21,8 @@ unsafe extern "C" {
     pub fn nm_glue_cluster_alloc(size: usize) -> *mut u8;
     /// Frees a cluster from `nm_glue_cluster_alloc` with its size.
     pub fn nm_glue_cluster_free(ptr: *mut u8, size: usize);
+    /// Bytes of RAM (`totalram_pages() << PAGE_SHIFT`).
+    pub fn nm_glue_total_ram() -> u64;
 
     pub fn nm_glue_spin_alloc() -> *mut c_void;
     pub fn nm_glue_spin_lock(l: *mut c_void);

@@ -48,6 +48,11 @@ impl Platform for LinuxPlatform {
             .ok_or(if err < 0 { Errno(-err) } else { Errno::EFAULT })
     }
 
+    fn total_ram(&self) -> u64 {
+        // SAFETY: reads totalram_pages(), no preconditions.
+        unsafe { ffi::nm_glue_total_ram() }
+    }
+
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault> {
         // SAFETY: dst is a valid writable kernel buffer of dst.len() bytes;
         // copy_from_user checks the user range and handles faults.

@@ -19,6 +19,7 @@ mod ctl;
 mod errors;
 mod extmem;
 mod kloop;
+mod mem;
 mod monitor;
 mod nic;
 mod nic_completion;
@@ -51,7 +52,8 @@ macro_rules! ensure {
     };
 }
 
-/// Per-test time limit (TCG guests are slow; traffic tests stay well below).
+/// Per-test time limit (TCG guests are slow; traffic tests stay well below;
+/// the stress test gets its duration on top).
 const TEST_TIMEOUT_S: u32 = 60;
 
 const STATS: &str = "/sys/kernel/debug/netmap/stats";
@@ -76,7 +78,9 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(tools::TESTS);
     v.extend_from_slice(persistent::TESTS);
     v.extend_from_slice(bwrap::TESTS);
-    // Last: reloads the module.
+    v.extend_from_slice(mem::TESTS);
+    // Last: reload the module.
+    v.extend_from_slice(mem::LAST);
     v.extend_from_slice(params::LAST);
     v
 }
@@ -102,7 +106,12 @@ fn main() {
     }
     let (mut passed, mut failed) = (0u32, 0u32);
     for (name, f) in selected {
-        let mut result = run_forked(*f);
+        let limit = if name.starts_with("stress") {
+            stress::stress_secs() as u32 + TEST_TIMEOUT_S
+        } else {
+            TEST_TIMEOUT_S
+        };
+        let mut result = run_forked(*f, limit);
         if let Some(base) = &baseline {
             let now = read_stats().unwrap_or_default();
             if &now != base {
@@ -139,9 +148,9 @@ fn oneline(s: &str) -> String {
     s.trim().replace('\n', ", ")
 }
 
-/// Runs `f` in a child process with a time limit; the child reports its
-/// result through a pipe.
-fn run_forked(f: fn() -> Result<(), String>) -> Result<(), String> {
+/// Runs `f` in a child process with a time limit of `limit` seconds; the
+/// child reports its result through a pipe.
+fn run_forked(f: fn() -> Result<(), String>, limit: u32) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     let mut fds = [0i32; 2];
     // SAFETY: fds is a valid array of two ints.
@@ -159,7 +168,7 @@ fn run_forked(f: fn() -> Result<(), String>) -> Result<(), String> {
         // SAFETY: closing our copy of the read end.
         unsafe { libc::close(fds[0]) };
         // SAFETY: plain syscall.
-        unsafe { libc::alarm(TEST_TIMEOUT_S) };
+        unsafe { libc::alarm(limit) };
         let r = std::panic::catch_unwind(f).unwrap_or_else(|_| Err("panicked".to_string()));
         let msg = match r {
             Ok(()) => "ok".to_string(),
@@ -185,7 +194,7 @@ fn run_forked(f: fn() -> Result<(), String>) -> Result<(), String> {
     if libc::WIFSIGNALED(status) {
         let sig = libc::WTERMSIG(status);
         return Err(if sig == libc::SIGALRM {
-            format!("timed out after {TEST_TIMEOUT_S} s")
+            format!("timed out after {limit} s")
         } else {
             format!("killed by signal {sig}")
         });

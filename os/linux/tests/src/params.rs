@@ -103,12 +103,17 @@ fn module_params() -> Result<(), String> {
         "max_bridges is writable"
     );
     ensure!(read("max_bridges")? == 8, "max_bridges changed");
+    // The memory budget: settable at insmod only, reads the value in
+    // effect (by default derived from the RAM, never the 0 default).
+    ensure!(mode("max_mem_mb")? == 0o444, "max_mem_mb is writable");
+    ensure!(read("max_mem_mb")? > 0, "max_mem_mb reads 0");
     // The device still works after parameter traffic.
     drop(Fd::open_netmap()?);
     Ok(())
 }
 
-fn sh(cmd: &str) -> Result<String, String> {
+/// Runs `cmd` with the shell; its stdout, or an error with its stderr.
+pub(crate) fn sh(cmd: &str) -> Result<String, String> {
     let out = Command::new("/bin/sh")
         .args(["-c", cmd])
         .output()
@@ -127,7 +132,7 @@ fn reload_with_params() -> Result<(), String> {
     sh("rmmod netmap")?;
     let r = (|| {
         sh(&format!(
-            "insmod {MODULE} verbose=1 bridge_batch=512 buf_num=8192 max_rings=4 if_num=13"
+            "insmod {MODULE} verbose=1 bridge_batch=512 buf_num=8192 max_rings=4 if_num=13 max_mem_mb=1000"
         ))?;
         // The *_curr_* values are the actual pools: 13 netmap_ifs of 1024
         // bytes take four 4-KiB clusters, so 16 (§5.5).
@@ -138,6 +143,7 @@ fn reload_with_params() -> Result<(), String> {
             read("if_curr_num")?
         );
         ensure!(read("max_rings")? == 4, "max_rings not set by insmod");
+        ensure!(read("max_mem_mb")? == 1000, "max_mem_mb not set by insmod");
         // The cap applies: a null port with 8 rings is refused.
         let reg = netmap_uapi::NmreqRegister {
             nr_mode: netmap_uapi::NR_REG_NULL,
