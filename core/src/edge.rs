@@ -206,7 +206,7 @@ mod tests {
         // SAFETY: from priv_into_raw, once.
         G.get()
             .release(unsafe { priv_from_raw::<HostPlatform>(raw) });
-        assert_eq!(G.get().stats().to_string().lines().count(), 6);
+        assert_eq!(G.get().stats().to_string().lines().count(), 8);
         // SAFETY: no reference from get() is alive.
         unsafe { G.exit() };
         // SAFETY: nothing to drop twice.

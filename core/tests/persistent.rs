@@ -393,6 +393,7 @@ fn no_os_support_means_eopnotsupp() {
         env.nm.stats(),
         netmap_core::GlobalStats {
             mem_used: global,
+            mem_budget: env.nm.budget().limit(),
             ..Default::default()
         }
     );

@@ -194,10 +194,8 @@ impl IpRange {
     }
 
     fn addr_bytes(&self, a: u128) -> Vec<u8> {
-        match self.family {
-            Family::V4 => (a as u32).to_be_bytes().to_vec(),
-            Family::V6 => a.to_be_bytes().to_vec(),
-        }
+        let b = addr_bytes(self.family, a);
+        b[..if self.family == Family::V4 { 4 } else { 16 }].to_vec()
     }
 
     /// The first address as text.
@@ -488,31 +486,44 @@ impl AddrWalker {
         } else {
             step(&self.dst, self.cur_dst)
         };
+        // Fixed-size scratch (two IPv6 addresses and two ports at most): this runs
+        // for every frame copied with -o copy or random addresses, so no allocation.
         let o = self.o;
-        let mut new_ip = self.src.addr_bytes(self.cur_src.0);
-        new_ip.extend(self.dst.addr_bytes(self.cur_dst.0));
-        let mut new_ports = self.cur_src.1.to_be_bytes().to_vec();
-        new_ports.extend(self.cur_dst.1.to_be_bytes());
-        let old_ip = frame[o.src()..o.dst() + o.alen].to_vec();
-        let old_ports = frame[o.udp..o.udp + 4].to_vec();
+        let n = 2 * o.alen;
+        let mut new = [0u8; 36];
+        new[..o.alen].copy_from_slice(&addr_bytes(self.src.family, self.cur_src.0)[..o.alen]);
+        new[o.alen..n].copy_from_slice(&addr_bytes(self.dst.family, self.cur_dst.0)[..o.alen]);
+        new[n..n + 2].copy_from_slice(&self.cur_src.1.to_be_bytes());
+        new[n + 2..n + 4].copy_from_slice(&self.cur_dst.1.to_be_bytes());
+        let mut old = [0u8; 36];
+        old[..n].copy_from_slice(&frame[o.src()..o.src() + n]);
+        old[n..n + 4].copy_from_slice(&frame[o.udp..o.udp + 4]);
         if let Some(c) = o.ip_csum() {
             let hc = u16::from_be_bytes([frame[c], frame[c + 1]]);
-            let nc = csum_update(hc, &old_ip, &new_ip);
+            let nc = csum_update(hc, &old[..n], &new[..n]);
             frame[c..c + 2].copy_from_slice(&nc.to_be_bytes());
         }
         let u = o.udp_csum();
         let hc = u16::from_be_bytes([frame[u], frame[u + 1]]);
-        let mut old = old_ip.clone();
-        old.extend(&old_ports);
-        let mut new = new_ip.clone();
-        new.extend(&new_ports);
-        let nc = match csum_update(hc, &old, &new) {
+        let nc = match csum_update(hc, &old[..n + 4], &new[..n + 4]) {
             0 => 0xffff,
             c => c,
         };
         frame[u..u + 2].copy_from_slice(&nc.to_be_bytes());
-        frame[o.src()..o.dst() + o.alen].copy_from_slice(&new_ip);
-        frame[o.udp..o.udp + 4].copy_from_slice(&new_ports);
+        frame[o.src()..o.src() + n].copy_from_slice(&new[..n]);
+        frame[o.udp..o.udp + 4].copy_from_slice(&new[n..n + 4]);
+    }
+}
+
+/// Address `a` in network order: the first 4 bytes for IPv4, all 16 for IPv6.
+fn addr_bytes(family: Family, a: u128) -> [u8; 16] {
+    match family {
+        Family::V4 => {
+            let mut b = [0; 16];
+            b[..4].copy_from_slice(&(a as u32).to_be_bytes());
+            b
+        }
+        Family::V6 => a.to_be_bytes(),
     }
 }
 

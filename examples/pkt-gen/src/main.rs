@@ -18,7 +18,7 @@ use report::{Interval, Totals};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use worker::{ThreadState, TxCtx};
+use worker::{Finished, ThreadState, TxCtx};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -236,6 +236,7 @@ fn run(cfg: &Config, online: usize) -> Result<ExitCode, String> {
     }
 
     let states: Vec<ThreadState> = (0..cfg.nthreads).map(ThreadState::new).collect();
+    let finished = &Finished::default();
     let epoch = Instant::now();
     let mut rtt = None;
     let mut echoed = 0;
@@ -261,7 +262,7 @@ fn run(cfg: &Config, online: usize) -> Result<ExitCode, String> {
             let cpu = cfg.affinity.map(|a| (a + i) % online);
             handles.push(s.spawn(move || {
                 // Whatever happens (even a panic), tell the main thread we are done.
-                let _done = worker::Done(st);
+                let _done = worker::Done(st, finished);
                 if let Some(c) = cpu
                     && let Err(e) = os::pin_current_thread(c)
                 {
@@ -285,7 +286,7 @@ fn run(cfg: &Config, online: usize) -> Result<ExitCode, String> {
                 }
             }));
         }
-        main_thread(cfg, &states);
+        main_thread(cfg, &states, finished);
         for h in handles {
             match h.join() {
                 Ok((r, e)) => {
@@ -345,8 +346,9 @@ fn run(cfg: &Config, online: usize) -> Result<ExitCode, String> {
 }
 
 /// The reporting loop of the main thread: one rate line per interval until every
-/// worker is done.
-fn main_thread(cfg: &Config, states: &[ThreadState]) {
+/// worker is done. It sleeps between reports (like the reference, which waits in
+/// `select`), woken early only when a worker ends.
+fn main_thread(cfg: &Config, states: &[ThreadState], finished: &Finished) {
     const STATS_WIN: usize = 15;
     let interval = Duration::from_millis(cfg.report_interval);
     let mut prev = Totals::default();
@@ -354,14 +356,9 @@ fn main_thread(cfg: &Config, states: &[ThreadState]) {
     let mut win = [0u64; STATS_WIN];
     let mut win_idx = 0;
     loop {
-        let deadline = prev_t + interval;
-        let all_done = || states.iter().all(|s| !s.used.load(Ordering::Relaxed));
-        while Instant::now() < deadline && !all_done() {
-            std::thread::sleep((deadline - Instant::now()).min(Duration::from_millis(20)));
-        }
+        let done = finished.wait(states.len(), prev_t + interval);
         let now = Instant::now();
         let usec = (now - prev_t).as_micros() as u64;
-        let done = all_done();
         if usec < 10_000 {
             if done {
                 break;

@@ -6,11 +6,11 @@ use crate::args::{Config, opt};
 use crate::d;
 use crate::frame::{AddrWalker, Rng, swap_addresses};
 use crate::report::hexdump;
-use netmap_uapi::consts::{NS_BUF_CHANGED, NS_INDIRECT, NS_MOREFRAG, NS_REPORT, SlotFlags};
-use netmap_uapi::user::{Error, PollFlags, Port, RxRing, TxRing, os};
+use netmap_uapi::consts::SlotFlags;
+use netmap_uapi::user::{Error, PollFlags, Port, RxRing, SlotMut, Slots, Tx, TxRing, os};
 use std::ops::Range;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the loops need from a port (implemented by [`Port`]; tests implement it
@@ -124,14 +124,44 @@ impl ThreadState {
     }
 }
 
+/// The workers that ended: the reporting thread sleeps on it for a whole report
+/// interval and is woken early only when a worker ends (instead of waking up
+/// every few milliseconds to look, which costs a context switch and clock reads
+/// each time, on whichever CPU the receiver or sender needs).
+#[derive(Debug, Default)]
+pub struct Finished {
+    ended: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Finished {
+    fn one_ended(&self) {
+        *self.ended.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps until `deadline` or until `total` workers have ended; returns
+    /// whether they all have.
+    pub fn wait(&self, total: usize, deadline: Instant) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let (ended, _) = self
+            .cv
+            .wait_timeout_while(ended, timeout, |n| *n < total)
+            .unwrap_or_else(|p| p.into_inner());
+        *ended >= total
+    }
+}
+
 /// Marks a thread as finished when dropped (also when it panics), so that the
 /// main thread's report loop ends.
 #[derive(Debug)]
-pub struct Done<'a>(pub &'a ThreadState);
+pub struct Done<'a>(pub &'a ThreadState, pub &'a Finished);
 
 impl Drop for Done<'_> {
     fn drop(&mut self) {
         self.0.used.store(false, Ordering::Relaxed);
+        self.1.one_ended();
     }
 }
 
@@ -173,94 +203,140 @@ impl TxCtx {
 /// (or with -o copy/memcpy), fragments get `NS_MOREFRAG`, the last slot of the
 /// batch `NS_REPORT`. Asks for a wakeup on more room when the ring fills up.
 /// Returns the packets queued.
+///
+/// Like the reference, a packet needs `frags` free slots to be started but uses
+/// one slot when nothing is written into the buffers (-R rubbish, -I indirect).
+/// The slots come from one [`TxRing::slots`] window, so ownership is checked
+/// once per batch, not per slot.
 pub fn send_packets(ring: &mut TxRing<'_>, ctx: &mut TxCtx, size: usize, count: u32) -> u32 {
     let frags = ctx.frags.max(1);
-    let mut n = ring.space();
-    let mut head = ring.head();
-    let mut sent = 0;
-    let mut used = 0;
-    let mut last = None;
     let size = size.min(ctx.frame.len());
     let o = ctx.options;
-    while sent < count && n >= frags {
-        let buf_changed = ring.slot(head).flags & NS_BUF_CHANGED != 0;
-        let mut flags = 0u16;
-        let mut len = size;
+    let dump_it = o & opt::DUMP != 0;
+    let per_pkt = if frags > 1 && o & (opt::RUBBISH | opt::INDIRECT) == 0 {
+        frags
+    } else {
+        1
+    };
+    let space = ring.space();
+    let npkts = if space < frags {
+        0
+    } else {
+        ((space - frags) / per_pkt + 1).min(count)
+    };
+    let id = ring.id();
+    let mut slots = ring.slots(npkts * per_pkt);
+    let mut sent = 0;
+    if per_pkt == 1 && o & !(opt::COPY | opt::MEMCPY) & SLOT_OPTIONS == 0 {
+        let len = size.min(usize::from(u16::MAX)) as u16;
+        sent = fill_plain(&mut slots, ctx, len, o & (opt::COPY | opt::MEMCPY) != 0);
+    }
+    while sent < npkts {
+        let mut off = 0;
+        for _ in 1..per_pkt {
+            let Some(mut s) = slots.next_slot() else {
+                break;
+            };
+            let end = (off + ctx.frag_size as usize).min(size);
+            let _ = s.write(0, &ctx.frame[off..end]);
+            s.set_flags(SlotFlags::MOREFRAG);
+            if dump_it {
+                dump(id, &s);
+            }
+            off = end;
+        }
+        let Some(mut s) = slots.next_slot() else {
+            break;
+        };
+        let mut flags = SlotFlags::empty();
         if o & opt::RUBBISH != 0 {
             // nothing written
         } else if o & opt::INDIRECT != 0 {
-            flags |= NS_INDIRECT;
-            let _ = ring.set_ptr(head, ctx.frame.as_ptr() as usize as u64);
-        } else if frags > 1 {
-            let fs = ctx.frag_size as usize;
-            let mut off = 0;
-            for _ in 0..frags - 1 {
-                let end = (off + fs).min(size);
-                let _ = ring.write(head, 0, &ctx.frame[off..end]);
-                let _ = ring.set_slot_flags(head, SlotFlags::MOREFRAG);
-                if o & opt::DUMP != 0 {
-                    dump(ring, head);
-                }
-                off = end;
-                head = ring.next(head);
-            }
-            n -= frags - 1;
-            used += frags - 1;
-            let _ = ring.write(head, 0, &ctx.frame[off..size]);
-            len = size - off;
-            ctx.walker.update(&mut ctx.frame);
-        } else if o & (opt::COPY | opt::MEMCPY) != 0 || buf_changed {
-            let _ = ring.write(head, 0, &ctx.frame[..size]);
+            flags = SlotFlags::INDIRECT;
+            s.set_ptr(ctx.frame.as_ptr() as usize as u64);
+        } else if per_pkt > 1
+            || o & (opt::COPY | opt::MEMCPY) != 0
+            || s.flags().contains(SlotFlags::BUF_CHANGED)
+        {
+            let _ = s.write(0, &ctx.frame[off..size]);
             ctx.walker.update(&mut ctx.frame);
         } else if o & (opt::PREFETCH | opt::ACCESS) != 0 {
-            let _ = ring.buf(head).map(|b| b.first().copied());
+            std::hint::black_box(s.buf().map(|b| b.first().copied()).ok());
         }
-        let _ = ring.set_len(head, len.min(usize::from(u16::MAX)) as u16);
-        let _ = ring.set_slot_flags(head, SlotFlags::from_bits_retain(flags));
-        if o & opt::DUMP != 0 {
-            dump(ring, head);
+        let _ = s.set_len((size - off).min(usize::from(u16::MAX)) as u16);
+        s.set_flags(flags);
+        if dump_it {
+            dump(id, &s);
         }
-        last = Some(head);
-        head = ring.next(head);
         sent += 1;
-        used += 1;
-        n -= 1;
+        if sent == npkts {
+            s.set_flags(flags | SlotFlags::REPORT);
+        }
     }
-    if let Some(l) = last {
-        let f = ring.slot(l).flags;
-        let _ = ring.set_slot_flags(l, SlotFlags::from_bits_retain(f | NS_REPORT));
-        ring.advance(used);
-    }
+    slots.advance();
     if sent < count {
         ring.wait_for_more();
     }
     sent
 }
 
-fn dump<D>(ring: &netmap_uapi::user::Ring<'_, D>, i: u32) {
-    let s = ring.slot(i);
-    let data = ring.data(i).unwrap_or(&[]);
-    print!("{}", hexdump(ring.id(), i, s.buf_idx, s.flags, data));
+/// The options that change what [`send_packets`] does per slot.
+const SLOT_OPTIONS: u32 = opt::RUBBISH
+    | opt::INDIRECT
+    | opt::COPY
+    | opt::MEMCPY
+    | opt::PREFETCH
+    | opt::ACCESS
+    | opt::DUMP;
+
+/// The common case of [`send_packets`], kept apart so that its loop has no
+/// per-slot option tests: one slot per packet of `len` bytes, the frame copied
+/// only into buffers marked changed (or into every one with `copy_always`), the
+/// last slot marked `NS_REPORT`. Fills the whole window; returns the packets.
+fn fill_plain(slots: &mut Slots<'_, '_, Tx>, ctx: &mut TxCtx, len: u16, copy_always: bool) -> u32 {
+    let mut left = slots.remaining();
+    while let Some(mut s) = slots.next_slot() {
+        if copy_always || s.flags().contains(SlotFlags::BUF_CHANGED) {
+            let _ = s.write(0, &ctx.frame[..usize::from(len)]);
+            ctx.walker.update(&mut ctx.frame);
+        }
+        let _ = s.set_len(len);
+        left -= 1;
+        s.set_flags(if left == 0 {
+            SlotFlags::REPORT
+        } else {
+            SlotFlags::empty()
+        });
+    }
+    slots.taken()
+}
+
+fn dump(ring: u16, s: &SlotMut<'_>) {
+    let data = s.data().unwrap_or(&[]);
+    print!(
+        "{}",
+        hexdump(ring, s.index(), s.buf_idx(), s.flags().bits(), data)
+    );
 }
 
 /// Consumes up to `limit` slots of `ring` (the reference's `receive_packets`):
 /// adds their lengths to `bytes`, releases them, returns the complete packets.
 pub fn receive_packets(ring: &mut RxRing<'_>, limit: u32, dump_it: bool, bytes: &mut u64) -> u32 {
-    let n = ring.space().min(limit);
-    let mut head = ring.head();
+    let id = ring.id();
+    let mut slots = ring.slots(limit);
     let mut complete = 0;
-    for _ in 0..n {
-        let s = ring.slot(head);
-        *bytes += u64::from(s.len);
+    let mut total = 0u64;
+    while let Some(s) = slots.next_slot() {
+        total += u64::from(s.len());
         if dump_it {
-            dump(ring, head);
+            dump(id, &s);
         }
-        if s.flags & NS_MOREFRAG == 0 {
+        if !s.flags().contains(SlotFlags::MOREFRAG) {
             complete += 1;
         }
-        head = ring.next(head);
     }
-    ring.advance(n);
+    slots.advance();
+    *bytes += total;
     complete
 }
 
@@ -622,8 +698,14 @@ pub fn ping<P: Dev>(port: &P, cfg: &Config, st: &ThreadState, ctx: &TxCtx, epoch
                 }
                 let head = ring.head();
                 let _ = ring.write(head, 0, &ctx.frame);
+                let start = ring.data_offset(head);
                 if let Ok(b) = ring.buf_mut(head) {
-                    stamp(b, virt, sent as u32, epoch.elapsed().as_nanos() as u64);
+                    stamp(
+                        &mut b[start..],
+                        virt,
+                        sent as u32,
+                        epoch.elapsed().as_nanos() as u64,
+                    );
                 }
                 ring.advance(1);
                 sent += 1;
@@ -688,10 +770,11 @@ pub fn pong_rings(rx: &mut RxRing<'_>, tx: &mut TxRing<'_>) -> (u64, u64) {
         }
         let head = tx.head();
         let data = pkt.data();
+        let start = tx.data_offset(head);
         if tx.write(head, 0, data).is_ok()
             && let Ok(b) = tx.buf_mut(head)
         {
-            swap_addresses(&mut b[..data.len()]);
+            swap_addresses(&mut b[start..start + data.len()]);
             let _ = tx.set_slot_flags(head, SlotFlags::empty());
             tx.advance(1);
             echoed += 1;
@@ -749,6 +832,7 @@ pub fn pong<P: Dev>(port: &P, cfg: &Config, st: &ThreadState) -> u64 {
 mod tests {
     use super::*;
     use crate::frame::{self, FrameSpec, IpRange, Mac};
+    use netmap_uapi::consts::NS_REPORT;
     use netmap_uapi::user::testing::{FakeConfig, FakeRegion};
 
     fn spec(size: usize) -> FrameSpec {
@@ -845,6 +929,48 @@ mod tests {
     }
 
     #[test]
+    fn copy_option_rewrites_every_buffer() {
+        let f = fake(8, 2048);
+        let mut c = ctx(60, opt::COPY);
+        assert_eq!(send_packets(&mut f.tx_ring(0), &mut c, 60, 3), 3);
+        let first = f.txsync(0);
+        assert_eq!(send_packets(&mut f.tx_ring(0), &mut c, 60, 3), 3);
+        let second = f.txsync(0);
+        let port = |fr: &Vec<u8>| u16::from_be_bytes([fr[36], fr[37]]);
+        // Buffers not marked changed are still rewritten: the walker moves on
+        // with every packet (destination ports 5, 6, 5, ...).
+        assert_eq!(first.iter().map(port).collect::<Vec<_>>(), [5, 6, 5]);
+        assert_eq!(second.iter().map(port).collect::<Vec<_>>(), [6, 5, 6]);
+        assert!(
+            second
+                .iter()
+                .all(|fr| frame::checksums_ok(fr, 0, frame::Family::V4))
+        );
+        assert_ne!(f.kernel_slot(true, 0, 5).flags & NS_REPORT, 0);
+    }
+
+    #[test]
+    fn rubbish_and_indirect_use_one_slot_per_packet() {
+        // Like the reference: a packet is started only with `frags` free slots,
+        // but takes one slot when nothing is written into the buffers.
+        let f = fake(8, 64);
+        let mut c = ctx(200, opt::RUBBISH);
+        c.fit_fragments(64, None);
+        assert_eq!(c.frags, 4);
+        assert_eq!(send_packets(&mut f.tx_ring(0), &mut c, 200, 10), 4);
+        assert_eq!(f.tx_ring(0).head(), 4);
+        let f = fake(8, 2048);
+        let mut c = ctx(60, opt::INDIRECT);
+        assert_eq!(send_packets(&mut f.tx_ring(0), &mut c, 60, 2), 2);
+        for i in 0..2 {
+            let s = f.kernel_slot(true, 0, i);
+            assert_eq!(s.ptr, c.frame.as_ptr() as usize as u64);
+            assert_eq!(s.len, 60);
+            assert_ne!(s.flags & SlotFlags::INDIRECT.bits(), 0);
+        }
+    }
+
+    #[test]
     fn receive_counts_complete_packets() {
         let f = fake(8, 64);
         assert!(f.deliver(0, &[1; 100]));
@@ -876,6 +1002,35 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(&out[0][0..6], &[2, 0, 0, 0, 0, 1]);
         assert_eq!(&out[0][30..34], &[10, 0, 0, 1]);
+    }
+
+    #[test]
+    fn reporter_sleeps_until_the_deadline_or_the_last_worker_ends() {
+        let fin = Finished::default();
+        let t0 = Instant::now();
+        assert!(!fin.wait(1, t0 + Duration::from_millis(30)));
+        assert!(
+            t0.elapsed() >= Duration::from_millis(30),
+            "slept to the deadline"
+        );
+        let states = [ThreadState::new(0), ThreadState::new(1)];
+        let t0 = Instant::now();
+        std::thread::scope(|s| {
+            for st in &states {
+                let fin = &fin;
+                s.spawn(move || {
+                    let _done = Done(st, fin);
+                    std::thread::sleep(Duration::from_millis(20));
+                });
+            }
+            assert!(fin.wait(2, t0 + Duration::from_secs(60)));
+        });
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "woken by the workers, not the deadline"
+        );
+        assert!(states.iter().all(|s| !s.used.load(Ordering::Relaxed)));
+        assert!(fin.wait(2, t0), "already ended: no wait");
     }
 
     #[test]

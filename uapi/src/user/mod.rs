@@ -4,7 +4,8 @@
 //!
 //! * [`Port`] / [`PortBuilder`]: `/dev/netmap` + REGISTER + `mmap` (one mapping
 //!   per memory region per process, shared between ports with the same mem id),
-//!   ring views ([`TxRing`], [`RxRing`]), [`Port::sync_tx`], [`Port::sync_rx`],
+//!   ring views ([`TxRing`], [`RxRing`]; per-frame loops take a batch of slots
+//!   with [`Ring::slots`], checked once), [`Port::sync_tx`], [`Port::sync_rx`],
 //!   [`Port::poll`], extra buffers, per-ring clones ([`Port::clone_with`]).
 //! * CSB mode and the sync kernel loop ([`Port::enable_csb`], [`Port::sync_kloop`],
 //!   [`KloopConfig`]).
@@ -61,7 +62,9 @@ pub use csb::KloopConfig;
 pub use ctrl::{Netmap, PollingMode, RingConfig, ValePort};
 pub use error::{Error, Op, Result, describe_errno, errno_name};
 pub use port::{Port, PortBuilder, poll};
-pub use ring::{ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, Tx, TxRing};
+pub use ring::{
+    ExtraBuf, Ring, Rx, RxPacket, RxRing, SendError, SlotError, SlotMut, Slots, Tx, TxRing,
+};
 pub use sys::{BorrowedDev, DEVICE_PATH, PollFd, PollFlags};
 
 /// Process helpers used by the netmap tools.

@@ -4,12 +4,16 @@
 //! The ring header fields that the kernel writes (`tail`, `ts`) are read atomically
 //! or with volatile loads on every access; the geometry (`num_slots`, `nr_buf_size`,
 //! `buf_ofs`) is read once when the port is opened and validated against the size
-//! of the region ([`RingLayout`]). Slots are read and written with volatile
-//! operations. Buffers are handed out as slices **only for slots that belong to
-//! userspace** — `[head, tail)` in the ring protocol of spec §6.3 — so the kernel
+//! of the region ([`RingLayout`]). Slots are read and written field by field with
+//! atomic operations. Buffers are handed out as slices **only for slots that belong
+//! to userspace** — `[head, tail)` in the ring protocol of spec §6.3 — so the kernel
 //! never touches memory a slice refers to.
+//!
+//! Per-frame loops use [`Ring::slots`]: the window `[head, tail)` is checked once
+//! per batch and each [`SlotMut`] it hands out is known to be owned, so only what
+//! can change per slot (the buffer index, a length) is still checked per slot.
 
-use super::sys::Mapping;
+use super::sys::{Mapping, SlotCell};
 use crate::abi::{NetmapSlot, Timeval};
 use crate::consts::{NETMAP_MAX_FRAGS, NS_BUF_CHANGED, NS_MOREFRAG, RingFlags, SlotFlags};
 use crate::ring::{nm_ring_next, nm_ring_space, nm_tx_pending};
@@ -29,9 +33,6 @@ const RING_TS: usize = 40;
 const RING_OFFSET_MASK: usize = 56;
 const RING_SLOTS: usize = 256;
 const SLOT_SIZE: usize = 16;
-const SLOT_LEN: usize = 4;
-const SLOT_FLAGS: usize = 6;
-const SLOT_PTR: usize = 8;
 
 /// Geometry of one ring, read once and validated against the region size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub(crate) struct RingLayout {
     /// Number of buffers that fit between `bufs_off` and the end of the region.
     pub(crate) nbufs: u32,
     pub(crate) ringid: u16,
+    /// `offset_mask` (OFFSETS option), read when a view is made ([`Ring`]):
+    /// the kernel sets it at REGISTER, before any view exists. 0 here.
+    pub(crate) ofs_mask: u64,
 }
 
 impl RingLayout {
@@ -91,11 +95,8 @@ impl RingLayout {
             bufs_off,
             nbufs,
             ringid,
+            ofs_mask: 0,
         })
-    }
-
-    fn slot_off(&self, i: u32) -> usize {
-        self.off + RING_SLOTS + i as usize * SLOT_SIZE
     }
 
     /// `head`, `cur` and `tail` of the ring header (CSB mode: the application
@@ -108,7 +109,13 @@ impl RingLayout {
         ])
     }
 
+    #[inline]
+    fn slot_off(&self, i: u32) -> usize {
+        self.off + RING_SLOTS + i as usize * SLOT_SIZE
+    }
+
     /// Region offset of buffer `idx`, if it lies inside the region.
+    #[inline]
     pub(crate) fn buf_off(&self, idx: u32) -> Option<usize> {
         (idx < self.nbufs).then(|| self.bufs_off + idx as usize * self.buf_size as usize)
     }
@@ -126,9 +133,14 @@ pub enum Rx {}
 pub struct Ring<'a, D> {
     map: &'a Mapping,
     l: RingLayout,
-    /// `offset_mask` (OFFSETS option), read when the view is made: the
-    /// kernel sets it at REGISTER, before any view exists.
-    ofs_mask: u64,
+    /// The header fields userspace and the kernel share, and the slot array,
+    /// located once when the view is made (the layout was validated when the port
+    /// was opened).
+    head: &'a AtomicU32,
+    cur: &'a AtomicU32,
+    tail: &'a AtomicU32,
+    flags: &'a AtomicU32,
+    slots: &'a [SlotCell],
     /// Whether this view holds the ring's claim in the mapping.
     claimed: bool,
     _dir: PhantomData<D>,
@@ -232,11 +244,115 @@ impl ExtraBuf {
 }
 
 /// `i` in the cyclic interval `[head, tail)` of a ring of `n` slots.
+#[inline]
 pub(crate) fn in_window(n: u32, head: u32, tail: u32, i: u32) -> bool {
     i < n && nm_ring_space(n, head, i) < nm_ring_space(n, head, tail) && head < n && tail < n
 }
 
+/// The buffer of slot `c` (whose ownership the caller checked), read-only.
+#[inline]
+fn buf_at<'m>(map: &'m Mapping, l: &RingLayout, c: &SlotCell) -> Result<&'m [u8], SlotError> {
+    let off = l
+        .buf_off(c.buf_idx.load(Ordering::Relaxed))
+        .ok_or(SlotError::BadBuffer)?;
+    map.bytes(off, l.buf_size as usize)
+        .ok_or(SlotError::BadBuffer)
+}
+
+/// The buffer of slot `c`, writable.
+///
+/// # Safety
+///
+/// The slot must be in `[head, tail)` of a ring view that the caller borrows
+/// exclusively (`&mut`) for as long as the slice lives, and no other slice of this
+/// slot's buffer may exist in that time: then the kernel does not access the
+/// buffer (userspace owns it until head moves past the slot, which needs that
+/// borrow), no other view of the ring exists (one per ring and process), and
+/// other slots hold other buffers.
+#[inline]
+#[allow(unsafe_code, clippy::mut_from_ref)]
+unsafe fn buf_at_mut<'m>(
+    map: &'m Mapping,
+    l: &RingLayout,
+    c: &SlotCell,
+) -> Result<&'m mut [u8], SlotError> {
+    let off = l
+        .buf_off(c.buf_idx.load(Ordering::Relaxed))
+        .ok_or(SlotError::BadBuffer)?;
+    // SAFETY: the buffer is owned and borrowed exclusively by the caller, see
+    // `# Safety`.
+    unsafe { map.bytes_mut(off, l.buf_size as usize) }.ok_or(SlotError::BadBuffer)
+}
+
+/// Where the data of slot `c` starts in its buffer: 0, or with the OFFSETS
+/// option `ptr & offset_mask` (clamped to the buffer size).
+#[inline]
+fn data_off_at(l: &RingLayout, c: &SlotCell) -> usize {
+    if l.ofs_mask == 0 {
+        return 0;
+    }
+    ((c.ptr.load(Ordering::Relaxed) & l.ofs_mask) as usize).min(l.buf_size as usize)
+}
+
+/// Sets the data offset of slot `c` (the bits of `ptr` under `offset_mask`).
+#[inline]
+fn set_data_off_at(l: &RingLayout, c: &SlotCell, off: usize) -> Result<(), SlotError> {
+    if off > l.buf_size as usize {
+        return Err(SlotError::TooLong);
+    }
+    let p = c.ptr.load(Ordering::Relaxed);
+    c.ptr.store(
+        (p & !l.ofs_mask) | (off as u64 & l.ofs_mask),
+        Ordering::Relaxed,
+    );
+    Ok(())
+}
+
+/// The packet data of slot `c`: `len` bytes of its buffer from the data
+/// offset (`len` clamped to what the buffer holds there).
+#[inline]
+fn data_at<'m>(map: &'m Mapping, l: &RingLayout, c: &SlotCell) -> Result<&'m [u8], SlotError> {
+    let start = data_off_at(l, c);
+    let len = usize::from(c.len.load(Ordering::Relaxed)).min(l.buf_size as usize - start);
+    Ok(&buf_at(map, l, c)?[start..start + len])
+}
+
+/// Sets `len` of slot `c` if it fits the buffer behind the data offset.
+#[inline]
+fn set_len_at(l: &RingLayout, c: &SlotCell, len: u16) -> Result<(), SlotError> {
+    if usize::from(len) > l.buf_size as usize - data_off_at(l, c) {
+        return Err(SlotError::TooLong);
+    }
+    c.len.store(len, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Copies `data` into the data of slot `c` at byte `offset` (behind the data
+/// offset) and sets `len` to `offset + data.len()`.
+#[inline]
+fn write_at(
+    map: &Mapping,
+    l: &RingLayout,
+    c: &SlotCell,
+    offset: usize,
+    data: &[u8],
+) -> Result<(), SlotError> {
+    let start = data_off_at(l, c);
+    let end = offset.checked_add(data.len()).ok_or(SlotError::TooLong)?;
+    if end > l.buf_size as usize - start {
+        return Err(SlotError::TooLong);
+    }
+    let off = l
+        .buf_off(c.buf_idx.load(Ordering::Relaxed))
+        .ok_or(SlotError::BadBuffer)?;
+    map.copy_in(off + start + offset, data)
+        .ok_or(SlotError::BadBuffer)?;
+    c.len.store(end as u16, Ordering::Relaxed);
+    Ok(())
+}
+
 /// `i + k` modulo `n`, for `i < n`, `k <= n`.
+#[inline]
 pub(crate) fn ring_add(n: u32, i: u32, k: u32) -> u32 {
     let s = u64::from(i) + u64::from(k);
     (s % u64::from(n.max(1))) as u32
@@ -245,22 +361,46 @@ pub(crate) fn ring_add(n: u32, i: u32, k: u32) -> u32 {
 impl<'a, D> Ring<'a, D> {
     /// A view of the ring `l`, if no other view of it exists in this process.
     pub(crate) fn claim(map: &'a Mapping, l: RingLayout) -> Option<Self> {
+        let header = |field: usize| {
+            map.atomic_u32(l.off + field)
+                .expect("ring header validated when the port was opened")
+        };
+        let (head, cur, tail, flags) = (
+            header(RING_HEAD),
+            header(RING_CUR),
+            header(RING_TAIL),
+            header(RING_FLAGS),
+        );
+        let slots = map
+            .slot_cells(l.slot_off(0), l.num_slots as usize)
+            .expect("slot array validated when the port was opened");
         if !map.claim(l.off) {
             return None;
         }
+        let l = RingLayout {
+            ofs_mask: map.read(l.off + RING_OFFSET_MASK).unwrap_or(0),
+            ..l
+        };
         Some(Self {
             map,
             l,
-            ofs_mask: map.read(l.off + RING_OFFSET_MASK).unwrap_or(0),
+            head,
+            cur,
+            tail,
+            flags,
+            slots,
             claimed: true,
             _dir: PhantomData,
         })
     }
 
-    fn atomic(&self, field: usize) -> &'a AtomicU32 {
-        self.map
-            .atomic_u32(self.l.off + field)
-            .expect("ring header validated when the port was opened")
+    /// The cell of slot `i`. Panics if `i >= num_slots`.
+    #[inline]
+    fn cell(&self, i: u32) -> &'a SlotCell {
+        match self.slots.get(i as usize) {
+            Some(c) => c,
+            None => panic!("slot {i} out of range"),
+        }
     }
 
     /// The ring index within its direction (`ringid`; host rings come after the
@@ -280,45 +420,52 @@ impl<'a, D> Ring<'a, D> {
     }
 
     /// `head`: first slot owned by userspace.
+    #[inline]
     pub fn head(&self) -> u32 {
-        self.atomic(RING_HEAD).load(Ordering::Acquire)
+        self.head.load(Ordering::Acquire)
     }
 
     /// `cur`: the wakeup point (`head <= cur <= tail`).
+    #[inline]
     pub fn cur(&self) -> u32 {
-        self.atomic(RING_CUR).load(Ordering::Acquire)
+        self.cur.load(Ordering::Acquire)
     }
 
     /// `tail`: first slot owned by the kernel (written by the kernel on sync).
+    #[inline]
     pub fn tail(&self) -> u32 {
-        self.atomic(RING_TAIL).load(Ordering::Acquire)
+        self.tail.load(Ordering::Acquire)
     }
 
     /// Slots available to userspace: `(tail - head) mod num_slots` (free slots on
     /// TX, received slots on RX).
+    #[inline]
     pub fn space(&self) -> u32 {
         nm_ring_space(self.l.num_slots, self.head(), self.tail())
     }
 
     /// No slot available to userspace (`head == tail`).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.head() == self.tail()
     }
 
     /// The slot after `i`.
+    #[inline]
     pub fn next(&self, i: u32) -> u32 {
         nm_ring_next(self.l.num_slots, i)
     }
 
     /// The ring flags (`NR_TIMESTAMP`, `NR_FORWARD`).
+    #[inline]
     pub fn flags(&self) -> RingFlags {
-        RingFlags::from_bits_retain(self.atomic(RING_FLAGS).load(Ordering::Relaxed))
+        RingFlags::from_bits_retain(self.flags.load(Ordering::Relaxed))
     }
 
     /// Sets the ring flags.
+    #[inline]
     pub fn set_flags(&mut self, flags: RingFlags) {
-        self.atomic(RING_FLAGS)
-            .store(flags.bits(), Ordering::Relaxed);
+        self.flags.store(flags.bits(), Ordering::Relaxed);
     }
 
     /// The time of the last rxsync (`ts`).
@@ -328,7 +475,7 @@ impl<'a, D> Ring<'a, D> {
 
     /// `offset_mask` (non-zero only with the OFFSETS option).
     pub fn offset_mask(&self) -> u64 {
-        self.map.read(self.l.off + RING_OFFSET_MASK).unwrap_or(0)
+        self.l.ofs_mask
     }
 
     /// Whether slot `i` is in `[head, tail)`, i.e. owned by userspace.
@@ -339,10 +486,7 @@ impl<'a, D> Ring<'a, D> {
     /// A copy of slot `i` (`buf_idx`, `len`, `flags`, `ptr`). Panics if
     /// `i >= num_slots`.
     pub fn slot(&self, i: u32) -> NetmapSlot {
-        assert!(i < self.l.num_slots, "slot {i} out of range");
-        self.map
-            .read(self.l.slot_off(i))
-            .expect("slot array validated when the port was opened")
+        self.cell(i).get()
     }
 
     fn check_owned(&self, i: u32) -> Result<(), SlotError> {
@@ -355,132 +499,92 @@ impl<'a, D> Ring<'a, D> {
         }
     }
 
-    fn buf_off_of(&self, i: u32) -> Result<usize, SlotError> {
-        self.l
-            .buf_off(self.slot(i).buf_idx)
-            .ok_or(SlotError::BadBuffer)
-    }
-
     /// The whole buffer (`nr_buf_size` bytes) of slot `i`, which must be owned by
     /// userspace.
+    #[inline]
     pub fn buf(&self, i: u32) -> Result<&[u8], SlotError> {
         self.check_owned(i)?;
-        let off = self.buf_off_of(i)?;
-        self.map
-            .bytes(off, self.l.buf_size as usize)
-            .ok_or(SlotError::BadBuffer)
+        buf_at(self.map, &self.l, self.cell(i))
     }
 
     /// The whole buffer of slot `i`, writable; the slot must be owned by userspace.
+    #[inline]
+    #[allow(unsafe_code)]
     pub fn buf_mut(&mut self, i: u32) -> Result<&mut [u8], SlotError> {
         self.check_owned(i)?;
-        let off = self.buf_off_of(i)?;
-        self.buf_bytes_mut(off)
-    }
-
-    #[allow(unsafe_code)]
-    fn buf_bytes_mut(&mut self, off: usize) -> Result<&mut [u8], SlotError> {
-        // SAFETY: `off` is the buffer of a slot in [head, tail), which the kernel
-        // does not access until userspace moves head past it — impossible while
-        // this `&mut self` borrow (which the slice keeps) lives. No other view of
-        // this ring exists (the port hands out one at a time), and distinct slots
-        // hold distinct buffers, so no other reference to these bytes exists.
-        unsafe { self.map.bytes_mut(off, self.l.buf_size as usize) }.ok_or(SlotError::BadBuffer)
+        // SAFETY: slot `i` is in [head, tail) (checked above) and the slice keeps
+        // this `&mut self` borrow, so no other slice of this ring's buffers exists
+        // meanwhile and head cannot move past the slot.
+        unsafe { buf_at_mut(self.map, &self.l, self.cell(i)) }
     }
 
     /// Where the data of slot `i` starts in its buffer: 0, or with the
     /// OFFSETS option `ptr & offset_mask` (clamped to the buffer size).
+    #[inline]
     pub fn data_offset(&self, i: u32) -> usize {
-        if self.ofs_mask == 0 {
-            return 0;
-        }
-        ((self.slot(i).ptr & self.ofs_mask) as usize).min(self.l.buf_size as usize)
+        data_off_at(&self.l, self.cell(i))
     }
 
     /// Sets the data offset of slot `i` (OFFSETS option; owned by
     /// userspace): the bits of `ptr` under `offset_mask`.
     pub fn set_data_offset(&mut self, i: u32, off: usize) -> Result<(), SlotError> {
-        if off > self.l.buf_size as usize {
-            return Err(SlotError::TooLong);
-        }
-        let p = self.slot(i).ptr;
-        self.set_ptr(i, (p & !self.ofs_mask) | (off as u64 & self.ofs_mask))
+        self.check_owned(i)?;
+        set_data_off_at(&self.l, self.cell(i), off)
     }
 
     /// The packet data of slot `i`: `len` bytes of its buffer from the data
     /// offset (`len` clamped to what the buffer holds there).
+    #[inline]
     pub fn data(&self, i: u32) -> Result<&[u8], SlotError> {
-        let start = self.data_offset(i);
-        let len = usize::from(self.slot(i).len).min(self.l.buf_size as usize - start);
-        Ok(&self.buf(i)?[start..start + len])
+        self.check_owned(i)?;
+        data_at(self.map, &self.l, self.cell(i))
     }
 
-    /// Sets `len` of slot `i` (owned by userspace; what the buffer holds
-    /// from the data offset at most).
+    /// Sets `len` of slot `i` (owned by userspace; what the buffer holds from
+    /// the data offset at most).
+    #[inline]
     pub fn set_len(&mut self, i: u32, len: u16) -> Result<(), SlotError> {
         self.check_owned(i)?;
-        if usize::from(len) > self.l.buf_size as usize - self.data_offset(i) {
-            return Err(SlotError::TooLong);
-        }
-        self.write_slot_u16(i, SLOT_LEN, len);
-        Ok(())
+        set_len_at(&self.l, self.cell(i), len)
     }
 
     /// Sets `flags` of slot `i` (owned by userspace).
     pub fn set_slot_flags(&mut self, i: u32, flags: SlotFlags) -> Result<(), SlotError> {
         self.check_owned(i)?;
-        self.write_slot_u16(i, SLOT_FLAGS, flags.bits());
+        self.cell(i).flags.store(flags.bits(), Ordering::Relaxed);
         Ok(())
     }
 
     /// Sets `ptr` of slot `i` (owned by userspace): the user address of the data
     /// for `NS_INDIRECT` (VALE TX only), or the data offset with the OFFSETS option.
+    #[inline]
     pub fn set_ptr(&mut self, i: u32, ptr: u64) -> Result<(), SlotError> {
         self.check_owned(i)?;
-        self.map
-            .write(self.l.slot_off(i) + SLOT_PTR, ptr)
-            .expect("slot array validated when the port was opened");
+        self.cell(i).ptr.store(ptr, Ordering::Relaxed);
         Ok(())
     }
 
     /// Copies `data` into the data of slot `i` at byte `offset` (of its
     /// buffer, or behind the slot's data offset with the OFFSETS option) and
     /// sets the slot's `len` to `offset + data.len()`.
+    #[inline]
     pub fn write(&mut self, i: u32, offset: usize, data: &[u8]) -> Result<(), SlotError> {
         self.check_owned(i)?;
-        let start = self.data_offset(i);
-        let end = offset.checked_add(data.len()).ok_or(SlotError::TooLong)?;
-        if end > self.l.buf_size as usize - start {
-            return Err(SlotError::TooLong);
-        }
-        let off = self.buf_off_of(i)?;
-        self.map
-            .copy_in(off + start + offset, data)
-            .ok_or(SlotError::BadBuffer)?;
-        self.write_slot_u16(i, SLOT_LEN, end as u16);
-        Ok(())
-    }
-
-    fn write_slot_u16(&self, i: u32, field: usize, v: u16) {
-        self.map
-            .write(self.l.slot_off(i) + field, v)
-            .expect("slot array validated when the port was opened");
+        write_at(self.map, &self.l, self.cell(i), offset, data)
     }
 
     fn write_buf_idx(&self, i: u32, idx: u32) {
-        self.map
-            .write(self.l.slot_off(i), idx)
-            .expect("slot array validated when the port was opened");
+        self.cell(i).buf_idx.store(idx, Ordering::Relaxed);
     }
 
     fn or_slot_flags(&self, i: u32, set: u16) {
-        let f = self.slot(i).flags;
-        self.write_slot_u16(i, SLOT_FLAGS, f | set);
+        self.cell(i).flags.fetch_or(set, Ordering::Relaxed);
     }
 
     /// Moves `head` and `cur` forward by `n` slots (at most [`Ring::space`]),
     /// giving them to the kernel at the next sync (TX: to transmit; RX: released).
     /// Returns the number of slots actually advanced.
+    #[inline]
     pub fn advance(&mut self, n: u32) -> u32 {
         let head = self.head();
         let k = n.min(self.space());
@@ -497,7 +601,7 @@ impl<'a, D> Ring<'a, D> {
         if cur >= n || nm_ring_space(n, head, cur) > self.space() {
             return false;
         }
-        self.atomic(RING_CUR).store(cur, Ordering::Release);
+        self.cur.store(cur, Ordering::Release);
         true
     }
 
@@ -505,14 +609,14 @@ impl<'a, D> Ring<'a, D> {
     /// (`cur = tail`), as pkt-gen does when a TX ring is full.
     pub fn wait_for_more(&mut self) {
         let t = self.tail();
-        self.atomic(RING_CUR).store(t, Ordering::Release);
+        self.cur.store(t, Ordering::Release);
     }
 
     fn set_head_cur(&self, head: u32, cur: u32) {
         // cur first, then head with release semantics: slot writes before this are
         // visible to the kernel once it sees the new head.
-        self.atomic(RING_CUR).store(cur, Ordering::Release);
-        self.atomic(RING_HEAD).store(head, Ordering::Release);
+        self.cur.store(cur, Ordering::Release);
+        self.head.store(head, Ordering::Release);
     }
 
     /// Swaps the buffers of slot `i` of this ring and slot `j` of `other` (zero
@@ -571,6 +675,211 @@ impl<'a, D> Ring<'a, D> {
     }
 }
 
+impl<'a, D> Ring<'a, D> {
+    /// The first `max` slots that userspace owns, `[head, head + min(max, space))`,
+    /// handed out one after the other by [`Slots::next_slot`] to be filled (TX) or
+    /// read (RX); [`Slots::advance`] then gives the slots handed out to the kernel.
+    /// Ownership is checked once here instead of on every slot access, which is
+    /// what per-frame loops want; the buffer index and lengths are still checked
+    /// per slot.
+    #[inline]
+    pub fn slots(&mut self, max: u32) -> Slots<'_, 'a, D> {
+        let (n, head, tail) = (self.l.num_slots, self.head(), self.tail());
+        // Indexes outside the ring (a corrupted header) give an empty window, as
+        // `owns` would refuse every slot.
+        let left = if head < n && tail < n {
+            nm_ring_space(n, head, tail).min(max)
+        } else {
+            0
+        };
+        Slots {
+            next: head,
+            left,
+            len: left,
+            ring: self,
+        }
+    }
+}
+
+/// A window of slots owned by userspace at the start of a ring (see
+/// [`Ring::slots`]). It borrows the ring exclusively, so `head` cannot move and
+/// no other access to the ring's slots happens while it lives.
+pub struct Slots<'r, 'a, D> {
+    ring: &'r mut Ring<'a, D>,
+    next: u32,
+    left: u32,
+    /// Size of the window.
+    len: u32,
+}
+
+impl<D> fmt::Debug for Slots<'_, '_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slots")
+            .field("ring", &self.ring)
+            .field("next", &self.next)
+            .field("left", &self.left)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl<D> Slots<'_, '_, D> {
+    /// The next slot of the window, or `None` when it is exhausted. One slot at a
+    /// time: the previous one must be dropped first.
+    #[inline]
+    pub fn next_slot(&mut self) -> Option<SlotMut<'_>> {
+        if self.left == 0 {
+            return None;
+        }
+        let i = self.next;
+        self.left -= 1;
+        self.next = nm_ring_next(self.ring.l.num_slots, i);
+        Some(SlotMut {
+            map: self.ring.map,
+            l: &self.ring.l,
+            cell: self.ring.cell(i),
+            index: i,
+        })
+    }
+
+    /// Slots not handed out yet.
+    #[inline]
+    pub fn remaining(&self) -> u32 {
+        self.left
+    }
+
+    /// Slots handed out so far.
+    #[inline]
+    pub fn taken(&self) -> u32 {
+        self.len - self.left
+    }
+
+    /// Moves `head` and `cur` past the slots handed out (TX: to be transmitted at
+    /// the next sync; RX: released). Returns their number.
+    #[inline]
+    pub fn advance(self) -> u32 {
+        self.ring.advance(self.len - self.left)
+    }
+}
+
+/// One slot of a [`Slots`] window: owned by userspace, so its fields can be read
+/// and written without further ownership checks; its buffer index is checked
+/// when the buffer is used, lengths against the buffer size.
+pub struct SlotMut<'s> {
+    map: &'s Mapping,
+    l: &'s RingLayout,
+    cell: &'s SlotCell,
+    index: u32,
+}
+
+impl fmt::Debug for SlotMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotMut")
+            .field("index", &self.index)
+            .field("slot", &self.get())
+            .finish()
+    }
+}
+
+impl SlotMut<'_> {
+    /// The slot's index in the ring.
+    #[inline]
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// A copy of the slot.
+    #[inline]
+    pub fn get(&self) -> NetmapSlot {
+        self.cell.get()
+    }
+
+    /// `len`.
+    #[inline]
+    pub fn len(&self) -> u16 {
+        self.cell.len.load(Ordering::Relaxed)
+    }
+
+    /// `len == 0`.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `flags`.
+    #[inline]
+    pub fn flags(&self) -> SlotFlags {
+        SlotFlags::from_bits_retain(self.cell.flags.load(Ordering::Relaxed))
+    }
+
+    /// `buf_idx`.
+    #[inline]
+    pub fn buf_idx(&self) -> u32 {
+        self.cell.buf_idx.load(Ordering::Relaxed)
+    }
+
+    /// Sets `len` (what the buffer holds from the data offset at most).
+    #[inline]
+    pub fn set_len(&mut self, len: u16) -> Result<(), SlotError> {
+        set_len_at(self.l, self.cell, len)
+    }
+
+    /// Where the data starts in the buffer (see [`Ring::data_offset`]).
+    #[inline]
+    pub fn data_offset(&self) -> usize {
+        data_off_at(self.l, self.cell)
+    }
+
+    /// Sets the data offset (see [`Ring::set_data_offset`]).
+    #[inline]
+    pub fn set_data_offset(&mut self, off: usize) -> Result<(), SlotError> {
+        set_data_off_at(self.l, self.cell, off)
+    }
+
+    /// Sets `flags`.
+    #[inline]
+    pub fn set_flags(&mut self, flags: SlotFlags) {
+        self.cell.flags.store(flags.bits(), Ordering::Relaxed);
+    }
+
+    /// Sets `ptr` (see [`Ring::set_ptr`]).
+    #[inline]
+    pub fn set_ptr(&mut self, ptr: u64) {
+        self.cell.ptr.store(ptr, Ordering::Relaxed);
+    }
+
+    /// The whole buffer (`nr_buf_size` bytes).
+    #[inline]
+    pub fn buf(&self) -> Result<&[u8], SlotError> {
+        buf_at(self.map, self.l, self.cell)
+    }
+
+    /// The whole buffer, writable.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn buf_mut(&mut self) -> Result<&mut [u8], SlotError> {
+        // SAFETY: the slot is in [head, tail) of a ring that the `Slots` window
+        // borrows exclusively, and the slice keeps `&mut self`, which keeps the
+        // window's `&mut` borrow (one slot at a time): no other slice of this
+        // buffer exists meanwhile and head cannot move past the slot.
+        unsafe { buf_at_mut(self.map, self.l, self.cell) }
+    }
+
+    /// The packet data: `len` bytes of the buffer from the data offset (`len`
+    /// clamped to what the buffer holds there).
+    #[inline]
+    pub fn data(&self) -> Result<&[u8], SlotError> {
+        data_at(self.map, self.l, self.cell)
+    }
+
+    /// Copies `data` into the buffer at byte `offset` behind the data offset
+    /// and sets `len` to `offset + data.len()`.
+    #[inline]
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), SlotError> {
+        write_at(self.map, self.l, self.cell, offset, data)
+    }
+}
+
 impl<'a> Ring<'a, Tx> {
     /// Whether slots are still being transmitted (`next(tail) != head`).
     pub fn tx_pending(&self) -> bool {
@@ -615,7 +924,8 @@ impl<'a> Ring<'a, Tx> {
             let more = k + 1 < frags;
             let keep = self.slot(i).flags & NS_BUF_CHANGED;
             self.write(i, 0, chunk).map_err(|_| SendError::BadBuffer)?;
-            self.write_slot_u16(i, SLOT_FLAGS, keep | if more { NS_MOREFRAG } else { 0 });
+            let flags = keep | if more { NS_MOREFRAG } else { 0 };
+            self.cell(i).flags.store(flags, Ordering::Relaxed);
             i = self.next(i);
         }
         self.advance(frags);
@@ -626,8 +936,8 @@ impl<'a> Ring<'a, Tx> {
     /// transmission so that every buffer gets its first copy). Only meaningful
     /// while nothing is pending.
     pub fn mark_all_buf_changed(&mut self) {
-        for i in 0..self.l.num_slots {
-            self.write_slot_u16(i, SLOT_FLAGS, NS_BUF_CHANGED);
+        for c in self.slots {
+            c.flags.store(NS_BUF_CHANGED, Ordering::Relaxed);
         }
     }
 }
@@ -703,16 +1013,19 @@ impl RxPacket<'_, '_> {
     }
 
     /// The data of the first fragment (the whole packet when it has one slot).
+    #[inline]
     pub fn data(&self) -> &[u8] {
         self.frag(0)
     }
 
     /// Total length of all fragments.
+    #[inline]
     pub fn len(&self) -> usize {
         self.frags().map(<[u8]>::len).sum()
     }
 
     /// Whether the packet is empty (zero-length slots).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -725,6 +1038,7 @@ impl RxPacket<'_, '_> {
     }
 
     /// Flags of the first slot.
+    #[inline]
     pub fn flags(&self) -> SlotFlags {
         SlotFlags::from_bits_retain(self.ring.slot(self.first).flags)
     }

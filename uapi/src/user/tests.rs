@@ -442,6 +442,22 @@ fn offsets_move_the_data_of_each_slot() {
     }
     assert_eq!(tx.send(b"x"), Err(SendError::NoSpace));
     assert_eq!(tx.head(), 3);
+    // Slot windows (per-frame loops) honour the offsets the same way.
+    {
+        let mut w = tx.slots(1);
+        let mut s = w.next_slot().unwrap();
+        assert_eq!(s.index(), 3);
+        s.set_data_offset(8).unwrap();
+        assert_eq!(s.data_offset(), 8);
+        assert_eq!(s.set_data_offset(65), Err(SlotError::TooLong));
+        assert_eq!(s.write(54, b"xyz"), Err(SlotError::TooLong));
+        s.write(2, b"abc").unwrap();
+        assert_eq!(s.len(), 5);
+        assert_eq!(&s.data().unwrap()[2..], b"abc");
+        assert_eq!(s.set_len(57), Err(SlotError::TooLong));
+        assert_eq!(w.advance(), 1);
+    }
+    assert_eq!(kernel_bytes(&f, true, 3, 10, 3), b"abc");
 }
 
 #[test]
@@ -464,4 +480,98 @@ fn offsets_on_rx_show_the_data_behind_the_offset() {
     s.len = 60;
     r.map.write(l.off + 256, s).unwrap();
     assert_eq!(f.rx_ring(0).data(0).unwrap().len(), 48);
+}
+
+#[test]
+fn slot_windows_hand_out_owned_slots_once() {
+    let f = fake(8, 64);
+    let mut tx = f.tx_ring(0);
+    // Capped by `max`...
+    let mut w = tx.slots(3);
+    assert_eq!((w.remaining(), w.taken()), (3, 0));
+    let mut s = w.next_slot().unwrap();
+    assert_eq!(s.index(), 0);
+    s.write(0, b"abc").unwrap();
+    assert_eq!((s.len(), s.data().unwrap()), (3, &b"abc"[..]));
+    assert_eq!(s.set_len(65), Err(SlotError::TooLong));
+    assert_eq!(s.write(60, &[0; 5]), Err(SlotError::TooLong));
+    assert_eq!(s.len(), 3, "refused writes change nothing");
+    s.set_flags(SlotFlags::REPORT);
+    let mut s = w.next_slot().unwrap();
+    assert_eq!(s.index(), 1);
+    s.set_len(0).unwrap();
+    assert!(s.is_empty());
+    assert_eq!(w.taken(), 2);
+    assert_eq!(w.advance(), 2, "only the slots handed out");
+    assert_eq!((tx.head(), tx.cur()), (2, 2));
+    // ... and by the free space: never past tail.
+    {
+        let mut w = tx.slots(100);
+        assert_eq!(w.remaining(), 5);
+        let mut seen = Vec::new();
+        while let Some(s) = w.next_slot() {
+            seen.push(s.index());
+        }
+        assert_eq!(seen, [2, 3, 4, 5, 6]);
+        assert!(w.next_slot().is_none());
+    }
+    assert_eq!(
+        tx.head(),
+        2,
+        "a window dropped without advance moves nothing"
+    );
+    drop(tx);
+    assert_eq!(f.txsync(0), vec![b"abc".to_vec(), Vec::new()]);
+    assert_ne!(
+        f.kernel_slot(true, 0, 0).flags & SlotFlags::REPORT.bits(),
+        0
+    );
+
+    // RX: the window is what the kernel delivered.
+    let mut rx = f.rx_ring(0);
+    assert!(rx.slots(8).next_slot().is_none(), "empty RX ring");
+    drop(rx);
+    assert!(f.deliver(0, b"one"));
+    assert!(f.deliver(0, b"two!"));
+    let mut rx = f.rx_ring(0);
+    let mut w = rx.slots(8);
+    let mut got = Vec::new();
+    while let Some(s) = w.next_slot() {
+        got.push(s.data().unwrap().to_vec());
+    }
+    assert_eq!(got, [b"one".to_vec(), b"two!".to_vec()]);
+    assert_eq!(w.advance(), 2);
+    drop(rx);
+    f.rxsync(0);
+    assert_eq!(f.rx_room(0), 7, "released to the kernel");
+}
+
+#[test]
+fn slot_windows_check_what_the_kernel_could_corrupt() {
+    let f = fake(8, 64);
+    let map = f.region_for_test().map.clone();
+    let l = f.region_for_test().tx.rings[0].unwrap();
+    // A buffer index outside the region: the slot's fields stay usable, its
+    // buffer does not.
+    map.write(l.off + 256 + 16, u32::MAX).unwrap();
+    let mut tx = f.tx_ring(0);
+    let mut w = tx.slots(2);
+    let mut s = w.next_slot().unwrap();
+    assert!(s.buf_mut().is_ok());
+    let mut s = w.next_slot().unwrap();
+    assert_eq!(s.buf_idx(), u32::MAX);
+    assert_eq!(s.buf().unwrap_err(), SlotError::BadBuffer);
+    assert_eq!(s.buf_mut().unwrap_err(), SlotError::BadBuffer);
+    assert_eq!(s.data().unwrap_err(), SlotError::BadBuffer);
+    assert_eq!(s.write(0, b"x"), Err(SlotError::BadBuffer));
+    s.set_len(1).unwrap();
+    drop(tx);
+    // Ring indexes outside the ring: no slot is handed out.
+    for (field, v) in [(20, 8u32), (28, u32::MAX)] {
+        let saved: u32 = map.read(l.off + field).unwrap();
+        map.write(l.off + field, v).unwrap();
+        assert_eq!(f.tx_ring(0).slots(8).remaining(), 0, "field {field}");
+        map.write(l.off + field, saved).unwrap();
+    }
+    assert_eq!(f.tx_ring(0).slots(8).remaining(), 7);
 }

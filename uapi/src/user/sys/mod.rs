@@ -11,12 +11,12 @@
 //! ring headers, and byte slices for packet buffers that the netmap ring protocol
 //! hands to userspace (see [`Mapping::bytes_mut`]).
 
-use crate::abi::NmreqOption;
+use crate::abi::{NetmapSlot, NmreqOption};
 use crate::consts::option_body_size;
 use crate::pod::Pod;
-use core::mem::{align_of, size_of};
+use core::mem::{align_of, offset_of, size_of};
 use core::ptr::NonNull;
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
 use std::io;
 use std::sync::Mutex;
 
@@ -114,6 +114,45 @@ pub struct Mapping {
     claimed: Mutex<Vec<usize>>,
 }
 
+/// A `netmap_slot` in the shared region, seen as one atomic per field: the kernel
+/// writes slots that userspace does not own while userspace works on the ones it
+/// owns, so the ring views access slots field by field with atomic loads and
+/// stores (plain moves on x86) rather than through `&mut` or `&` of plain data.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SlotCell {
+    /// `buf_idx`.
+    pub buf_idx: AtomicU32,
+    /// `len`.
+    pub len: AtomicU16,
+    /// `flags`.
+    pub flags: AtomicU16,
+    /// `ptr`.
+    pub ptr: AtomicU64,
+}
+
+impl SlotCell {
+    /// A copy of the slot (each field loaded on its own).
+    #[inline]
+    pub fn get(&self) -> NetmapSlot {
+        use core::sync::atomic::Ordering::Relaxed;
+        NetmapSlot {
+            buf_idx: self.buf_idx.load(Relaxed),
+            len: self.len.load(Relaxed),
+            flags: self.flags.load(Relaxed),
+            ptr: self.ptr.load(Relaxed),
+        }
+    }
+}
+
+const _: () = {
+    assert!(size_of::<SlotCell>() == size_of::<NetmapSlot>());
+    assert!(offset_of!(SlotCell, buf_idx) == offset_of!(NetmapSlot, buf_idx));
+    assert!(offset_of!(SlotCell, len) == offset_of!(NetmapSlot, len));
+    assert!(offset_of!(SlotCell, flags) == offset_of!(NetmapSlot, flags));
+    assert!(offset_of!(SlotCell, ptr) == offset_of!(NetmapSlot, ptr));
+};
+
 /// Source of [`Mapping::id`].
 static NEXT_ID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
@@ -165,12 +204,14 @@ impl Mapping {
     }
 
     /// Length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// A number identifying this mapping for the life of the process (never
     /// reused, unlike addresses).
+    #[inline]
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -192,12 +233,14 @@ impl Mapping {
     }
 
     /// Start address of the region.
+    #[inline]
     pub fn base_addr(&self) -> usize {
         self.ptr.as_ptr() as usize
     }
 
     /// A pointer to `size` bytes at `off` aligned to `align`, if they lie inside the
     /// region.
+    #[inline]
     fn checked(&self, off: usize, size: usize, align: usize) -> Option<*mut u8> {
         let end = off.checked_add(size)?;
         if end > self.len || !off.is_multiple_of(align) {
@@ -210,6 +253,7 @@ impl Mapping {
 
     /// The `u32` at `off` (4-byte aligned) as an atomic, for ring indexes that the
     /// kernel and userspace update concurrently.
+    #[inline]
     pub fn atomic_u32(&self, off: usize) -> Option<&AtomicU32> {
         let p = self.checked(off, 4, align_of::<AtomicU32>())?;
         // SAFETY: `p` is inside the mapping, aligned for `AtomicU32`, and valid for
@@ -220,7 +264,24 @@ impl Mapping {
         Some(unsafe { AtomicU32::from_ptr(p.cast::<u32>()) })
     }
 
+    /// The array of `n` slots at `off` (aligned for [`SlotCell`]), checked once so
+    /// that per-slot accesses need no further bounds checks than the slice's own.
+    #[inline]
+    pub fn slot_cells(&self, off: usize, n: usize) -> Option<&[SlotCell]> {
+        let size = n.checked_mul(size_of::<SlotCell>())?;
+        let p = self.checked(off, size, align_of::<SlotCell>())?;
+        // SAFETY: `[p, p + size)` is inside the mapping, aligned for `SlotCell`,
+        // and valid for the lifetime of `&self`. `SlotCell` is made of atomics, which
+        // accept any bit pattern and may be shared between threads; this crate
+        // accesses slot memory only through these atomics (or, in the in-memory
+        // test kernel of `testing`, with volatile operations on the same thread).
+        // The kernel's concurrent accesses are outside the Rust memory model, as
+        // for `atomic_u32`.
+        Some(unsafe { core::slice::from_raw_parts(p.cast::<SlotCell>(), n) })
+    }
+
     /// A volatile read of the `T` at `off` (aligned for `T`).
+    #[inline]
     pub fn read<T: Pod>(&self, off: usize) -> Option<T> {
         let p = self.checked(off, size_of::<T>(), align_of::<T>())?;
         // SAFETY: `p` is in bounds and aligned for `T` (checked above); every bit
@@ -229,6 +290,7 @@ impl Mapping {
     }
 
     /// A volatile write of `v` at `off` (aligned for `T`); `None` if out of range.
+    #[inline]
     pub fn write<T: Pod>(&self, off: usize, v: T) -> Option<()> {
         let p = self.checked(off, size_of::<T>(), align_of::<T>())?;
         // SAFETY: `p` is in bounds and aligned for `T`; the region is writable
@@ -242,6 +304,7 @@ impl Mapping {
     /// Callers only ask for memory that the kernel does not write while the borrow
     /// lives (netmap buffers owned by userspace by the ring protocol, or immutable
     /// objects).
+    #[inline]
     pub fn bytes(&self, off: usize, len: usize) -> Option<&[u8]> {
         let p = self.checked(off, len, 1)?;
         // SAFETY: `[p, p + len)` lies inside the mapping (checked), which stays
@@ -257,6 +320,7 @@ impl Mapping {
     /// exist and the kernel must not access them: the caller must own the memory by
     /// the netmap ring protocol (a buffer of a slot in `[head, tail)` of a ring it
     /// borrows exclusively, or a detached extra buffer it holds the only token of).
+    #[inline]
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn bytes_mut(&self, off: usize, len: usize) -> Option<&mut [u8]> {
         let p = self.checked(off, len, 1)?;
@@ -268,6 +332,7 @@ impl Mapping {
     /// Copies `src` to offset `off` (a `memmove`); `None` if out of range. Same
     /// ownership rule as [`Mapping::bytes_mut`], but no reference escapes, so
     /// callers only need to own the bytes for the duration of the call.
+    #[inline]
     pub fn copy_in(&self, off: usize, src: &[u8]) -> Option<()> {
         let p = self.checked(off, src.len(), 1)?;
         // SAFETY: the destination is in bounds and writable, the source is a valid
