@@ -80,8 +80,10 @@ impl<P: Platform> Netmap<P> {
         }
         let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
         let exclusive = flags.contains(RegFlags::EXCLUSIVE);
-        na.bind_rings(&ranges, exclusive)?;
-        // OFFSETS (§4.4 step 7, §4.11): on the rings just bound.
+        na.bind_rings_off(&ranges, exclusive)?;
+        // OFFSETS (§4.4 step 7, §4.11): on the rings just bound, before
+        // other ports may deliver into the new ones (the initial offsets
+        // are in the slots before the first frame).
         if let Some(i) = req.opt(NETMAP_REQ_OPT_OFFSETS) {
             let r = self.offsets_option(na, &ranges, &mut req.opts[i].body);
             req.set_opt_status(i, r);
@@ -90,6 +92,7 @@ impl<P: Platform> Netmap<P> {
                 return Err(e);
             }
         }
+        na.rings_on(&ranges);
         let nifp = match na.create_nifp(&ranges) {
             Ok(o) => o,
             Err(e) => {
