@@ -474,7 +474,11 @@ pub fn forward<P: Platform>(
 }
 
 /// No OFFSETS: what the `OFS = false` instances get (never read).
-const NO_OFFSETS: Offsets = Offsets { mask: 0, max: 0 };
+const NO_OFFSETS: Offsets = Offsets {
+    mask: 0,
+    max: 0,
+    gap: 0,
+};
 
 /// [`forward`] for a ring with (`OFS`) or without offsets: with them, each
 /// slot's data starts at its offset, and a length that does not fit behind
@@ -653,14 +657,15 @@ fn direct<P: Platform>(
     let Some(dk) = dna.kring(Dir::Rx, r) else {
         return 0;
     };
-    if dk.offsets().is_some() {
-        // A destination with offsets (§4.11): the general path.
-        return 0;
-    }
     let q = dk.q_lock.lock();
     let Some(dring) = dk.ring().filter(|_| dk.flags() & NKR_ON != 0) else {
         return 0;
     };
+    if dk.offsets().is_some() {
+        // A destination with offsets (§4.11): the general path (read under
+        // the lock, which orders it with NKR_ON).
+        return 0;
+    }
     let dn = dk.num_slots;
     let hwcur = dk.nr_hwcur.load(Ordering::Acquire);
     let old = dk.nr_hwtail.load(Ordering::Relaxed);
@@ -957,37 +962,45 @@ fn deliver<P: Platform>(
     let Some(dk) = dna.kring(Dir::Rx, r) else {
         return;
     };
-    // The destination's OFFSETS setting, once per delivery (§4.11).
-    match dk.offsets() {
-        None => deliver_into::<P, false>(src, dna, dk, ft, a, b, NO_OFFSETS),
-        Some(o) => deliver_into::<P, true>(src, dna, dk, ft, a, b, o),
-    }
-}
-
-/// [`deliver`] into kring `dk`, with (`OFS`) or without offsets: with
-/// them, a frame is written at the offset the receiving slot holds, and
-/// one that does not fit behind it arrives empty.
-#[inline(always)]
-fn deliver_into<P: Platform, const OFS: bool>(
-    src: &Source<'_, P>,
-    dna: &Adapter<P>,
-    dk: &Kring<P>,
-    ft: &[FtEntry],
-    mut a: u16,
-    mut b: u16,
-    ofs: Offsets,
-) {
-    let na = src.na;
     let q = dk.q_lock.lock();
     if dk.flags() & NKR_ON == 0 {
         return;
     }
     let Some(dring) = dk.ring() else { return };
+    // The destination's OFFSETS setting, once per delivery (§4.11): under
+    // the lock, which orders it with NKR_ON (set once REGISTER applied it).
+    let moved = match dk.offsets() {
+        None => deliver_into::<P, false>(src, dna, dk, dring, ft, a, b, NO_OFFSETS),
+        Some(o) => deliver_into::<P, true>(src, dna, dk, dring, ft, a, b, o),
+    };
+    drop(q);
+    if moved {
+        crate::bwrap::delivered(dna, dk, src.depth);
+    }
+}
+
+/// [`deliver`] into kring `dk` (its `q_lock` held, `dring` its ring),
+/// with (`OFS`) or without offsets: with them, a frame is written at the
+/// offset the receiving slot holds, and one that does not fit behind it
+/// arrives empty. Returns whether frames arrived.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn deliver_into<P: Platform, const OFS: bool>(
+    src: &Source<'_, P>,
+    dna: &Adapter<P>,
+    dk: &Kring<P>,
+    dring: RingPtr,
+    ft: &[FtEntry],
+    mut a: u16,
+    mut b: u16,
+    ofs: Offsets,
+) -> bool {
+    let na = src.na;
     let n = dk.num_slots;
     let hwcur = dk.nr_hwcur.load(Ordering::Acquire);
     let old = dk.nr_hwtail.load(Ordering::Relaxed);
     if hwcur >= n || old >= n {
-        return;
+        return false;
     }
     let mut hwtail = old;
     let sbufs = na.mem.bufs();
@@ -1060,14 +1073,12 @@ fn deliver_into<P: Platform, const OFS: bool>(
             hwtail = nm_next(hwtail, n);
         }
     }
-    if hwtail != old {
-        dk.nr_hwtail.store(hwtail, Ordering::Release);
-        crate::monitor::rx_new(dna, dk, &dring, old, hwtail);
+    if hwtail == old {
+        return false;
     }
-    drop(q);
-    if hwtail != old {
-        crate::bwrap::delivered(dna, dk, src.depth);
-    }
+    dk.nr_hwtail.store(hwtail, Ordering::Release);
+    crate::monitor::rx_new(dna, dk, &dring, old, hwtail);
+    true
 }
 
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM` in the `flags` byte of a virtio-net header.
