@@ -50,12 +50,15 @@ pub const NKR_ON: u32 = 0x2;
 pub const NKR_STOPPED: u32 = 0x4;
 
 /// The OFFSETS setting of a kring (§4.11): slot data starts `ptr & mask`
-/// bytes into the buffer, at most `max`. Read once per sync or batch: a
-/// ring without offsets (mask 0) pays one load per call, nothing per slot.
+/// bytes into the buffer, at most `max`; `gap` is the declared minimum
+/// distance between the offsets of slots that share one buffer (0: they do
+/// not share). Read once per sync or batch: a ring without offsets (mask 0)
+/// pays one load per call, nothing per slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Offsets {
     pub mask: u64,
     pub max: u64,
+    pub gap: u64,
 }
 
 impl Offsets {
@@ -64,6 +67,18 @@ impl Offsets {
     #[inline]
     pub fn of(&self, ring: &RingPtr, i: u32) -> usize {
         (ring.slot_user_ptr(i) & self.mask).min(self.max) as usize
+    }
+
+    /// What a slot of a ring with buffers of `buf_size` bytes may receive
+    /// behind its offset (the reference's `hwbuf_len`): what the largest
+    /// offset leaves, and no more than the gap if slots share buffers.
+    #[inline]
+    pub fn room(&self, buf_size: usize) -> usize {
+        let room = buf_size.saturating_sub(self.max as usize);
+        match self.gap {
+            0 => room,
+            g => room.min(usize::try_from(g).unwrap_or(usize::MAX)),
+        }
     }
 }
 
@@ -170,9 +185,11 @@ pub struct Kring<P: Platform> {
     flags: AtomicU32,
     /// Number of files that bind this ring.
     users: AtomicU32,
-    /// OFFSETS option: mask applied to `slot.ptr`, and maximum offset.
+    /// OFFSETS option: mask applied to `slot.ptr`, maximum offset and
+    /// minimum gap (see [`Offsets`]).
     pub offset_mask: AtomicU64,
     pub offset_max: AtomicU64,
+    pub offset_gap: AtomicU64,
     pub owner: TryLock<KringOwned<P>>,
     /// Taken by writers from other contexts (VALE senders into this RX
     /// ring, rxsync of VALE ports) around hwtail/slot updates.
@@ -206,6 +223,7 @@ impl<P: Platform> Kring<P> {
             users: AtomicU32::new(0),
             offset_mask: AtomicU64::new(0),
             offset_max: AtomicU64::new(0),
+            offset_gap: AtomicU64::new(0),
             owner: TryLock::new(KringOwned::default()),
             q_lock: Lock::new(()).ok_or(Errno::ENOMEM)?,
             wq: P::WaitQueue::new().ok_or(Errno::ENOMEM)?,
@@ -224,6 +242,7 @@ impl<P: Platform> Kring<P> {
         (mask != 0).then(|| Offsets {
             mask,
             max: self.offset_max.load(Ordering::Acquire),
+            gap: self.offset_gap.load(Ordering::Acquire),
         })
     }
 
@@ -370,6 +389,7 @@ impl<P: Platform> Kring<P> {
         self.pipe_tail.store(tail, Ordering::Release);
         self.offset_mask.store(0, Ordering::Release);
         self.offset_max.store(0, Ordering::Release);
+        self.offset_gap.store(0, Ordering::Release);
         if let Some(mut own) = self.owner.try_lock() {
             own.rhead = 0;
             own.rcur = 0;

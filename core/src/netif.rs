@@ -288,11 +288,10 @@ impl<P: Platform> Adapter<P> {
             return false;
         }
         // With OFFSETS each slot gets the data behind its own offset, in
-        // pieces of what the largest offset leaves (§4.11).
+        // pieces of what the largest offset (or the gap) leaves (§4.11).
         let ofs = k.offsets();
-        let bsize = (self.mem.buf_size() as usize)
-            .saturating_sub(ofs.map_or(0, |o| o.max as usize))
-            .max(1);
+        let buf_size = self.mem.buf_size() as usize;
+        let bsize = ofs.map_or(buf_size, |o| o.room(buf_size)).max(1);
         let nslots = frame.len().div_ceil(bsize).max(1);
         if nslots > netmap_uapi::NETMAP_MAX_FRAGS as usize
             || nslots as u32 > ring_dist(hwtail, nm_prev(hwcur, n), n)

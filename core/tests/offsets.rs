@@ -17,6 +17,11 @@ const B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xb];
 
 /// An OFFSETS option in user memory.
 fn opt_offsets(env: &Env, bits: u32, max: u64, initial: u64) -> u64 {
+    opt_offsets_gap(env, bits, max, initial, 0)
+}
+
+/// An OFFSETS option in user memory, with a minimum gap.
+fn opt_offsets_gap(env: &Env, bits: u32, max: u64, initial: u64, gap: u64) -> u64 {
     let o = NmreqOptOffsets {
         nro_opt: NmreqOption {
             nro_next: 0,
@@ -28,7 +33,7 @@ fn opt_offsets(env: &Env, bits: u32, max: u64, initial: u64) -> u64 {
         nro_initial_offset: initial,
         nro_offset_bits: bits,
         nro_tx_align: 0,
-        nro_min_gap: 0,
+        nro_min_gap: gap,
     };
     env.p.user_map(o.as_bytes())
 }
@@ -368,6 +373,35 @@ fn offsets_on_an_emulated_nic() {
     htx.set_cur(htx.head());
     p.txsync().unwrap();
     assert_eq!(eth0.to_host.lock().unwrap().clone(), vec![f.clone()]);
+}
+
+/// A minimum gap (slots sharing buffers) limits what an emulated NIC
+/// writes behind each offset to the gap, below what the maximum offset
+/// leaves (the reference's `hwbuf_len`).
+#[test]
+fn offsets_min_gap_limits_nic_pieces() {
+    let eth0 = HostNetif::new("eth0", 1, 64);
+    let env = Env::with_nics(std::slice::from_ref(&eth0));
+    let reg = NmreqRegister {
+        nr_mode: NR_REG_NIC_SW,
+        ..NmreqRegister::zeroed()
+    };
+    let np = env.open();
+    let opt = opt_offsets_gap(&env, 11, 1024, 100, 500);
+    let reg = register_ofs(&env, &np, "eth0", reg, opt).unwrap();
+    assert_eq!(opt_back(&env, opt).nro_opt.nro_status, 0);
+    let p = Port::wrap(&env, np, reg);
+    let na = eth0.adapter().unwrap();
+    let big = frame(B, A, 2, 1200);
+    assert!(na.rx_push(0, &big));
+    let got = recv_at(&p, 0x7ff);
+    let lens: Vec<usize> = got.iter().map(|(d, _)| d.len()).collect();
+    assert_eq!(lens, [500, 500, 200]);
+    assert_eq!(
+        got.iter().flat_map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+        big
+    );
+    assert!(got.iter().all(|(_, o)| *o == 100));
 }
 
 /// A copy monitor reads the parent's data at the parent's offsets and

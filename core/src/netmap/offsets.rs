@@ -73,6 +73,7 @@ impl<P: Platform> Netmap<P> {
                     (mask, max) = (o.mask, o.max);
                 } else {
                     k.offset_max.store(max, Ordering::Release);
+                    k.offset_gap.store(opt.nro_min_gap, Ordering::Release);
                     k.offset_mask.store(mask, Ordering::Release);
                     ring.set_offset_mask(mask);
                 }
