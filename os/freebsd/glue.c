@@ -65,6 +65,8 @@
 #include <vm/vm_object.h>
 #include <vm/vm_page.h>
 #include <vm/vm_pager.h>
+#include <vm/vm_map.h>
+#include <vm/vm_extern.h>
 #include <net/if.h>
 #include <net/if_var.h>
 #include <net/if_types.h>
@@ -133,6 +135,10 @@ void nm_glue_sleeper_wake(void *s);
 int nm_glue_sleeper_sleep(void *s, uint64_t timeout_ns);
 void nm_glue_sleeper_free(void *s);
 void nm_glue_sleep_us(unsigned int us);
+void *nm_glue_pin_user(uint64_t addr, size_t npages, int *err);
+void *nm_glue_upage_addr(void *u, size_t i);
+bool nm_glue_upages_same(void *a, void *b);
+void nm_glue_unpin_user(void *u);
 void *nm_glue_gna_lookup(const char *name, size_t len,
     struct nm_gna_info *info);
 void nm_glue_gna_free(void *gna);
@@ -1635,4 +1641,90 @@ void
 nm_glue_sleep_us(unsigned int us)
 {
 	pause_sbt("nmstop", ustosbt(us), 0, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * EXTMEM (netmap-core's regions.rs): the pages of the calling process
+ * behind a user range, held (wired, so resident and never moved, and
+ * marked dirty: held for writing) by vm_fault_quick_hold_pages(9), and
+ * entered one after the other into a run of kernel virtual addresses, so
+ * that the core sees one contiguous cluster.  The pages stay valid when
+ * the process unmaps them; they are released with the region.
+ * ------------------------------------------------------------------------ */
+
+struct nm_upages {
+	size_t		npages;
+	vm_offset_t	kva;
+	vm_page_t	pages[];
+};
+
+/* NULL with *err = errno (EINVAL, EFAULT, ENOMEM). */
+void *
+nm_glue_pin_user(uint64_t addr, size_t npages, int *err)
+{
+	struct nm_upages *u;
+	vm_size_t len;
+
+	if (npages == 0 || npages > INT_MAX || (addr & PAGE_MASK) != 0) {
+		*err = EINVAL;
+		return (NULL);
+	}
+	len = (vm_size_t)npages << PAGE_SHIFT;
+	u = malloc(sizeof(*u) + npages * sizeof(u->pages[0]), M_NETMAP,
+	    M_NOWAIT | M_ZERO);
+	if (u == NULL) {
+		*err = ENOMEM;
+		return (NULL);
+	}
+	if (vm_fault_quick_hold_pages(&curproc->p_vmspace->vm_map,
+	    (vm_offset_t)addr, len, VM_PROT_READ | VM_PROT_WRITE, u->pages,
+	    (int)npages) < 0) {
+		free(u, M_NETMAP);
+		*err = EFAULT;
+		return (NULL);
+	}
+	u->kva = kva_alloc(len);
+	if (u->kva == 0) {
+		vm_page_unhold_pages(u->pages, (int)npages);
+		free(u, M_NETMAP);
+		*err = ENOMEM;
+		return (NULL);
+	}
+	pmap_qenter(u->kva, u->pages, (int)npages);
+	u->npages = npages;
+	return (u);
+}
+
+/* Kernel address of held page `i` (they follow each other). */
+void *
+nm_glue_upage_addr(void *arg, size_t i)
+{
+	struct nm_upages *u = arg;
+
+	return (i < u->npages ? (void *)(u->kva + (i << PAGE_SHIFT)) : NULL);
+}
+
+/* Same pages, same order (the vm_page pointers identify them). */
+bool
+nm_glue_upages_same(void *ap, void *bp)
+{
+	struct nm_upages *a = ap, *b = bp;
+
+	return (a->npages == b->npages &&
+	    memcmp(a->pages, b->pages, a->npages * sizeof(a->pages[0])) == 0);
+}
+
+/*
+ * Unmap and release.  None of it sleeps (the data path's locks are
+ * default mutexes, under which a region's last reference may go).
+ */
+void
+nm_glue_unpin_user(void *arg)
+{
+	struct nm_upages *u = arg;
+
+	pmap_qremove(u->kva, (int)u->npages);
+	kva_free(u->kva, (vm_size_t)u->npages << PAGE_SHIFT);
+	vm_page_unhold_pages(u->pages, (int)u->npages);
+	free(u, M_NETMAP);
 }

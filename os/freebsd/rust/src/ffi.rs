@@ -128,4 +128,14 @@ unsafe extern "C" {
     pub fn nm_glue_sleeper_free(s: *mut c_void);
     /// pause_sbt(us).
     pub fn nm_glue_sleep_us(us: c_uint);
+    /// Holds the `npages` pages of the calling process at page-aligned
+    /// `addr` and maps them into one run of kernel addresses; NULL with
+    /// `*err` = errno (EINVAL, EFAULT, ENOMEM).
+    pub fn nm_glue_pin_user(addr: u64, npages: usize, err: *mut c_int) -> *mut c_void;
+    /// Kernel address of page `i` of a held range (NULL if `i` is past it).
+    pub fn nm_glue_upage_addr(u: *mut c_void, i: usize) -> *mut u8;
+    /// Whether two held ranges are the same pages in the same order.
+    pub fn nm_glue_upages_same(a: *mut c_void, b: *mut c_void) -> bool;
+    /// Unmaps and releases a held range (does not sleep).
+    pub fn nm_glue_unpin_user(u: *mut c_void);
 }

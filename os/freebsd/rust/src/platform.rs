@@ -24,7 +24,7 @@ impl Platform for FreeBsdPlatform {
     type Sleeper = KernelSleeper;
     type EventFd = NoEventFd;
     type Watch<'a> = NoWatch;
-    type UserPages = NoUserPages;
+    type UserPages = KernelUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: no preconditions; glue.c rejects sizes that are not a
@@ -138,8 +138,18 @@ impl Platform for FreeBsdPlatform {
         match *e {}
     }
 
-    fn pin_user_pages(&self, _addr: u64, _npages: usize) -> netmap_core::Result<NoUserPages> {
-        Err(Errno::EOPNOTSUPP)
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> netmap_core::Result<KernelUserPages> {
+        let mut err: c_int = 0;
+        // SAFETY: no preconditions (the calling process's context, which
+        // the core's callers are); `err` is valid for writes.
+        let u = unsafe { ffi::nm_glue_pin_user(addr, npages, &mut err) };
+        NonNull::new(u)
+            .map(|u| KernelUserPages(u, npages))
+            .ok_or(if err > 0 {
+                crate::entry::core_errno(err)
+            } else {
+                Errno::EFAULT
+            })
     }
 }
 
@@ -199,20 +209,40 @@ impl Watch for NoWatch {
     }
 }
 
-/// No pinned user memory yet (uninhabited): EXTMEM answers `EOPNOTSUPP`
-/// (it would be `vm_fault_quick_hold_pages` + a KVA mapping).
+/// Pages of a process held by glue.c's `nm_glue_pin_user` (EXTMEM), with
+/// their page count.
 #[derive(Debug)]
-pub enum NoUserPages {}
+pub struct KernelUserPages(NonNull<c_void>, usize);
 
-impl UserPages for NoUserPages {
+// SAFETY: held pages belong to no thread; the page list is only read.
+unsafe impl Send for KernelUserPages {}
+// SAFETY: as above.
+unsafe impl Sync for KernelUserPages {}
+
+impl UserPages for KernelUserPages {
     fn count(&self) -> usize {
-        match *self {}
+        self.1
     }
-    fn page(&self, _i: usize) -> Option<NonNull<u8>> {
-        match *self {}
+
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        if i >= self.1 {
+            return None;
+        }
+        // SAFETY: a live held range and an index below its page count.
+        NonNull::new(unsafe { ffi::nm_glue_upage_addr(self.0.as_ptr(), i) })
     }
-    fn same_pages(&self, _other: &Self) -> bool {
-        match *self {}
+
+    fn same_pages(&self, other: &Self) -> bool {
+        // SAFETY: two live held ranges.
+        unsafe { ffi::nm_glue_upages_same(self.0.as_ptr(), other.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelUserPages {
+    fn drop(&mut self) {
+        // SAFETY: from nm_glue_pin_user, released once; the region built
+        // over these pages is gone (it owned this value).
+        unsafe { ffi::nm_glue_unpin_user(self.0.as_ptr()) }
     }
 }
 
