@@ -15,7 +15,7 @@
 //! | `Sleeper` (sync kernel loop) | a synchronization `KEVENT` in nonpaged pool: `wake` = `KeSetEvent`, `sleep` = `KeWaitForSingleObject(UserMode, Alertable)` with a relative timeout (`STATUS_USER_APC`/`STATUS_ALERTED`, e.g. the process terminating, is "interrupted"); timeout 0: an alertable `KeDelayExecutionThread` of 0 |
 //! | `sleep_us` | `KeDelayExecutionThread(KernelMode, not alertable)` |
 //! | `EventFd`, `watch_wq`, `watch_eventfd` | none: Windows has no eventfd; the SYNC_KLOOP_EVENTFDS option answers `EOPNOTSUPP` (the loop works in sleep mode) |
-//! | `pin_user_pages` (EXTMEM) | not yet (`EOPNOTSUPP`); would be an MDL: `IoAllocateMdl` + `MmProbeAndLockPages` in glue.c's `__try` + `MmGetSystemAddressForMdlSafe` |
+//! | `pin_user_pages` (EXTMEM) | glue.c: an MDL (`IoAllocateMdl`, under 4 GiB), `MmProbeAndLockPages(UserMode, IoWriteAccess)` inside `__try`, `MmGetSystemAddressForMdlSafe` (one run of system addresses); released with `MmUnlockPages` + `IoFreeMdl`; same pages = same PFN array |
 
 use crate::POOL_TAG;
 use crate::ffi::{self, KEVENT, KMUTANT};
@@ -46,7 +46,7 @@ impl Platform for WindowsPlatform {
     type Sleeper = KernelSleeper;
     type EventFd = NoEventFd;
     type Watch<'a> = NoWatch;
-    type UserPages = NoUserPages;
+    type UserPages = KernelUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
@@ -242,8 +242,14 @@ impl Platform for WindowsPlatform {
         match *e {}
     }
 
-    fn pin_user_pages(&self, _addr: u64, _npages: usize) -> netmap_core::Result<NoUserPages> {
-        Err(Errno::EOPNOTSUPP)
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> netmap_core::Result<KernelUserPages> {
+        let mut err = 0i32;
+        // SAFETY: PASSIVE_LEVEL in the calling process's context (the
+        // core's callers: a REGISTER request); `err` is valid for writes.
+        let u = unsafe { ffi::nm_glue_pin_user(addr, npages, &mut err) };
+        NonNull::new(u)
+            .map(|u| KernelUserPages(u, npages))
+            .ok_or(if err < 0 { Errno(-err) } else { Errno::EFAULT })
     }
 }
 
@@ -316,19 +322,41 @@ impl Watch for NoWatch {
     }
 }
 
-/// No pinned user memory on Windows yet (uninhabited).
+/// Pages of a process locked by glue.c's `nm_glue_pin_user` (EXTMEM),
+/// with their page count.
 #[derive(Debug)]
-pub enum NoUserPages {}
+pub struct KernelUserPages(NonNull<c_void>, usize);
 
-impl UserPages for NoUserPages {
+// SAFETY: locked pages belong to no thread; the MDL is only read.
+unsafe impl Send for KernelUserPages {}
+// SAFETY: as above.
+unsafe impl Sync for KernelUserPages {}
+
+impl UserPages for KernelUserPages {
     fn count(&self) -> usize {
-        match *self {}
+        self.1
     }
-    fn page(&self, _i: usize) -> Option<NonNull<u8>> {
-        match *self {}
+
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        if i >= self.1 {
+            return None;
+        }
+        // SAFETY: a live locked range and an index below its page count.
+        NonNull::new(unsafe { ffi::nm_glue_upage_addr(self.0.as_ptr(), i) })
     }
-    fn same_pages(&self, _other: &Self) -> bool {
-        match *self {}
+
+    fn same_pages(&self, other: &Self) -> bool {
+        // SAFETY: two live locked ranges.
+        unsafe { ffi::nm_glue_upages_same(self.0.as_ptr(), other.0.as_ptr()) != 0 }
+    }
+}
+
+impl Drop for KernelUserPages {
+    fn drop(&mut self) {
+        // SAFETY: from nm_glue_pin_user, released once; the region built
+        // over these pages is gone (it owned this value). Regions are
+        // dropped at IRQL <= DISPATCH_LEVEL (the data path's spin locks).
+        unsafe { ffi::nm_glue_unpin_user(self.0.as_ptr()) }
     }
 }
 
