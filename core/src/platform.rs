@@ -127,6 +127,29 @@ pub trait EventFd: Send + Sync {
     fn signal(&self);
 }
 
+/// The [`EventFd`] of an OS without eventfds (uninhabited): its
+/// [`Platform::eventfd`] answers `EOPNOTSUPP`, so the sync kernel loop only
+/// runs in sleep mode there.
+#[derive(Debug)]
+pub enum NoEventFd {}
+
+impl EventFd for NoEventFd {
+    fn signal(&self) {
+        match *self {}
+    }
+}
+
+/// The [`Watch`] of an OS without eventfds (uninhabited: only the eventfd
+/// mode of the sync kernel loop makes watches).
+#[derive(Debug)]
+pub enum NoWatch {}
+
+impl Watch for NoWatch {
+    fn take_fired(&self) -> bool {
+        match *self {}
+    }
+}
+
 /// Pages of a process pinned by [`Platform::pin_user_pages`]: they stay
 /// resident, at the same physical place, until the value is dropped (then
 /// they are released, and on Linux marked dirty: the kernel wrote them).

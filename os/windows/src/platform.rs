@@ -27,8 +27,8 @@ use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use netmap_core::Errno;
 use netmap_core::fmtbuf::StackBuf;
 use netmap_core::platform::{
-    EventFd, Fault, LogLevel, PAGE_SIZE, Platform, RawLock, Sleeper, ThreadWork, UserPages,
-    WaitQueue, Wake, Watch,
+    Fault, LogLevel, NoEventFd, NoWatch, PAGE_SIZE, Platform, RawLock, Sleeper, ThreadWork,
+    UserPages, WaitQueue, Wake,
 };
 
 /// The Windows kernel as seen by netmap-core. Stateless.
@@ -299,26 +299,6 @@ impl Sleeper for KernelSleeper {
         // SAFETY: an initialized event alive for `&self`; callable at
         // IRQL <= DISPATCH_LEVEL.
         unsafe { ffi::KeSetEvent(self.0.get(), 0, 0) };
-    }
-}
-
-/// No eventfds on Windows (uninhabited).
-#[derive(Debug)]
-pub enum NoEventFd {}
-
-impl EventFd for NoEventFd {
-    fn signal(&self) {
-        match *self {}
-    }
-}
-
-/// No watches on Windows (uninhabited: only eventfd mode uses them).
-#[derive(Debug)]
-pub enum NoWatch {}
-
-impl Watch for NoWatch {
-    fn take_fired(&self) -> bool {
-        match *self {}
     }
 }
 

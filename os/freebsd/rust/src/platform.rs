@@ -7,8 +7,8 @@ use core::ptr::NonNull;
 use netmap_core::Errno;
 use netmap_core::edge::{self, RawWork};
 use netmap_core::platform::{
-    EventFd, Fault, LogLevel, Platform, RawLock, Sleeper, ThreadWork, UserPages, WaitQueue, Wake,
-    Watch,
+    Fault, LogLevel, NoEventFd, NoWatch, Platform, RawLock, Sleeper, ThreadWork, UserPages,
+    WaitQueue, Wake,
 };
 
 /// The FreeBSD kernel as seen by netmap-core. Stateless: every service is
@@ -185,27 +185,6 @@ impl Drop for KernelSleeper {
         // SAFETY: nobody sleeps on it any more (the loop returned) and no
         // other reference is left.
         unsafe { ffi::nm_glue_sleeper_free(self.0.as_ptr()) }
-    }
-}
-
-/// No eventfds on FreeBSD (uninhabited): SYNC_KLOOP_EVENTFDS answers
-/// `EOPNOTSUPP`, the loop works in sleep mode.
-#[derive(Debug)]
-pub enum NoEventFd {}
-
-impl EventFd for NoEventFd {
-    fn signal(&self) {
-        match *self {}
-    }
-}
-
-/// No watches (uninhabited: only eventfd mode uses them).
-#[derive(Debug)]
-pub enum NoWatch {}
-
-impl Watch for NoWatch {
-    fn take_fired(&self) -> bool {
-        match *self {}
     }
 }
 
