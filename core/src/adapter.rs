@@ -242,6 +242,15 @@ impl<P: Platform> Adapter<P> {
     /// Bind `ranges` for one more file: exclusivity check, ring creation
     /// (RX first, then TX, §15.12), NKR_ON. Control path (global lock held).
     pub fn bind_rings(&self, ranges: &[RingRange; 2], exclusive: bool) -> Result<()> {
+        self.bind_rings_off(ranges, exclusive)?;
+        self.rings_on(ranges);
+        Ok(())
+    }
+
+    /// [`Adapter::bind_rings`] without NKR_ON: the rings it creates exist
+    /// but other ports do not write into them until [`Adapter::rings_on`]
+    /// (REGISTER sets them up in between: OFFSETS, §4.11).
+    pub fn bind_rings_off(&self, ranges: &[RingRange; 2], exclusive: bool) -> Result<()> {
         for d in Dir::BOTH {
             for i in ranges[d.idx()].iter() {
                 let k = self.kring(d, i).ok_or(Errno::EINVAL)?;
@@ -282,11 +291,20 @@ impl<P: Platform> Adapter<P> {
         {
             crate::vale::prepare_tx_kring(k)?;
         }
-        {
-            let _q = k.q_lock.lock();
-            k.set_flag(NKR_ON);
-        }
         Ok(())
+    }
+
+    /// NKR_ON on the rings of `ranges` (bound): writers from other ports
+    /// may use them from now on.
+    pub fn rings_on(&self, ranges: &[RingRange; 2]) {
+        for d in Dir::BOTH {
+            for i in ranges[d.idx()].iter() {
+                if let Some(k) = self.kring(d, i) {
+                    let _q = k.q_lock.lock();
+                    k.set_flag(NKR_ON);
+                }
+            }
+        }
     }
 
     /// Undo `bind_rings` for one file.

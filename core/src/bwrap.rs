@@ -438,11 +438,12 @@ fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>, depth: u
             return;
         }
         let mut j = hwcur;
+        let ofs = dk.offsets();
         while j != tail {
             // The switch delivers whole packets: a chain always ends
             // before the tail (a cut one is sent as it is).
             let nslots = crate::netif::frame_slots(ring, j, tail).unwrap_or(1);
-            let frame = Frame::new(&port.mem, ring, j, nslots);
+            let frame = Frame::new(&port.mem, ring, j, nslots, ofs);
             if hw.host {
                 if frame.len() >= 14 {
                     let _ = ni.ops.host_inject(&frame);

@@ -11,8 +11,10 @@ pub struct Errno(pub i32);
 impl Errno {
     pub const EPERM: Errno = Errno(e::EPERM);
     pub const ENOENT: Errno = Errno(e::ENOENT);
+    pub const EINTR: Errno = Errno(e::EINTR);
     pub const EIO: Errno = Errno(e::EIO);
     pub const ENXIO: Errno = Errno(e::ENXIO);
+    pub const EBADF: Errno = Errno(e::EBADF);
     pub const ENOMEM: Errno = Errno(e::ENOMEM);
     pub const EACCES: Errno = Errno(e::EACCES);
     pub const EFAULT: Errno = Errno(e::EFAULT);
@@ -29,8 +31,10 @@ impl Errno {
         match self {
             Errno::EPERM => "EPERM",
             Errno::ENOENT => "ENOENT",
+            Errno::EINTR => "EINTR",
             Errno::EIO => "EIO",
             Errno::ENXIO => "ENXIO",
+            Errno::EBADF => "EBADF",
             Errno::ENOMEM => "ENOMEM",
             Errno::EACCES => "EACCES",
             Errno::EFAULT => "EFAULT",

@@ -11,8 +11,17 @@
 //! binding is recorded ([`HostPlatform::threads`]) but not enforced, and
 //! the number of online CPUs can be faked ([`HostPlatform::set_online_cpus`])
 //! so that polling mode can be tested with more CPUs than the machine has.
+//!
+//! For the sync kernel loop, which a test runs on a `std` thread of its own
+//! (the "process" that called the ioctl): sleepers are condition variables,
+//! eventfds live in a simulated descriptor table
+//! ([`HostPlatform::eventfd_create`], [`HostPlatform::eventfd_write`], ...),
+//! and a signal can be sent to a thread ([`HostPlatform::signal_thread`]):
+//! its next sleep ends with [`Wake::Interrupted`].
 
-use crate::platform::{Fault, LogLevel, Platform, RawLock, ThreadWork, WaitQueue};
+use crate::platform::{
+    EventFd, Fault, LogLevel, Platform, RawLock, Sleeper, ThreadWork, WaitQueue, Wake, Watch,
+};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -50,10 +59,12 @@ unsafe impl RawLock for HostLock {
     }
 }
 
-/// Wait queue: a generation counter and a condition variable.
+/// Wait queue: a generation counter and a condition variable, plus the
+/// watches of sleepers ([`Platform::watch_wq`]).
 pub struct HostWaitQueue {
     generation: Mutex<u64>,
     cv: Condvar,
+    watches: Mutex<Vec<Arc<WatchState>>>,
 }
 
 impl WaitQueue for HostWaitQueue {
@@ -61,12 +72,19 @@ impl WaitQueue for HostWaitQueue {
         Some(HostWaitQueue {
             generation: Mutex::new(0),
             cv: Condvar::new(),
+            watches: Mutex::new(Vec::new()),
         })
     }
     fn wake_all(&self) {
-        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
-        *g += 1;
-        self.cv.notify_all();
+        {
+            let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+            *g += 1;
+            self.cv.notify_all();
+        }
+        for w in self.watch_list().iter() {
+            w.fired.store(true, Ordering::SeqCst);
+            w.sleeper.wake();
+        }
     }
 }
 
@@ -74,6 +92,16 @@ impl HostWaitQueue {
     /// Current generation; pass it to [`HostWaitQueue::wait_since`].
     pub fn generation(&self) -> u64 {
         *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn watch_list(&self) -> std::sync::MutexGuard<'_, Vec<Arc<WatchState>>> {
+        self.watches.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of watches on this queue (a test checks that a loop removed
+    /// its watches when it ended).
+    pub fn watch_count(&self) -> usize {
+        self.watch_list().len()
     }
 
     /// Block until a wake-up after generation `g`, or the timeout.
@@ -88,18 +116,236 @@ impl HostWaitQueue {
     }
 }
 
+/// The state of a [`HostSleeper`], shared with the watches that wake it.
+pub struct SleeperState {
+    woken: Mutex<bool>,
+    cv: Condvar,
+    platform: alloc::sync::Weak<HostInner>,
+}
+
+impl SleeperState {
+    fn wake(&self) {
+        *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+}
+
+/// [`Platform::Sleeper`] of the host: a flag and a condition variable.
+/// Signals sent with [`HostPlatform::signal_thread`] to the sleeping
+/// thread end its sleep with [`Wake::Interrupted`].
+pub struct HostSleeper(Arc<SleeperState>);
+
+impl Sleeper for HostSleeper {
+    fn sleep(&self, timeout_ns: u64) -> Wake {
+        let me = std::thread::current().id();
+        let signalled = || {
+            self.0.platform.upgrade().is_some_and(|p| {
+                let mut s = p.signals.lock().unwrap_or_else(|e| e.into_inner());
+                let hit = s.iter().position(|t| *t == me);
+                hit.map(|i| s.swap_remove(i)).is_some()
+            })
+        };
+        if signalled() {
+            return Wake::Interrupted;
+        }
+        if let Some(p) = self.0.platform.upgrade() {
+            let budget = &p.sleep_budget;
+            if budget.load(Ordering::SeqCst) >= 0 {
+                // Fuzzing: no real sleep, and a "signal" once spent.
+                if budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                    budget.store(0, Ordering::SeqCst);
+                    return Wake::Interrupted;
+                }
+                let mut woken = self.0.woken.lock().unwrap_or_else(|e| e.into_inner());
+                return if core::mem::take(&mut *woken) {
+                    Wake::Woken
+                } else {
+                    Wake::Timeout
+                };
+            }
+        }
+        let mut woken = self.0.woken.lock().unwrap_or_else(|e| e.into_inner());
+        if timeout_ns == 0 && !*woken {
+            drop(woken);
+            std::thread::yield_now();
+            return if signalled() {
+                Wake::Interrupted
+            } else {
+                Wake::Timeout
+            };
+        }
+        let deadline = std::time::Instant::now() + Duration::from_nanos(timeout_ns);
+        loop {
+            if *woken {
+                *woken = false;
+                return Wake::Woken;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Wake::Timeout;
+            }
+            // Short slices: a signal has no condition variable to wake us.
+            let slice = (deadline - now).min(Duration::from_millis(5));
+            woken = self
+                .0
+                .cv
+                .wait_timeout(woken, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if signalled() {
+                return Wake::Interrupted;
+            }
+        }
+    }
+
+    fn wake(&self) {
+        self.0.wake();
+    }
+}
+
+/// A watch of a host wait queue on a sleeper.
+pub struct WatchState {
+    fired: AtomicBool,
+    sleeper: Arc<SleeperState>,
+}
+
+/// [`Platform::Watch`] of the host: registered in the queue's list until
+/// dropped.
+pub struct HostWatch<'a> {
+    state: Arc<WatchState>,
+    wq: &'a HostWaitQueue,
+}
+
+impl Watch for HostWatch<'_> {
+    fn take_fired(&self) -> bool {
+        self.state.fired.swap(false, Ordering::SeqCst)
+    }
+}
+
+impl Drop for HostWatch<'_> {
+    fn drop(&mut self) {
+        self.wq
+            .watch_list()
+            .retain(|w| !Arc::ptr_eq(w, &self.state));
+    }
+}
+
+/// A simulated eventfd: a counter and a wait queue.
+pub struct EventFdState {
+    count: Mutex<u64>,
+    wq: HostWaitQueue,
+}
+
+impl EventFdState {
+    fn add(&self, n: u64) {
+        {
+            let mut c = self.count.lock().unwrap_or_else(|e| e.into_inner());
+            *c = c.saturating_add(n);
+        }
+        self.wq.wake_all();
+    }
+}
+
+/// [`Platform::EventFd`] of the host: a reference on a simulated eventfd
+/// (it outlives [`HostPlatform::eventfd_close`] of its descriptor, as a
+/// file reference does).
+pub struct HostEventFd(Arc<EventFdState>);
+
+impl EventFd for HostEventFd {
+    fn signal(&self) {
+        self.0.add(1);
+    }
+}
+
+/// Page-aligned, zeroed memory of a simulated user region: one allocation
+/// (and one guard page after it, never used, so that two chunks are never
+/// adjacent in memory). Shared with the pins that hold it.
+struct Chunk {
+    ptr: NonNull<u8>,
+    /// Bytes used (whole pages).
+    len: usize,
+}
+
+// SAFETY: the chunk owns its allocation; bytes are only accessed through
+// raw pointers under the user-space lock or by the kernel side through its
+// pins, as user memory is.
+unsafe impl Send for Chunk {}
+// SAFETY: as above.
+unsafe impl Sync for Chunk {}
+
+impl Chunk {
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(len + PAGE, PAGE).unwrap_or_else(|_| unreachable!())
+    }
+
+    fn new(len: usize) -> Arc<Self> {
+        // SAFETY: the layout has a non-zero size (a guard page at least).
+        let p = unsafe { std::alloc::alloc_zeroed(Self::layout(len)) };
+        let ptr =
+            NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(Self::layout(len)));
+        Arc::new(Chunk { ptr, len })
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; nobody holds the
+        // chunk any more (last `Arc`).
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+    }
+}
+
+const PAGE: usize = crate::platform::PAGE_SIZE;
+
+/// A mapped region of the simulated user space: its chunks in address order.
+struct URegion {
+    base: u64,
+    len: usize,
+    /// (offset in the region, chunk).
+    chunks: Vec<(usize, Arc<Chunk>)>,
+}
+
+/// [`Platform::UserPages`] of the host: the pages of simulated user
+/// memory, whose chunks it keeps alive (pinned memory survives an unmap).
+pub struct HostUserPages {
+    /// Address of each page.
+    pages: Vec<usize>,
+    _chunks: Vec<Arc<Chunk>>,
+    platform: HostPlatform,
+}
+
+impl crate::platform::UserPages for HostUserPages {
+    fn count(&self) -> usize {
+        self.pages.len()
+    }
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        NonNull::new(*self.pages.get(i)? as *mut u8)
+    }
+    fn same_pages(&self, other: &Self) -> bool {
+        self.pages == other.pages
+    }
+}
+
+impl Drop for HostUserPages {
+    fn drop(&mut self) {
+        self.platform.0.pins_live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A simulated user address space.
 #[derive(Default)]
 struct UserSpace {
-    /// (base address, bytes), non-overlapping.
-    regions: Vec<(u64, Vec<u8>)>,
+    /// Non-overlapping regions.
+    regions: Vec<URegion>,
     next: u64,
     /// Addresses whose access faults.
     poisoned: Vec<u64>,
 }
 
 impl UserSpace {
-    fn find(&mut self, addr: u64, len: usize) -> Result<(&mut Vec<u8>, usize), Fault> {
+    /// The region holding all of `[addr, addr + len)` with the offset of
+    /// `addr` in it, unless some byte of the range is poisoned.
+    fn find(&self, addr: u64, len: usize) -> Result<(&URegion, usize), Fault> {
         let end = addr.checked_add(len as u64).ok_or(Fault)?;
         if self
             .poisoned
@@ -108,12 +354,33 @@ impl UserSpace {
         {
             return Err(Fault);
         }
-        for (base, bytes) in self.regions.iter_mut() {
-            if addr >= *base && end <= *base + bytes.len() as u64 {
-                return Ok((bytes, (addr - *base) as usize));
+        self.regions
+            .iter()
+            .find(|r| addr >= r.base && end <= r.base + r.len as u64)
+            .map(|r| (r, (addr - r.base) as usize))
+            .ok_or(Fault)
+    }
+
+    /// Calls `f(kernel pointer, offset in the range, length)` for each
+    /// piece of `[addr, addr + len)` inside one chunk.
+    fn pieces(
+        &self,
+        addr: u64,
+        len: usize,
+        mut f: impl FnMut(*mut u8, usize, usize),
+    ) -> Result<(), Fault> {
+        let (r, off) = self.find(addr, len)?;
+        let mut done = 0;
+        for (cofs, c) in r.chunks.iter() {
+            let (start, end) = (*cofs, cofs + c.len);
+            let (a, b) = ((off + done).max(start), (off + len).min(end));
+            if a >= b || a != off + done {
+                continue;
             }
+            f(c.ptr.as_ptr().wrapping_add(a - start), done, b - a);
+            done += b - a;
         }
-        Err(Fault)
+        if done == len { Ok(()) } else { Err(Fault) }
     }
 }
 
@@ -136,6 +403,19 @@ struct HostInner {
     /// Threads running now (spawned, handle not dropped yet).
     threads: Mutex<Vec<HostThreadInfo>>,
     next_thread_id: AtomicU64,
+    /// Threads with a pending signal (see [`HostPlatform::signal_thread`]).
+    signals: Mutex<Vec<std::thread::ThreadId>>,
+    /// Sleepers alive, so that a signal can wake them.
+    sleepers: Mutex<Vec<alloc::sync::Weak<SleeperState>>>,
+    /// Pins still allowed before failures start (<0: unlimited).
+    pin_budget: AtomicI64,
+    /// Pinned ranges alive.
+    pins_live: AtomicUsize,
+    /// Sleeps left before every sleeper is "signalled" (<0: unlimited).
+    sleep_budget: AtomicI64,
+    /// Simulated eventfd descriptors.
+    eventfds: Mutex<Vec<(i32, Arc<EventFdState>)>>,
+    next_fd: AtomicU32,
 }
 
 /// The host platform. Cheap to clone; clones share state.
@@ -166,6 +446,13 @@ impl HostPlatform {
             thread_budget: AtomicI64::new(-1),
             threads: Mutex::new(Vec::new()),
             next_thread_id: AtomicU64::new(0),
+            signals: Mutex::new(Vec::new()),
+            sleepers: Mutex::new(Vec::new()),
+            sleep_budget: AtomicI64::new(-1),
+            pin_budget: AtomicI64::new(-1),
+            pins_live: AtomicUsize::new(0),
+            eventfds: Mutex::new(Vec::new()),
+            next_fd: AtomicU32::new(3),
         }))
     }
 
@@ -173,29 +460,59 @@ impl HostPlatform {
         self.0.user.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Place `bytes` in the simulated user space; returns its address.
+    /// Place `bytes` in the simulated user space; returns its address
+    /// (page aligned; one contiguous allocation).
     pub fn user_map(&self, bytes: &[u8]) -> u64 {
+        let pages = bytes.len().div_ceil(PAGE).max(1);
+        self.user_map_chunks(bytes, pages)
+    }
+
+    /// Like [`HostPlatform::user_map`], but the memory is made of separate
+    /// allocations of `pages` pages each, never adjacent: what pinned user
+    /// memory looks like when its pages are scattered (EXTMEM).
+    pub fn user_map_chunks(&self, bytes: &[u8], pages: usize) -> u64 {
+        let len = bytes.len().div_ceil(PAGE).max(1) * PAGE;
+        let step = pages.max(1) * PAGE;
+        let mut chunks = Vec::new();
+        let mut ofs = 0;
+        while ofs < len {
+            let n = step.min(len - ofs);
+            let c = Chunk::new(n);
+            let m = n.min(bytes.len().saturating_sub(ofs));
+            let src = bytes.as_ptr().wrapping_add(ofs);
+            // SAFETY: the chunk holds `n >= m` bytes and is not shared yet;
+            // `src` has `m` bytes of `bytes` (`ofs + m <= bytes.len()`).
+            unsafe { core::ptr::copy_nonoverlapping(src, c.ptr.as_ptr(), m) };
+            chunks.push((ofs, c));
+            ofs += n;
+        }
         let mut u = self.user();
         let base = u.next;
         // Keep a gap between regions so that overruns fault.
-        u.next += (bytes.len() as u64).div_ceil(4096) * 4096 + 4096;
-        u.regions.push((base, bytes.to_vec()));
+        u.next += len as u64 + PAGE as u64;
+        u.regions.push(URegion {
+            base,
+            len: bytes.len(),
+            chunks,
+        });
         base
+    }
+
+    /// Unmap the region at `base` (pins keep its memory).
+    pub fn user_unmap(&self, base: u64) {
+        self.user().regions.retain(|r| r.base != base);
     }
 
     /// Read back `len` bytes of simulated user memory.
     pub fn user_read(&self, addr: u64, len: usize) -> Result<Vec<u8>, Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(addr, len)?;
-        Ok(b[off..off + len].to_vec())
+        let mut v = alloc::vec![0u8; len];
+        self.copy_from_user(&mut v, addr)?;
+        Ok(v)
     }
 
     /// Overwrite simulated user memory.
     pub fn user_write(&self, addr: u64, bytes: &[u8]) -> Result<(), Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(addr, bytes.len())?;
-        b[off..off + bytes.len()].copy_from_slice(bytes);
-        Ok(())
+        self.copy_to_user(addr, bytes)
     }
 
     /// Make every access covering `addr` fault.
@@ -268,6 +585,100 @@ impl HostPlatform {
 
     fn thread_list(&self) -> std::sync::MutexGuard<'_, Vec<HostThreadInfo>> {
         self.0.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Send a signal to thread `t`: its current or next [`Sleeper::sleep`]
+    /// returns [`Wake::Interrupted`] (once), as a process's sleep in the
+    /// kernel ends when the process is killed.
+    pub fn signal_thread(&self, t: std::thread::ThreadId) {
+        self.0
+            .signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(t);
+        let sleepers = self.0.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        for s in sleepers.iter().filter_map(alloc::sync::Weak::upgrade) {
+            s.cv.notify_all();
+        }
+    }
+
+    /// Allow `n` more [`Platform::pin_user_pages`] calls, then fail them
+    /// with `ENOMEM` (`None`: never fail).
+    pub fn set_pin_budget(&self, n: Option<u64>) {
+        self.0
+            .pin_budget
+            .store(n.map_or(-1, |n| n as i64), Ordering::SeqCst);
+    }
+
+    /// Pinned ranges of user memory alive (EXTMEM regions not freed yet).
+    pub fn pins_live(&self) -> usize {
+        self.0.pins_live.load(Ordering::SeqCst)
+    }
+
+    /// Fault injection for fuzzing: the next `n` [`Sleeper::sleep`] calls
+    /// return at once (without sleeping), the ones after that report a
+    /// signal, so that a sync kernel loop makes `n` passes and ends with
+    /// `EINTR` (`None`: sleeps are real again).
+    pub fn set_sleep_budget(&self, n: Option<u64>) {
+        self.0
+            .sleep_budget
+            .store(n.map_or(-1, |n| n as i64), Ordering::SeqCst);
+    }
+
+    fn eventfd_table(&self) -> std::sync::MutexGuard<'_, Vec<(i32, Arc<EventFdState>)>> {
+        self.0.eventfds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn eventfd_state(&self, fd: i32) -> Option<Arc<EventFdState>> {
+        self.eventfd_table()
+            .iter()
+            .find(|(f, _)| *f == fd)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// Create a simulated eventfd (counter 0); returns its descriptor.
+    pub fn eventfd_create(&self) -> i32 {
+        let fd = self.0.next_fd.fetch_add(1, Ordering::SeqCst) as i32;
+        let st = Arc::new(EventFdState {
+            count: Mutex::new(0),
+            wq: HostWaitQueue::new().unwrap_or_else(|| unreachable!()),
+        });
+        self.eventfd_table().push((fd, st));
+        fd
+    }
+
+    /// Close an eventfd descriptor (references the kernel holds stay valid).
+    pub fn eventfd_close(&self, fd: i32) {
+        self.eventfd_table().retain(|(f, _)| *f != fd);
+    }
+
+    /// `write(fd, n)` on an eventfd; false if `fd` is not one.
+    pub fn eventfd_write(&self, fd: i32, n: u64) -> bool {
+        self.eventfd_state(fd).map(|e| e.add(n)).is_some()
+    }
+
+    /// Non-blocking `read(fd)`: the counter, reset to 0 (`None` if `fd` is
+    /// not an eventfd).
+    pub fn eventfd_read(&self, fd: i32) -> Option<u64> {
+        let e = self.eventfd_state(fd)?;
+        let mut c = e.count.lock().unwrap_or_else(|e| e.into_inner());
+        Some(core::mem::take(&mut *c))
+    }
+
+    /// Wait until the counter of eventfd `fd` is non-zero or `timeout`
+    /// passed; then read it like [`HostPlatform::eventfd_read`].
+    pub fn eventfd_wait(&self, fd: i32, timeout: Duration) -> Option<u64> {
+        let e = self.eventfd_state(fd)?;
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let g = e.wq.generation();
+            let v = self.eventfd_read(fd)?;
+            let now = std::time::Instant::now();
+            if v != 0 || now >= end {
+                return Some(v);
+            }
+            e.wq.wait_since(g, end - now);
+        }
     }
 }
 
@@ -377,6 +788,10 @@ impl Platform for HostPlatform {
     type Mutex = HostLock;
     type WaitQueue = HostWaitQueue;
     type Thread = HostThread;
+    type Sleeper = HostSleeper;
+    type EventFd = HostEventFd;
+    type Watch<'a> = HostWatch<'a>;
+    type UserPages = HostUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         let budget = &self.0.cluster_budget;
@@ -407,18 +822,65 @@ impl Platform for HostPlatform {
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
     }
 
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> crate::Result<HostUserPages> {
+        let budget = &self.0.pin_budget;
+        if budget.load(Ordering::SeqCst) >= 0 && budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            budget.store(0, Ordering::SeqCst);
+            return Err(crate::Errno::ENOMEM);
+        }
+        if !addr.is_multiple_of(PAGE as u64) {
+            return Err(crate::Errno::EFAULT);
+        }
+        let len = npages.checked_mul(PAGE).ok_or(crate::Errno::EFAULT)?;
+        let u = self.user();
+        // Every page must be mapped (a region's last page counts whole) and
+        // none poisoned.
+        let (r, off) = u.find(addr, 1).map_err(|_| crate::Errno::EFAULT)?;
+        let end = addr.checked_add(len as u64).ok_or(crate::Errno::EFAULT)?;
+        if npages == 0
+            || off + len > r.len.div_ceil(PAGE) * PAGE
+            || u.poisoned.iter().any(|&p| p >= addr && p < end)
+        {
+            return Err(crate::Errno::EFAULT);
+        }
+        let mut pages = Vec::new();
+        let mut chunks: Vec<Arc<Chunk>> = Vec::new();
+        for i in 0..npages {
+            let o = off + i * PAGE;
+            let (cofs, c) = r
+                .chunks
+                .iter()
+                .find(|(cofs, c)| o >= *cofs && o < cofs + c.len)
+                .ok_or(crate::Errno::EFAULT)?;
+            pages.push(c.ptr.as_ptr().wrapping_add(o - cofs) as usize);
+            if !chunks.iter().any(|x| Arc::ptr_eq(x, c)) {
+                chunks.push(c.clone());
+            }
+        }
+        self.0.pins_live.fetch_add(1, Ordering::SeqCst);
+        Ok(HostUserPages {
+            pages,
+            _chunks: chunks,
+            platform: self.clone(),
+        })
+    }
+
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(src, dst.len())?;
-        dst.copy_from_slice(&b[off..off + dst.len()]);
-        Ok(())
+        let u = self.user();
+        let d = dst.as_mut_ptr();
+        u.pieces(src, dst.len(), |p, at, n| {
+            // SAFETY: `p` points to `n` bytes of a live chunk (held by the
+            // region, under the lock), `d + at` to `n` bytes of `dst`.
+            unsafe { core::ptr::copy_nonoverlapping(p, d.wrapping_add(at), n) }
+        })
     }
 
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Fault> {
-        let mut u = self.user();
-        let (b, off) = u.find(dst, src.len())?;
-        b[off..off + src.len()].copy_from_slice(src);
-        Ok(())
+        let u = self.user();
+        u.pieces(dst, src.len(), |p, at, n| {
+            // SAFETY: as in copy_from_user, the other way round.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().wrapping_add(at), p, n) }
+        })
     }
 
     fn now(&self) -> (i64, i64) {
@@ -489,6 +951,49 @@ impl Platform for HostPlatform {
             join: Some(join),
             platform: self.clone(),
         })
+    }
+
+    fn sleep_us(&self, us: u32) {
+        std::thread::sleep(Duration::from_micros(u64::from(us)));
+    }
+
+    fn sleeper(&self) -> crate::Result<HostSleeper> {
+        let s = Arc::new(SleeperState {
+            woken: Mutex::new(false),
+            cv: Condvar::new(),
+            platform: Arc::downgrade(&self.0),
+        });
+        let mut list = self.0.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&s));
+        Ok(HostSleeper(s))
+    }
+
+    fn watch_wq<'a>(
+        &self,
+        s: &'a HostSleeper,
+        wq: &'a HostWaitQueue,
+    ) -> crate::Result<HostWatch<'a>> {
+        let state = Arc::new(WatchState {
+            fired: AtomicBool::new(false),
+            sleeper: s.0.clone(),
+        });
+        wq.watch_list().push(state.clone());
+        Ok(HostWatch { state, wq })
+    }
+
+    fn eventfd(&self, fd: i32) -> crate::Result<HostEventFd> {
+        self.eventfd_state(fd)
+            .map(HostEventFd)
+            .ok_or(crate::Errno::EBADF)
+    }
+
+    fn watch_eventfd<'a>(
+        &self,
+        s: &'a HostSleeper,
+        e: &'a HostEventFd,
+    ) -> crate::Result<HostWatch<'a>> {
+        self.watch_wq(s, &e.0.wq)
     }
 }
 

@@ -49,6 +49,39 @@ pub const NKR_ON: u32 = 0x2;
 /// The port left netmap mode under the users' feet (monitors): syncs fail.
 pub const NKR_STOPPED: u32 = 0x4;
 
+/// The OFFSETS setting of a kring (§4.11): slot data starts `ptr & mask`
+/// bytes into the buffer, at most `max`; `gap` is the declared minimum
+/// distance between the offsets of slots that share one buffer (0: they do
+/// not share). Read once per sync or batch: a ring without offsets (mask 0)
+/// pays one load per call, nothing per slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offsets {
+    pub mask: u64,
+    pub max: u64,
+    pub gap: u64,
+}
+
+impl Offsets {
+    /// The data offset of slot `i` of `ring` (read once from `ptr`,
+    /// clamped to the declared maximum, as the reference's `nm_get_offset`).
+    #[inline]
+    pub fn of(&self, ring: &RingPtr, i: u32) -> usize {
+        (ring.slot_user_ptr(i) & self.mask).min(self.max) as usize
+    }
+
+    /// What a slot of a ring with buffers of `buf_size` bytes may receive
+    /// behind its offset (the reference's `hwbuf_len`): what the largest
+    /// offset leaves, and no more than the gap if slots share buffers.
+    #[inline]
+    pub fn room(&self, buf_size: usize) -> usize {
+        let room = buf_size.saturating_sub(self.max as usize);
+        match self.gap {
+            0 => room,
+            g => room.min(usize::try_from(g).unwrap_or(usize::MAX)),
+        }
+    }
+}
+
 /// `nm_next`.
 #[inline]
 pub fn nm_next(i: u32, n: u32) -> u32 {
@@ -152,9 +185,11 @@ pub struct Kring<P: Platform> {
     flags: AtomicU32,
     /// Number of files that bind this ring.
     users: AtomicU32,
-    /// OFFSETS option: mask applied to `slot.ptr`, and maximum offset.
+    /// OFFSETS option: mask applied to `slot.ptr`, maximum offset and
+    /// minimum gap (see [`Offsets`]).
     pub offset_mask: AtomicU64,
     pub offset_max: AtomicU64,
+    pub offset_gap: AtomicU64,
     pub owner: TryLock<KringOwned<P>>,
     /// Taken by writers from other contexts (VALE senders into this RX
     /// ring, rxsync of VALE ports) around hwtail/slot updates.
@@ -188,6 +223,7 @@ impl<P: Platform> Kring<P> {
             users: AtomicU32::new(0),
             offset_mask: AtomicU64::new(0),
             offset_max: AtomicU64::new(0),
+            offset_gap: AtomicU64::new(0),
             owner: TryLock::new(KringOwned::default()),
             q_lock: Lock::new(()).ok_or(Errno::ENOMEM)?,
             wq: P::WaitQueue::new().ok_or(Errno::ENOMEM)?,
@@ -196,6 +232,17 @@ impl<P: Platform> Kring<P> {
             has_monitors: core::sync::atomic::AtomicBool::new(false),
             work_pending: core::sync::atomic::AtomicBool::new(false),
             rx_unnotified: core::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The OFFSETS setting of the ring, if a binding asked for one.
+    #[inline]
+    pub fn offsets(&self) -> Option<Offsets> {
+        let mask = self.offset_mask.load(Ordering::Acquire);
+        (mask != 0).then(|| Offsets {
+            mask,
+            max: self.offset_max.load(Ordering::Acquire),
+            gap: self.offset_gap.load(Ordering::Acquire),
         })
     }
 
@@ -342,6 +389,7 @@ impl<P: Platform> Kring<P> {
         self.pipe_tail.store(tail, Ordering::Release);
         self.offset_mask.store(0, Ordering::Release);
         self.offset_max.store(0, Ordering::Release);
+        self.offset_gap.store(0, Ordering::Release);
         if let Some(mut own) = self.owner.try_lock() {
             own.rhead = 0;
             own.rcur = 0;
@@ -362,12 +410,7 @@ impl<P: Platform> Kring<P> {
             self.ring.store(core::ptr::null_mut(), Ordering::Release);
         }
         // Wait for a sync in progress (it holds the busy lock) to finish.
-        let mut own = loop {
-            if let Some(g) = self.owner.try_lock() {
-                break g;
-            }
-            core::hint::spin_loop();
-        };
+        let mut own = self.owner.lock_spin();
         own.ft = Vec::new();
         own.dq = Vec::new();
         own.dlist = Vec::new();
@@ -404,14 +447,32 @@ pub fn txsync_prologue(
     hwcur: u32,
     hwtail: u32,
 ) -> Option<u32> {
-    let n = ring.num_slots();
-    let head = ring.head();
-    let cur = ring.cur();
-    if hwcur >= n || hwtail >= n || !head_cur_valid(head, cur, own.rhead, own.rtail, n) {
-        return None;
-    }
+    let head = txsync_check(
+        own,
+        ring.head(),
+        ring.cur(),
+        hwcur,
+        hwtail,
+        ring.num_slots(),
+    )?;
     if ring.tail() != own.rtail {
         ring.set_tail(own.rtail);
+    }
+    Some(head)
+}
+
+/// The TX prologue on head/cur read elsewhere (the CSB of a file in CSB
+/// mode, §4.10): on success the kring remembers them.
+pub fn txsync_check(
+    own: &mut KringOwned<impl Platform>,
+    head: u32,
+    cur: u32,
+    hwcur: u32,
+    hwtail: u32,
+    n: u32,
+) -> Option<u32> {
+    if hwcur >= n || hwtail >= n || !head_cur_valid(head, cur, own.rhead, own.rtail, n) {
+        return None;
     }
     own.rhead = head;
     own.rcur = cur;
@@ -427,18 +488,33 @@ pub fn rxsync_prologue(
     hwcur: u32,
     hwtail: u32,
 ) -> Option<u32> {
-    let n = ring.num_slots();
-    let head = ring.head();
-    let cur = ring.cur();
-    own.rhead = head;
-    own.rcur = cur;
-    if !head_cur_valid(head, cur, hwcur, hwtail, n) {
-        return None;
-    }
+    let head = rxsync_check(
+        own,
+        ring.head(),
+        ring.cur(),
+        hwcur,
+        hwtail,
+        ring.num_slots(),
+    )?;
     if ring.tail() != own.rtail {
         ring.set_tail(own.rtail);
     }
     Some(head)
+}
+
+/// The RX prologue on head/cur read elsewhere (CSB mode); the kring
+/// remembers them whatever the outcome, as [`rxsync_prologue`] does.
+pub fn rxsync_check(
+    own: &mut KringOwned<impl Platform>,
+    head: u32,
+    cur: u32,
+    hwcur: u32,
+    hwtail: u32,
+    n: u32,
+) -> Option<u32> {
+    own.rhead = head;
+    own.rcur = cur;
+    head_cur_valid(head, cur, hwcur, hwtail, n).then_some(head)
 }
 
 /// The check shared by both prologues: `head` in the cyclic interval
@@ -472,19 +548,53 @@ pub fn ring_reinit(
     buf_size: u32,
 ) -> bool {
     let n = ring.num_slots();
-    let mut errors = 0u32;
-    let mut reset = false;
     // The remembered head/cur become the user's values (§6.4); they are
     // replaced by the kernel's below if anything is out of range.
     // Each index is read once: userspace may change them meanwhile.
     let (head, cur, tail) = (ring.head(), ring.cur(), ring.tail());
     own.rhead = head;
     own.rcur = cur;
-    if head >= n || cur >= n || tail >= n {
-        errors += 1;
-        reset = true;
+    let reset = head >= n || cur >= n || tail >= n;
+    let errors = u32::from(reset) + reinit_slots(ring, nbufs, buf_size);
+    if reset {
+        own.rhead = hwcur;
+        own.rcur = hwcur;
+        own.rtail = hwtail;
+        ring.set_head(hwcur);
+        ring.set_cur(hwcur);
+        ring.set_tail(hwtail);
     }
-    for i in 0..n {
+    errors != 0
+}
+
+/// Ring reinit of a file in CSB mode: as [`ring_reinit`], with head/cur
+/// from the CSB and nothing written to the ring header (the application
+/// does not use it in CSB mode).
+pub fn ring_reinit_csb<P: Platform>(
+    own: &mut KringOwned<P>,
+    ring: &RingPtr,
+    head: u32,
+    cur: u32,
+    hwcur: u32,
+    hwtail: u32,
+    mem: &NetmapMem<P>,
+) {
+    let n = ring.num_slots();
+    own.rhead = head;
+    own.rcur = cur;
+    if head >= n || cur >= n {
+        own.rhead = hwcur;
+        own.rcur = hwcur;
+        own.rtail = hwtail;
+    }
+    reinit_slots(ring, mem.buf_count(), mem.buf_size());
+}
+
+/// The slot part of a reinit: invalid buffer indexes become 0 (with length
+/// 0), lengths above the buffer size 0. Returns the number of slots fixed.
+fn reinit_slots(ring: &RingPtr, nbufs: u32, buf_size: u32) -> u32 {
+    let mut errors = 0u32;
+    for i in 0..ring.num_slots() {
         let s = ring.slot(i);
         if s.buf_idx < 2 || s.buf_idx >= nbufs {
             ring.set_slot(
@@ -501,15 +611,7 @@ pub fn ring_reinit(
             errors += 1;
         }
     }
-    if reset {
-        own.rhead = hwcur;
-        own.rcur = hwcur;
-        own.rtail = hwtail;
-        ring.set_head(hwcur);
-        ring.set_cur(hwcur);
-        ring.set_tail(hwtail);
-    }
-    errors != 0
+    errors
 }
 
 /// `nm_sync_finalize`: publish the kernel's tail.

@@ -19,6 +19,12 @@
 //! * the pools follow each other in the region (if, ring, buf), each a whole
 //!   number of clusters, hence of pages.
 //!
+//! A region can also be built over memory of the application, pinned for
+//! the kernel ([`NetmapMem::new_ext`], the EXTMEM option): objects are then
+//! laid out consecutively in the user pages, each pool starting on a page,
+//! and an object that would straddle pages not contiguous in the kernel's
+//! address space is marked invalid (never handed out), as in the reference.
+//!
 //! Object j of a pool is at `pool offset + j·objsize` in the region; in the
 //! kernel the clusters are not contiguous, so a flat table per pool maps an
 //! object index to its kernel address. The buffer table is what the data
@@ -27,7 +33,7 @@
 //! counters are control-path state behind the platform's sleeping mutex.
 
 use crate::error::{Errno, Result};
-use crate::platform::{PAGE_SIZE, Platform, RateLimit};
+use crate::platform::{PAGE_SIZE, Platform, RateLimit, UserPages};
 use crate::shm::BufRef;
 use crate::sync::{Lock, Once};
 use alloc::sync::Arc;
@@ -528,6 +534,18 @@ unsafe impl Send for Tables {}
 // SAFETY: as above.
 unsafe impl Sync for Tables {}
 
+/// What a region's memory is.
+enum Backing<P: Platform> {
+    /// Clusters from the platform, allocated at finalize.
+    Clusters,
+    /// Pinned pages of an application (EXTMEM), with the objects that
+    /// straddle non-contiguous pages, per pool: they stay marked used.
+    User {
+        pages: P::UserPages,
+        invalid: [Vec<u32>; 3],
+    },
+}
+
 /// The buffers of a region (see [`NetmapMem::bufs`]).
 #[derive(Clone, Copy)]
 pub struct Bufs<'a> {
@@ -574,6 +592,7 @@ pub struct NetmapMem<P: Platform> {
     /// Free bitmaps; empty until finalize.
     state: Lock<P::Mutex, [Bitmap; 3]>,
     tables: Once<Tables>,
+    backing: Backing<P>,
 }
 
 impl<P: Platform> fmt::Debug for NetmapMem<P> {
@@ -626,15 +645,196 @@ impl<P: Platform> NetmapMem<P> {
             charged: AtomicBool::new(false),
             state,
             tables: Once::new(),
+            backing: Backing::Clusters,
         })
+    }
+
+    /// A private region over `pages`, the pinned `memsize` bytes an
+    /// application gave with the EXTMEM option (§5). `params` are its pool
+    /// sizes (checked against the private ranges after rounding object
+    /// sizes up to 64: `EINVAL`); they must fit in `memsize` (`ENOMEM`), and
+    /// memory left over becomes more buffers (up to the buffer pool's
+    /// limit). Each pool starts on a page; an object that would straddle
+    /// pages not contiguous in the kernel is invalid and never handed out;
+    /// a pool ends where the memory does. Buffer 0 must be usable
+    /// (`EINVAL`): out-of-range buffer indexes fall back to it. The region
+    /// is finalized on return.
+    #[inline(never)] // keeps the stack frame of the request dispatch small
+    pub fn new_ext(
+        platform: P,
+        id: u16,
+        params: &MemParams,
+        memsize: u64,
+        pages: P::UserPages,
+        budget: Arc<MemBudget>,
+    ) -> Result<Self> {
+        let lims = &PRIVATE_LIMITS;
+        let mut geo = [0; 3].map(|_| PoolParams {
+            objsize: 0,
+            objtotal: 0,
+        });
+        let mut left = memsize;
+        for (i, g) in geo.iter_mut().enumerate() {
+            // Validation only: the cluster geometry does not apply here.
+            let pg = PoolGeom::new(params.pool(i), &lims[i], 0)?;
+            let need = u64::from(pg.objsize) * u64::from(params.pool(i).objtotal);
+            left = left.checked_sub(need).ok_or(Errno::ENOMEM)?;
+            *g = PoolParams {
+                objsize: pg.objsize,
+                objtotal: params.pool(i).objtotal,
+            };
+        }
+        let b = &mut geo[BUF_POOL];
+        let more = left.div_ceil(u64::from(b.objsize));
+        b.objtotal = (u64::from(b.objtotal) + more).min(u64::from(lims[BUF_POOL].max_num)) as u32;
+
+        // Each pool starts on a page and holds as many objects, laid end to
+        // end, as the memory has room for.
+        let total = pages.count() as u64 * PAGE_SIZE as u64;
+        let mut pools = [PoolGeom {
+            objsize: 0,
+            objtotal: 0,
+            shift: 0,
+            numclusters: 0,
+            clustsize: 0,
+            offset: 0,
+            memtotal: 0,
+        }; 3];
+        let mut off = 0u64;
+        for (pool, g) in pools.iter_mut().zip(geo.iter()) {
+            let size = u64::from(g.objsize);
+            let room = total.saturating_sub(off) / size;
+            let placed = u64::from(g.objtotal).min(room);
+            let memtotal = (placed * size).div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64;
+            *pool = PoolGeom {
+                objsize: g.objsize,
+                objtotal: placed as u32,
+                shift: 0,
+                numclusters: 0,
+                clustsize: 0,
+                offset: off,
+                memtotal,
+            };
+            off += memtotal;
+        }
+        if pools[BUF_POOL].objtotal < 2 {
+            return Err(Errno::ENOMEM);
+        }
+        let state =
+            Lock::new([Bitmap::empty(), Bitmap::empty(), Bitmap::empty()]).ok_or(Errno::ENOMEM)?;
+        let mut mem = NetmapMem {
+            platform,
+            id,
+            private: true,
+            pools,
+            memsize: off,
+            budget,
+            charged: AtomicBool::new(false),
+            state,
+            tables: Once::new(),
+            backing: Backing::User {
+                pages,
+                invalid: Default::default(),
+            },
+        };
+        // Charged before the tables are built (given back by drop if
+        // building them fails).
+        mem.reserve()?;
+        let Backing::User { pages, invalid } = &mut mem.backing else {
+            return Err(Errno::EINVAL); // unreachable: made just above
+        };
+        let mut lut = [Vec::new(), Vec::new(), Vec::new()];
+        Self::place_ext(&mem.pools, pages, &mut lut, invalid)?;
+        // Out-of-range indexes map to buffer 0 (§5.3): it must be real, and
+        // invalid buffers point to it too.
+        let buf0 = match lut[BUF_POOL].first() {
+            Some(&b) if invalid[BUF_POOL].first() != Some(&0) => b,
+            _ => return Err(Errno::EINVAL),
+        };
+        for &j in invalid[BUF_POOL].iter() {
+            lut[BUF_POOL][j as usize] = buf0;
+        }
+        let mut bm = [
+            Bitmap::try_new(mem.pools[IF_POOL].objtotal)?,
+            Bitmap::try_new(mem.pools[RING_POOL].objtotal)?,
+            Bitmap::try_new(mem.pools[BUF_POOL].objtotal)?,
+        ];
+        bm[BUF_POOL].take(0);
+        bm[BUF_POOL].take(1);
+        for (b, inv) in bm.iter_mut().zip(invalid.iter()) {
+            for &j in inv {
+                b.take(j);
+            }
+        }
+        *mem.state.lock() = bm;
+        // A fresh cell: cannot be set already.
+        let _ = mem.tables.set(Tables { lut });
+        Ok(mem)
+    }
+
+    /// The kernel address of every object of `pools` over the pinned
+    /// `pages` (into `lut`), and per pool the objects that straddle pages
+    /// not contiguous in the kernel (into `invalid`, with a placeholder in
+    /// `lut` that is never used: they stay allocated).
+    fn place_ext(
+        pools: &[PoolGeom; 3],
+        pages: &P::UserPages,
+        lut: &mut [Vec<NonNull<u8>>; 3],
+        invalid: &mut [Vec<u32>; 3],
+    ) -> Result<()> {
+        let page = |i: u64| usize::try_from(i).ok().and_then(|i| pages.page(i));
+        // Pages [first, last] follow each other in the kernel.
+        let contiguous = |first: u64, last: u64| {
+            (first..last).all(|p| match (page(p), page(p + 1)) {
+                (Some(a), Some(b)) => a.as_ptr().wrapping_add(PAGE_SIZE) == b.as_ptr(),
+                _ => false,
+            })
+        };
+        for ((g, lut), invalid) in pools.iter().zip(lut.iter_mut()).zip(invalid.iter_mut()) {
+            let size = u64::from(g.objsize);
+            lut.try_reserve_exact(g.objtotal as usize)
+                .map_err(|_| Errno::ENOMEM)?;
+            for j in 0..g.objtotal {
+                let o = g.offset + u64::from(j) * size;
+                let (first, last) = (o / PAGE_SIZE as u64, (o + size - 1) / PAGE_SIZE as u64);
+                let base = page(first).ok_or(Errno::EFAULT)?;
+                let kaddr = base.as_ptr().wrapping_add((o % PAGE_SIZE as u64) as usize);
+                if contiguous(first, last) {
+                    lut.push(NonNull::new(kaddr).ok_or(Errno::EFAULT)?);
+                } else {
+                    lut.push(NonNull::dangling());
+                    invalid.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    invalid.push(j);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the region is built over application memory (EXTMEM): it
+    /// cannot be mapped through netmap (the application has it already).
+    pub fn is_ext(&self) -> bool {
+        matches!(self.backing, Backing::User { .. })
+    }
+
+    /// Whether the region is built over the same pinned pages as `pages`
+    /// (same physical pages, same order): a second EXTMEM request for
+    /// memory that already backs a region shares it.
+    pub fn same_user_pages(&self, pages: &P::UserPages) -> bool {
+        let Backing::User { pages: mine, .. } = &self.backing else {
+            return false;
+        };
+        mine.same_pages(pages)
     }
 
     /// Bytes the region takes when finalized: its clusters (`memsize`)
     /// plus the kernel's lookup table (one pointer per object) and free
-    /// bitmap of each pool. What it charges to the budget.
+    /// bitmap of each pool. What it charges to the budget. An EXTMEM
+    /// region charges its tables only: its memory is the application's.
     pub fn footprint(&self) -> u64 {
         let ptr = core::mem::size_of::<NonNull<u8>>() as u64;
-        self.pools.iter().fold(self.memsize, |acc, g| {
+        let own = if self.is_ext() { 0 } else { self.memsize };
+        self.pools.iter().fold(own, |acc, g| {
             let n = u64::from(g.objtotal);
             acc + n * ptr + n.div_ceil(64) * 8
         })
@@ -914,6 +1114,11 @@ impl<P: Platform> NetmapMem<P> {
             // reference does when the last user goes (netmap_mem_deref).
             if freed && state[IF_POOL].used() == 0 && state[RING_POOL].used() == 0 {
                 state[BUF_POOL].reset_reserving(2);
+                if let Backing::User { invalid, .. } = &self.backing {
+                    for &j in invalid[BUF_POOL].iter() {
+                        state[BUF_POOL].take(j);
+                    }
+                }
             }
             freed
         });
@@ -1018,7 +1223,7 @@ impl<P: Platform> NetmapMem<P> {
     /// to a page), for the mmap fault handler. `None` beyond `memsize` or
     /// before finalize.
     pub fn page_at(&self, offset: u64) -> Option<NonNull<u8>> {
-        if offset >= self.memsize {
+        if offset >= self.memsize || self.is_ext() {
             return None;
         }
         let t = self.tables.get()?;
@@ -1116,7 +1321,10 @@ impl<P: Platform> NetmapMem<P> {
 
 impl<P: Platform> Drop for NetmapMem<P> {
     fn drop(&mut self) {
-        if let Some(t) = self.tables.take() {
+        // User pages are unpinned when `backing` is dropped, after this.
+        if let Some(t) = self.tables.take()
+            && !self.is_ext()
+        {
             self.free_clusters(&t.lut);
         }
         self.unreserve();

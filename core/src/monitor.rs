@@ -19,7 +19,7 @@
 #![deny(unsafe_code)]
 
 use crate::adapter::Adapter;
-use crate::kring::{Dir, Kring, NKR_ON, NKR_STOPPED, nm_next, nm_prev, ring_dist};
+use crate::kring::{Dir, Kring, NKR_ON, NKR_STOPPED, Offsets, nm_next, nm_prev, ring_dist};
 use crate::platform::Platform;
 use crate::shm::{RingPtr, Slot};
 use alloc::sync::Arc;
@@ -42,11 +42,15 @@ pub struct MonLink<P: Platform> {
     pub zcopy: bool,
 }
 
-/// Copy the parent slots [from, to) of `src` into the monitor ring.
+/// Copy the parent slots [from, to) of `src` into the monitor ring;
+/// `src_ofs`: the parent ring's OFFSETS setting (copy monitors read the
+/// data at it, and write at the monitor slot's own offset, truncating what
+/// does not fit there, as the reference does).
 fn copy_into<P: Platform>(
     link: &MonLink<P>,
     src_na: &Adapter<P>,
     src: &RingPtr,
+    src_ofs: Option<Offsets>,
     from: u32,
     to: u32,
     extra_flags: u16,
@@ -74,6 +78,7 @@ fn copy_into<P: Platform>(
         j = nm_next(j, sn);
     }
     let mbsize = link.mon.mem.buf_size() as usize;
+    let mon_ofs = mk.offsets();
     let mut moved = false;
     while j != to {
         let s = src.slot(j);
@@ -100,8 +105,12 @@ fn copy_into<P: Platform>(
         } else {
             let sb = src_na.mem.buf(s.buf_idx);
             let db = link.mon.mem.buf(ms.buf_idx);
-            let len = (s.len as usize).min(sb.size() as usize).min(mbsize);
-            let copied = db.copy_from(0, &sb, 0, len);
+            let soff = src_ofs.map_or(0, |o| o.of(src, j));
+            let doff = mon_ofs.map_or(0, |o| o.of(&mring, hwtail));
+            let len = (s.len as usize)
+                .min((sb.size() as usize).saturating_sub(soff))
+                .min(mbsize.saturating_sub(doff));
+            let copied = db.copy_from(doff, &sb, soff, len);
             mring.set_slot_len_flags(
                 hwtail,
                 copied as u16,
@@ -139,7 +148,9 @@ pub fn tx_sync_begin<P: Platform>(
     hwcur: u32,
     head: u32,
 ) {
-    for_each(k, false, |l| copy_into(l, na, ring, hwcur, head, NS_TXMON));
+    for_each(k, false, |l| {
+        copy_into(l, na, ring, k.offsets(), hwcur, head, NS_TXMON)
+    });
 }
 
 /// Parent TX ring released (old_hwtail, new_hwtail]: zero-copy monitors.
@@ -156,6 +167,7 @@ pub fn tx_sync_end<P: Platform>(
             l,
             na,
             ring,
+            None,
             nm_next(old_hwtail, n),
             nm_next(new_hwtail, n),
             NS_TXMON,
@@ -167,7 +179,9 @@ pub fn tx_sync_end<P: Platform>(
 /// Called by whoever makes frames visible in an RX ring, once per batch,
 /// after publishing them; one flag check when no monitor is attached.
 pub fn rx_new<P: Platform>(na: &Adapter<P>, k: &Kring<P>, ring: &RingPtr, from: u32, to: u32) {
-    for_each(k, false, |l| copy_into(l, na, ring, from, to, 0));
+    for_each(k, false, |l| {
+        copy_into(l, na, ring, k.offsets(), from, to, 0)
+    });
 }
 
 /// The parent's consumer releases RX slots [hwcur, head): zero-copy monitors.
@@ -178,7 +192,7 @@ pub fn rx_release<P: Platform>(
     hwcur: u32,
     head: u32,
 ) {
-    for_each(k, true, |l| copy_into(l, na, ring, hwcur, head, 0));
+    for_each(k, true, |l| copy_into(l, na, ring, None, hwcur, head, 0));
 }
 
 /// The parent rings a monitor file uses, for monitor RX ring `i`.

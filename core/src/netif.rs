@@ -13,7 +13,7 @@
 #![deny(unsafe_code)]
 
 use crate::adapter::Adapter;
-use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist};
+use crate::kring::{Dir, Kring, KringOwned, NKR_ON, Offsets, nm_next, nm_prev, ring_dist};
 use crate::name::Name;
 use crate::platform::Platform;
 use crate::shm::{BufRef, RingPtr, Slot};
@@ -99,36 +99,52 @@ pub struct Frame<'a, P: Platform> {
     ring: &'a RingPtr,
     first: u32,
     nslots: u32,
+    /// The ring's OFFSETS setting (§4.11), if any.
+    ofs: Option<Offsets>,
 }
 
 impl<'a, P: Platform> Frame<'a, P> {
-    /// The `nslots` slots of `ring` from `first` on (buffers of `mem`).
+    /// The `nslots` slots of `ring` from `first` on (buffers of `mem`);
+    /// `ofs`: the ring's OFFSETS setting ([`Kring::offsets`]).
     pub fn new(
         mem: &'a crate::mem::NetmapMem<P>,
         ring: &'a RingPtr,
         first: u32,
         nslots: u32,
+        ofs: Option<Offsets>,
     ) -> Self {
         Frame {
             mem,
             ring,
             first,
             nslots,
+            ofs,
         }
     }
 
-    fn pieces(&self) -> impl Iterator<Item = (BufRef<'a>, usize)> + '_ {
+    /// Each slot's buffer, data offset and length (clamped to what the
+    /// buffer holds behind the offset, as the reference's
+    /// `NM_CHECK_ADDR_LEN_OFF`).
+    fn pieces(&self) -> impl Iterator<Item = (BufRef<'a>, usize, usize)> + '_ {
         let n = self.ring.num_slots().max(1);
         let bsize = self.mem.buf_size() as usize;
         (0..self.nslots).map(move |i| {
-            let s = self.ring.slot((self.first + i) % n);
-            (self.mem.buf(s.buf_idx), (s.len as usize).min(bsize))
+            let j = (self.first + i) % n;
+            let s = self.ring.slot(j);
+            let buf = self.mem.buf(s.buf_idx);
+            match self.ofs {
+                None => (buf, 0, (s.len as usize).min(bsize)),
+                Some(o) => {
+                    let off = o.of(self.ring, j);
+                    (buf, off, (s.len as usize).min(bsize - off))
+                }
+            }
         })
     }
 
     /// Length in bytes (each slot's length, clamped to the buffer size).
     pub fn len(&self) -> usize {
-        self.pieces().map(|(_, l)| l).sum()
+        self.pieces().map(|(_, _, l)| l).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -139,9 +155,9 @@ impl<'a, P: Platform> Frame<'a, P> {
     /// `out.len()`; fewer if the user shortened a slot since `len`).
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
         let mut off = 0;
-        for (buf, l) in self.pieces() {
+        for (buf, start, l) in self.pieces() {
             let end = (off + l).min(out.len());
-            off += buf.read(0, &mut out[off..end]);
+            off += buf.read(start, &mut out[off..end]);
             if end == out.len() {
                 break;
             }
@@ -190,13 +206,14 @@ impl<P: Platform> NetifPort<P> {
             return Err(Errno::EIO);
         }
         let host = k.id >= na.nrings(Dir::Tx);
+        let ofs = k.offsets();
         while j != head {
             // A frame of several slots goes out as one (§6.9); one whose
             // end the user has not released yet waits.
             let Some(nslots) = frame_slots(ring, j, head) else {
                 break;
             };
-            let frame = Frame::new(&na.mem, ring, j, nslots);
+            let frame = Frame::new(&na.mem, ring, j, nslots, ofs);
             if host {
                 if frame.len() >= 14 {
                     let _ = self.ops.host_inject(&frame);
@@ -270,7 +287,11 @@ impl<P: Platform> Adapter<P> {
         if hwcur >= n || hwtail >= n || ring_dist(hwtail, nm_prev(hwcur, n), n) == 0 {
             return false;
         }
-        let bsize = (self.mem.buf_size() as usize).max(1);
+        // With OFFSETS each slot gets the data behind its own offset, in
+        // pieces of what the largest offset (or the gap) leaves (§4.11).
+        let ofs = k.offsets();
+        let buf_size = self.mem.buf_size() as usize;
+        let bsize = ofs.map_or(buf_size, |o| o.room(buf_size)).max(1);
         let nslots = frame.len().div_ceil(bsize).max(1);
         if nslots > netmap_uapi::NETMAP_MAX_FRAGS as usize
             || nslots as u32 > ring_dist(hwtail, nm_prev(hwcur, n), n)
@@ -285,7 +306,8 @@ impl<P: Platform> Adapter<P> {
         }
         while let Some(piece) = pieces.next() {
             let s = r.slot(t);
-            let len = self.mem.buf(s.buf_idx).write(0, piece);
+            let start = ofs.map_or(0, |o| o.of(&r, t));
+            let len = self.mem.buf(s.buf_idx).write(start, piece);
             let more = if pieces.peek().is_some() {
                 NS_MOREFRAG
             } else {
@@ -393,13 +415,14 @@ pub fn forward_released<P: Platform>(
     let marked = |flags: u16| all || flags & NS_FORWARD != 0;
     if k.id < na.nrings(Dir::Rx) {
         let bsize = na.mem.buf_size() as usize;
+        let ofs = k.offsets();
         let mut j = hwcur;
         while j != head {
             let s = ring.slot(j);
             if marked(s.flags) {
                 let len = s.len as usize;
                 if (14..=bsize).contains(&len) {
-                    let _ = ni.ops.host_inject(&Frame::new(&na.mem, ring, j, 1));
+                    let _ = ni.ops.host_inject(&Frame::new(&na.mem, ring, j, 1, ofs));
                 }
                 if s.flags & NS_FORWARD != 0 {
                     ring.set_slot_flags(j, s.flags & !NS_FORWARD);

@@ -16,7 +16,14 @@
 //! * time and logging (with [`RateLimit`] for what users can trigger at will);
 //! * the machine's RAM size, from which the memory budget is derived;
 //! * kernel threads that poll (VALE polling mode, spec §4.9), optionally
-//!   pinned to one CPU, stopped and joined when their handle is dropped.
+//!   pinned to one CPU, stopped and joined when their handle is dropped;
+//! * pinned user memory (the EXTMEM option, spec §5): pages of the
+//!   calling process held in memory for as long as a region is built over
+//!   them, reached through their kernel addresses;
+//! * for the sync kernel loop (spec §4.10), which runs inside the calling
+//!   process's ioctl: a [`Sleeper`] the loop sleeps on, *watches* that wake
+//!   it when a wait queue or an eventfd of the process is woken, and
+//!   eventfds the loop signals.
 
 use alloc::boxed::Box;
 use core::fmt;
@@ -71,6 +78,97 @@ pub trait WaitQueue: Send + Sync + Sized {
     fn wake_all(&self);
 }
 
+/// How [`Sleeper::sleep`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// [`Sleeper::wake`] was called, or a watch fired, since the last sleep
+    /// returned (possibly before this sleep began: no wake-up is lost).
+    Woken,
+    /// The timeout elapsed.
+    Timeout,
+    /// A signal is pending for the calling task: the caller must return to
+    /// userspace (errno `EINTR`; the Linux edge turns it into a restartable
+    /// system call). A task being killed always ends its sleeps this way.
+    Interrupted,
+}
+
+/// A place where one task sleeps until other contexts wake it: the sync
+/// kernel loop between passes. [`Platform::watch_wq`] and
+/// [`Platform::watch_eventfd`] make wait queues and eventfds wake it.
+///
+/// Linux: a `wait_queue_head_t` and a flag, slept on with an hrtimer
+/// timeout in `TASK_INTERRUPTIBLE`; FreeBSD: a mutex, a flag and
+/// `msleep_sbt(PCATCH)`; Windows: a `KEVENT` waited on alertably.
+pub trait Sleeper: Send + Sync + Sized {
+    /// Sleep until woken, `timeout_ns` elapsed or a signal is pending.
+    /// A wake-up that happened since the previous sleep returned ends the
+    /// sleep at once (and is consumed). `timeout_ns == 0` only yields the
+    /// CPU if another task wants it (busy polling) and checks for signals.
+    /// Only the task that runs the loop sleeps; it holds no lock.
+    fn sleep(&self, timeout_ns: u64) -> Wake;
+    /// Wake the sleeper (from any context, any task).
+    fn wake(&self);
+}
+
+/// A watch made by [`Platform::watch_wq`] or [`Platform::watch_eventfd`]:
+/// while it lives, a wake-up of what it watches wakes its sleeper and marks
+/// the watch as fired. Dropping it removes it (it may sleep: never with a
+/// spinlock held).
+pub trait Watch {
+    /// Whether the watched object was woken since the last call (clears
+    /// the mark).
+    fn take_fired(&self) -> bool;
+}
+
+/// An eventfd of the calling process, held by the kernel (Linux:
+/// `eventfd_fget` + `eventfd_ctx_fileget`, released on drop).
+pub trait EventFd: Send + Sync {
+    /// Add 1 to the eventfd's counter and wake its readers (any context).
+    fn signal(&self);
+}
+
+/// The [`EventFd`] of an OS without eventfds (uninhabited): its
+/// [`Platform::eventfd`] answers `EOPNOTSUPP`, so the sync kernel loop only
+/// runs in sleep mode there.
+#[derive(Debug)]
+pub enum NoEventFd {}
+
+impl EventFd for NoEventFd {
+    fn signal(&self) {
+        match *self {}
+    }
+}
+
+/// The [`Watch`] of an OS without eventfds (uninhabited: only the eventfd
+/// mode of the sync kernel loop makes watches).
+#[derive(Debug)]
+pub enum NoWatch {}
+
+impl Watch for NoWatch {
+    fn take_fired(&self) -> bool {
+        match *self {}
+    }
+}
+
+/// Pages of a process pinned by [`Platform::pin_user_pages`]: they stay
+/// resident, at the same physical place, until the value is dropped (then
+/// they are released, and on Linux marked dirty: the kernel wrote them).
+/// The core reads and writes them through their kernel addresses, only
+/// with the same volatile/atomic discipline as any shared memory.
+pub trait UserPages: Send + Sync {
+    /// Number of pages.
+    fn count(&self) -> usize;
+    /// Kernel address of page `i` (`i < count()`), valid while `self`
+    /// lives. Pages adjacent in the process need not be adjacent here: the
+    /// core lays objects out in runs of pages whose kernel addresses follow
+    /// each other (clusters). (Linux maps the pinned pages contiguously:
+    /// one cluster.)
+    fn page(&self, i: usize) -> Option<NonNull<u8>>;
+    /// Whether `other` pins the same physical pages, in the same order
+    /// (two pins of the same memory may have different kernel addresses).
+    fn same_pages(&self, other: &Self) -> bool;
+}
+
 /// The body of a kernel thread (see [`Platform::spawn_thread`]): called again
 /// and again until the thread is stopped; returns true if it did some work
 /// (call again at once), false if it found nothing to do (sleep a little).
@@ -106,6 +204,14 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// for its own exit), nor while holding a lock that the work closure
     /// takes (the thread would never get back to check for the stop).
     type Thread: Send + Sync;
+    /// See [`Sleeper`].
+    type Sleeper: Sleeper;
+    /// See [`EventFd`].
+    type EventFd: EventFd;
+    /// See [`Watch`]; it borrows its sleeper and what it watches.
+    type Watch<'a>: Watch;
+    /// See [`UserPages`].
+    type UserPages: UserPages;
 
     /// Allocate `size` bytes (a multiple of [`PAGE_SIZE`]), zeroed and
     /// page aligned, that the OS can map into a process page by page.
@@ -127,6 +233,12 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// `ptr` and `size` come from one earlier `alloc_cluster` call and the
     /// memory is not used (nor mapped into any process) afterwards.
     unsafe fn free_cluster(&self, ptr: NonNull<u8>, size: usize);
+
+    /// Pin the `npages` pages of the calling process starting at the
+    /// page-aligned user address `addr` for the kernel to read and write
+    /// them (EXTMEM). Errors: `EFAULT` (some page is not mapped, or not
+    /// writable), `ENOMEM`.
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> crate::Result<Self::UserPages>;
 
     /// Copy `dst.len()` bytes from the user virtual address `src`.
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Fault>;
@@ -192,6 +304,35 @@ pub trait Platform: Clone + Send + Sync + 'static {
         cpu: Option<u32>,
         work: ThreadWork,
     ) -> crate::Result<Self::Thread>;
+
+    /// Sleep `us` microseconds without being woken early (the STOP of a
+    /// sync kernel loop polls with it until the loop has ended). Process
+    /// context, no spinlock held.
+    fn sleep_us(&self, us: u32);
+
+    /// A new [`Sleeper`] (`ENOMEM`).
+    fn sleeper(&self) -> crate::Result<Self::Sleeper>;
+
+    /// Make `wq`'s wake-ups wake `s` (the kloop waiting for ring events).
+    /// Errors: `ENOMEM`.
+    fn watch_wq<'a>(
+        &self,
+        s: &'a Self::Sleeper,
+        wq: &'a Self::WaitQueue,
+    ) -> crate::Result<Self::Watch<'a>>;
+
+    /// The eventfd `fd` of the calling process (Linux `eventfd_fget`).
+    /// Errors: `EBADF` (no such descriptor), `EINVAL` (not an eventfd),
+    /// `EOPNOTSUPP` (the OS has no eventfds).
+    fn eventfd(&self, fd: i32) -> crate::Result<Self::EventFd>;
+
+    /// Make writes to `e` wake `s` (an application's kick). Errors:
+    /// `ENOMEM`, `EINVAL` (the eventfd cannot be polled).
+    fn watch_eventfd<'a>(
+        &self,
+        s: &'a Self::Sleeper,
+        e: &'a Self::EventFd,
+    ) -> crate::Result<Self::Watch<'a>>;
 }
 
 /// Lets a burst of [`RateLimit::BURST`] messages through per

@@ -234,6 +234,26 @@ impl RingPtr {
         unsafe { p.read_volatile() }
     }
 
+    /// Write only `ptr` of slot `i` (OFFSETS: the initial data offset).
+    pub fn set_slot_user_ptr(&self, i: u32, v: u64) {
+        let p = self
+            .slot_ptr(i)
+            .cast::<u8>()
+            .wrapping_add(SLOT_PTR)
+            .cast::<u64>();
+        // SAFETY: `ptr` is the aligned u64 at offset 8 of an in-bounds slot.
+        unsafe { p.write_volatile(v) }
+    }
+
+    /// Publish the ring's `offset_mask` (OFFSETS option, §4.11).
+    pub fn set_offset_mask(&self, v: u64) {
+        let off = core::mem::offset_of!(NetmapRing, offset_mask);
+        let p = self.base.as_ptr().wrapping_add(off).cast::<u64>();
+        // SAFETY: `offset_mask` is an 8-byte aligned u64 of the header,
+        // written only by the kernel.
+        unsafe { p.write_volatile(v) }
+    }
+
     /// Write `len` and `flags` of slot `i` in one 4-byte access (the
     /// buffer stays).
     #[inline]

@@ -102,6 +102,17 @@ impl<T> TryLock<T> {
             .map(|_| TryLockGuard { lock: self })
     }
 
+    /// Take the lock, spinning while a holder finishes (control path only:
+    /// holders keep it for one sync at most).
+    pub fn lock_spin(&self) -> TryLockGuard<'_, T> {
+        loop {
+            if let Some(g) = self.try_lock() {
+                return g;
+            }
+            core::hint::spin_loop();
+        }
+    }
+
     /// Whether somebody holds the lock right now (racy, for diagnostics).
     pub fn is_locked(&self) -> bool {
         self.busy.load(Ordering::Relaxed)

@@ -30,7 +30,7 @@
 
 use crate::adapter::{Adapter, Kind};
 use crate::kring::{
-    Dir, DstQueue, FT_NIL, FtEntry, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist,
+    Dir, DstQueue, FT_NIL, FtEntry, Kring, KringOwned, NKR_ON, Offsets, nm_next, nm_prev, ring_dist,
 };
 use crate::name::Name;
 use crate::platform::Platform;
@@ -465,6 +465,36 @@ pub fn forward<P: Platform>(
     head: u32,
     batch: usize,
 ) {
+    // The OFFSETS setting is read once per call; a ring without it runs
+    // the code without any offset handling (§4.11).
+    match src.k.offsets() {
+        None => forward_with::<P, false>(sw, me, src, own, hwcur, head, batch, NO_OFFSETS),
+        Some(o) => forward_with::<P, true>(sw, me, src, own, hwcur, head, batch, o),
+    }
+}
+
+/// No OFFSETS: what the `OFS = false` instances get (never read).
+const NO_OFFSETS: Offsets = Offsets {
+    mask: 0,
+    max: 0,
+    gap: 0,
+};
+
+/// [`forward`] for a ring with (`OFS`) or without offsets: with them, each
+/// slot's data starts at its offset, and a length that does not fit behind
+/// it makes the slot empty (the reference's check).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_with<P: Platform, const OFS: bool>(
+    sw: &Switch<P>,
+    me: u8,
+    src: &Source<'_, P>,
+    own: &mut KringOwned<P>,
+    hwcur: u32,
+    head: u32,
+    batch: usize,
+    ofs: Offsets,
+) {
     let (na, k, ring) = (src.na, src.k, src.ring);
     let n = k.num_slots;
     if own.ft.len() < NM_BDG_BATCH_MAX || own.dq.len() < DQ_LEN {
@@ -485,8 +515,13 @@ pub fn forward<P: Platform>(
     let mut j = hwcur;
     let mut left = ring_dist(hwcur, head, n);
     while left > 0 {
-        // A run of packets to one port goes straight to it.
-        let done = direct(src, &mut dec, j, left, batch as u32);
+        // A run of packets to one port goes straight to it (not for a
+        // ring with offsets: the general path handles them).
+        let done = if OFS {
+            0
+        } else {
+            direct(src, &mut dec, j, left, batch as u32)
+        };
         if done > 0 {
             j = (j + done) % n;
             left -= done;
@@ -501,6 +536,16 @@ pub fn forward<P: Platform>(
         while left > 0 && cnt < ft.len() {
             let (buf_idx, slen, mut flags) = ring.slot_desc(j);
             let mut len = if u32::from(slen) > buf_size { 0 } else { slen };
+            let mut offset = 0u16;
+            if OFS && flags & NS_INDIRECT == 0 {
+                let o = ofs.of(ring, j);
+                if usize::from(len) > buf_size as usize - o {
+                    len = 0;
+                } else if len != 0 {
+                    // o < buf_size <= 65536.
+                    offset = o as u16;
+                }
+            }
             if flags & (NS_BUF_CHANGED | NS_INDIRECT) != 0 {
                 (len, flags) = unusual_slot(src, j, buf_idx, len, flags);
             }
@@ -512,7 +557,7 @@ pub fn forward<P: Platform>(
                 buf_idx,
                 len,
                 flags,
-                offset: 0,
+                offset,
                 next: FT_NIL,
                 frags: 0,
             };
@@ -546,7 +591,7 @@ pub fn forward<P: Platform>(
 /// flooding on a switch with one other port). It stops at the first packet
 /// that goes elsewhere, has several slots or NS_INDIRECT, after `max` slots
 /// (one lock hold, like a batch), or when the destination needs a header
-/// conversion; packets beyond the destination's room are dropped, as the
+/// conversion or has offsets; packets beyond the destination's room are dropped, as the
 /// general path drops them. Returns the slots consumed from `j`; 0 when the
 /// first packet needs the general path.
 fn direct<P: Platform>(
@@ -616,6 +661,11 @@ fn direct<P: Platform>(
     let Some(dring) = dk.ring().filter(|_| dk.flags() & NKR_ON != 0) else {
         return 0;
     };
+    if dk.offsets().is_some() {
+        // A destination with offsets (§4.11): the general path (read under
+        // the lock, which orders it with NKR_ON).
+        return 0;
+    }
     let dn = dk.num_slots;
     let hwcur = dk.nr_hwcur.load(Ordering::Acquire);
     let old = dk.nr_hwtail.load(Ordering::Relaxed);
@@ -906,10 +956,9 @@ fn deliver<P: Platform>(
     dna: &Adapter<P>,
     r: u32,
     ft: &[FtEntry],
-    mut a: u16,
-    mut b: u16,
+    a: u16,
+    b: u16,
 ) {
-    let na = src.na;
     let Some(dk) = dna.kring(Dir::Rx, r) else {
         return;
     };
@@ -918,11 +967,40 @@ fn deliver<P: Platform>(
         return;
     }
     let Some(dring) = dk.ring() else { return };
+    // The destination's OFFSETS setting, once per delivery (§4.11): under
+    // the lock, which orders it with NKR_ON (set once REGISTER applied it).
+    let moved = match dk.offsets() {
+        None => deliver_into::<P, false>(src, dna, dk, dring, ft, a, b, NO_OFFSETS),
+        Some(o) => deliver_into::<P, true>(src, dna, dk, dring, ft, a, b, o),
+    };
+    drop(q);
+    if moved {
+        crate::bwrap::delivered(dna, dk, src.depth);
+    }
+}
+
+/// [`deliver`] into kring `dk` (its `q_lock` held, `dring` its ring),
+/// with (`OFS`) or without offsets: with them, a frame is written at the
+/// offset the receiving slot holds, and one that does not fit behind it
+/// arrives empty. Returns whether frames arrived.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn deliver_into<P: Platform, const OFS: bool>(
+    src: &Source<'_, P>,
+    dna: &Adapter<P>,
+    dk: &Kring<P>,
+    dring: RingPtr,
+    ft: &[FtEntry],
+    mut a: u16,
+    mut b: u16,
+    ofs: Offsets,
+) -> bool {
+    let na = src.na;
     let n = dk.num_slots;
     let hwcur = dk.nr_hwcur.load(Ordering::Acquire);
     let old = dk.nr_hwtail.load(Ordering::Relaxed);
     if hwcur >= n || old >= n {
-        return;
+        return false;
     }
     let mut hwtail = old;
     let sbufs = na.mem.bufs();
@@ -952,8 +1030,18 @@ fn deliver<P: Platform>(
         if frags == 1 && src_h == dst_h {
             // The common case: one slot, same header layout.
             let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
-            let copied =
-                dbuf.copy_frame_from(&sbufs.get(e.buf_idx), e.offset as usize, e.len as usize);
+            let sbuf = sbufs.get(e.buf_idx);
+            let copied = if OFS {
+                copy_at(
+                    &dbuf,
+                    ofs.of(&dring, hwtail),
+                    &sbuf,
+                    e.offset as usize,
+                    e.len as usize,
+                )
+            } else {
+                dbuf.copy_frame_from(&sbuf, e.offset as usize, e.len as usize)
+            };
             dring.set_len_flags(hwtail, copied as u16, 1 << 8);
             hwtail = nm_next(hwtail, n);
             continue;
@@ -974,8 +1062,10 @@ fn deliver<P: Platform>(
         for (f, s) in ft[i..i + frags].iter().enumerate() {
             let sbuf = sbufs.get(s.buf_idx);
             let dbuf = dbufs.get(dring.slot_buf_idx(hwtail));
+            let doff = if OFS { ofs.of(&dring, hwtail) } else { 0 };
             let copied = match conv {
-                Some(c) if f == 0 => c.copy(&dbuf, &sbuf, s.offset as usize, s.len as usize),
+                Some(c) if f == 0 => c.copy(&dbuf, doff, &sbuf, s.offset as usize, s.len as usize),
+                _ if OFS => copy_at(&dbuf, doff, &sbuf, s.offset as usize, s.len as usize),
                 _ => dbuf.copy_frame_from(&sbuf, s.offset as usize, s.len as usize),
             };
             let more = if f + 1 < frags { NS_MOREFRAG } else { 0 };
@@ -983,14 +1073,12 @@ fn deliver<P: Platform>(
             hwtail = nm_next(hwtail, n);
         }
     }
-    if hwtail != old {
-        dk.nr_hwtail.store(hwtail, Ordering::Release);
-        crate::monitor::rx_new(dna, dk, &dring, old, hwtail);
+    if hwtail == old {
+        return false;
     }
-    drop(q);
-    if hwtail != old {
-        crate::bwrap::delivered(dna, dk, src.depth);
-    }
+    dk.nr_hwtail.store(hwtail, Ordering::Release);
+    crate::monitor::rx_new(dna, dk, &dring, old, hwtail);
+    true
 }
 
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM` in the `flags` byte of a virtio-net header.
@@ -1037,19 +1125,40 @@ impl HdrConv {
         })
     }
 
-    /// Copy the first slot's `len` bytes at `off` of `src` into `dst`,
-    /// converted; returns the new length.
+    /// Copy the first slot's `len` bytes at `off` of `src` into `dst` at
+    /// `doff`, converted; returns the new length (0 if it does not fit
+    /// behind `doff`).
     fn copy(
         &self,
         dst: &crate::shm::BufRef<'_>,
+        doff: usize,
         src: &crate::shm::BufRef<'_>,
         off: usize,
         len: usize,
     ) -> usize {
-        let p = dst.write(0, &self.prefix[..self.prefix_len]);
         let body = len.saturating_sub(self.skip);
-        p + dst.copy_from(p, src, off + self.skip, body)
+        if doff != 0 && self.prefix_len + body > (dst.size() as usize).saturating_sub(doff) {
+            return 0;
+        }
+        let p = dst.write(doff, &self.prefix[..self.prefix_len]);
+        p + dst.copy_from(doff + p, src, off + self.skip, body)
     }
+}
+
+/// A frame of `len` bytes at `soff` of `src` written at `doff` of `dst`
+/// (OFFSETS); one that does not fit behind `doff` arrives empty, as in the
+/// reference. Returns the length written.
+fn copy_at(
+    dst: &crate::shm::BufRef<'_>,
+    doff: usize,
+    src: &crate::shm::BufRef<'_>,
+    soff: usize,
+    len: usize,
+) -> usize {
+    if len > (dst.size() as usize).saturating_sub(doff) {
+        return 0;
+    }
+    dst.copy_from(doff, src, soff, len)
 }
 
 /// Copy `len` bytes from user address `src` into `dst`, through a small

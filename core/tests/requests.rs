@@ -489,16 +489,17 @@ fn option_unknown_register_bind_errors_first() {
     env.nm.release(np);
 }
 
+/// EXTMEM is consumed (core/tests/extmem.rs): an empty one is invalid.
 #[test]
-fn option_extmem_not_built_on_register() {
+fn option_extmem_empty_on_register() {
     let env = Env::new();
     let base = env.nm.stats();
     let np = env.open();
     let o = map_opts(&env, &[(NETMAP_REQ_OPT_EXTMEM, 96)]);
     let mut rg = reg(NR_REG_ALL_NIC);
     let r = env.ctrl_opts(&np, NETMAP_REQ_REGISTER, "vale0:a", Some(&mut rg), o[0]);
-    assert_eq!(r.err(), Some(Errno::EOPNOTSUPP));
-    assert_eq!(status(&env, o[0]), e(Errno::EOPNOTSUPP));
+    assert_eq!(r.err(), Some(Errno::EINVAL));
+    assert_eq!(status(&env, o[0]), e(Errno::EINVAL));
     assert!(np.binding().is_none());
     assert_eq!(env.nm.stats(), base);
     env.nm.release(np);

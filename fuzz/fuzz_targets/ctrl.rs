@@ -5,7 +5,9 @@
 //! or end, at an unmapped gap, or at a poisoned address. A few requests per
 //! input, on two files, so that a successful REGISTER meets later ones.
 //! The legacy ioctls (NIOCREGIF, NIOCGINFO, NIOCCONFIG) and unknown
-//! commands get arbitrary arguments too.
+//! commands get arbitrary arguments too. A CSB option or CSB_ENABLE that
+//! happens to name readable memory puts the file in CSB mode, and a later
+//! SYNC_KLOOP_START runs the loop for a few passes over that memory.
 //!
 //! Invariants: no panic; the header's user pointers are given back
 //! unchanged when the header is readable; releasing every file brings
@@ -227,6 +229,12 @@ fn one_request(
 
 fuzz_target!(|data: &[u8]| {
     let env = Env::new(small_params(2048));
+    // A SYNC_KLOOP_START that finds a CSB makes a few passes, then is
+    // "signalled" (EINTR) instead of running until a STOP; two eventfds
+    // (descriptors 3 and 4) for its options to name.
+    env.p.set_sleep_budget(Some(3));
+    env.p.eventfd_create();
+    env.p.eventfd_create();
     let base = env.stats();
     let mut r = Reader::new(data);
     let files = [env.open(), env.open()];

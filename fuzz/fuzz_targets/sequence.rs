@@ -2,7 +2,12 @@
 //! pipe, null and plain names with random modes, flags, ring and slot
 //! counts, mem ids and extra buffers; PORT_INFO_GET, POOLS_INFO_GET,
 //! VALE_LIST, PORT_HDR_SET/GET, VALE_ATTACH/DETACH/NEWIF/DELIF/POLLING,
-//! syncs and poll; user stores to `ni_bufs_head` and to the extra-buffer
+//! syncs and poll; CSB mode (the CSB option on REGISTER, CSB_ENABLE) with
+//! arbitrary application pointers stored in the CSB, SYNC_KLOOP_START with
+//! the mode and eventfd options (a few passes, then "signalled"), STOP;
+//! the OFFSETS option on REGISTER; the EXTMEM option on REGISTER over simulated application memory (in
+//! one piece or scattered page by page; sometimes misaligned, too short or
+//! poisoned; pin failures injected); user stores to `ni_bufs_head` and to the extra-buffer
 //! links; frames received by the fake NIC (also while it is attached to a
 //! switch, or polled by kernel threads), transparent mode (NR_FORWARD /
 //! NS_FORWARD) on its rings; files closed in any order; and
@@ -10,7 +15,7 @@
 //! and off at random points.
 //!
 //! Invariants: no panic; after every step, `stats()` equals the baseline
-//! whenever no file is bound, and a REGISTER that succeeded reports a
+//! and no user memory is pinned whenever no file is bound, and a REGISTER that succeeded reports a
 //! consistent region; at the end everything is released, `stats()` is back
 //! at the baseline and no cluster is left once the context is gone.
 #![no_main]
@@ -98,6 +103,24 @@ struct File {
     reg: Option<NmreqRegister>,
 }
 
+/// Entries of the CSB arrays every file may use (more than any binding
+/// of this target has rings).
+const CSB_ENTRIES: usize = 16;
+
+/// The CSB option body for the arrays at `atok`/`ktoa`, sometimes broken.
+fn csb_body(r: &mut Reader<'_>, atok: u64, ktoa: u64) -> [u8; 16] {
+    let (a, k) = match r.u8() % 8 {
+        0 => (atok + 8, ktoa),
+        1 => (atok, 0x7000_0000),
+        2 => (r.u64(), r.u64()),
+        _ => (atok, ktoa),
+    };
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&a.to_ne_bytes());
+    b[8..].copy_from_slice(&k.to_ne_bytes());
+    b
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut r = Reader::new(data);
     let env = Env::new(small_params(2048));
@@ -114,12 +137,20 @@ fuzz_target!(|data: &[u8]| {
     // nothing left" checks no longer apply, the final cleanup does.
     let mut provider = false;
     let eth0 = HostNetif::new("eth0", 2, 16);
+    // The CSB arrays (shared by all files: the kernel only writes them).
+    let csb_atok = env.p.user_map(&[0u8; 64 * CSB_ENTRIES]);
+    let csb_ktoa = env.p.user_map(&[0u8; 64 * CSB_ENTRIES]);
+    let efds = [env.p.eventfd_create(), env.p.eventfd_create()];
+    // Application memory for EXTMEM regions: one piece, or page by page.
+    let ext_len = 256 * 1024;
+    let ext_pages = if r.bool() { 1 } else { 64 };
+    let ext_mem = env.p.user_map_chunks(&vec![0u8; ext_len], ext_pages);
 
     let mut steps = 0;
     while !r.is_empty() && steps < 40 {
         steps += 1;
         let fi = r.below(FILES);
-        let op = r.u8() % 17;
+        let op = r.u8() % 18;
         if files[fi].np.is_none() && op != 15 {
             files[fi].np = Some(env.open());
         }
@@ -162,7 +193,70 @@ fuzz_target!(|data: &[u8]| {
                         reg.nr_flags |= flag;
                     }
                 }
-                let res = env.register(np, nm.as_bytes(), &mut reg);
+                let res = if r.one_in(5) {
+                    let mut o = NmreqOptExtmem::zeroed();
+                    o.nro_usrptr = match r.u8() % 8 {
+                        0 => ext_mem + 64,
+                        1 => r.u64(),
+                        _ => ext_mem,
+                    };
+                    o.nro_info.nr_memsize = match r.u8() % 8 {
+                        0 => r.u64() & 0xfff_ffff,
+                        1 => 2 * ext_len as u64,
+                        _ => ext_len as u64,
+                    };
+                    if r.one_in(3) {
+                        o.nro_info.nr_ring_pool_objtotal = r.u32() % 8;
+                        o.nro_info.nr_buf_pool_objsize =
+                            r.pick(&[0u32, 64, 1024, 2048, 4096, 70000]);
+                        o.nro_info.nr_if_pool_objtotal = r.u32() % 4;
+                    }
+                    if r.one_in(8) {
+                        env.p.user_poison(ext_mem + r.below(ext_len) as u64);
+                    }
+                    if r.one_in(8) {
+                        env.p.set_pin_budget(Some(0));
+                    }
+                    let (res, st) = env.ctrl_opts(
+                        np,
+                        NETMAP_REQ_REGISTER,
+                        nm.as_bytes(),
+                        &mut reg,
+                        &[(NETMAP_REQ_OPT_EXTMEM, &o.as_bytes()[24..])],
+                    );
+                    env.p.set_pin_budget(None);
+                    trace!("file {fi}: REGISTER with EXTMEM, status {st:?}");
+                    res
+                } else if r.one_in(5) {
+                    let o = NmreqOptOffsets {
+                        nro_max_offset: r.pick(&[0u64, 64, 2048, 4096]),
+                        nro_initial_offset: r.pick(&[0u64, 32, 64, 100]),
+                        nro_offset_bits: r.pick(&[0u32, 7, 12, 64, 65]),
+                        ..NmreqOptOffsets::zeroed()
+                    };
+                    let (res, st) = env.ctrl_opts(
+                        np,
+                        NETMAP_REQ_REGISTER,
+                        nm.as_bytes(),
+                        &mut reg,
+                        &[(NETMAP_REQ_OPT_OFFSETS, &o.as_bytes()[24..])],
+                    );
+                    trace!("file {fi}: REGISTER with OFFSETS {o:?}, status {st:?}");
+                    res
+                } else if r.one_in(4) {
+                    let b = csb_body(&mut r, csb_atok, csb_ktoa);
+                    let (res, st) = env.ctrl_opts(
+                        np,
+                        NETMAP_REQ_REGISTER,
+                        nm.as_bytes(),
+                        &mut reg,
+                        &[(NETMAP_REQ_OPT_CSB, &b)],
+                    );
+                    trace!("file {fi}: REGISTER with CSB option, status {st:?}");
+                    res
+                } else {
+                    env.register(np, nm.as_bytes(), &mut reg)
+                };
                 trace!("file {fi}: REGISTER {nm} -> {res:?} {reg:?}");
                 if res.is_ok() {
                     assert!(f.reg.is_none(), "REGISTER twice on one file succeeded");
@@ -240,8 +334,6 @@ fuzz_target!(|data: &[u8]| {
                     NETMAP_REQ_VALE_DELIF,
                     NETMAP_REQ_VALE_POLLING_ENABLE,
                     NETMAP_REQ_VALE_POLLING_DISABLE,
-                    NETMAP_REQ_SYNC_KLOOP_STOP,
-                    NETMAP_REQ_CSB_ENABLE,
                 ]);
                 let res = if t == NETMAP_REQ_VALE_NEWIF || t == NETMAP_REQ_VALE_DELIF {
                     let mut nb = NmreqValeNewif {
@@ -338,6 +430,77 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
+            17 => {
+                // CSB mode and the sync kernel loop.
+                let np = files[fi].np.as_deref().expect("open");
+                match r.u8() % 4 {
+                    0 => {
+                        let b = csb_body(&mut r, csb_atok, csb_ktoa);
+                        let opts: &[(u32, &[u8])] = if r.one_in(8) {
+                            &[]
+                        } else {
+                            &[(NETMAP_REQ_OPT_CSB, &b)]
+                        };
+                        let mut none = [0u8; 0];
+                        let (res, st) =
+                            env.ctrl_opts(np, NETMAP_REQ_CSB_ENABLE, b"", &mut none, opts);
+                        trace!("file {fi}: CSB_ENABLE -> {res:?} {st:?}");
+                    }
+                    1 => {
+                        // The application stores head/cur (or anything)
+                        // into a CSB entry.
+                        let e = r.below(CSB_ENTRIES) as u64;
+                        let head = r.index_like(64);
+                        let cur = if r.bool() { head } else { r.index_like(64) };
+                        let _ = env.p.user_write(csb_atok + 64 * e + 4, &cur.to_ne_bytes());
+                        let _ = env.p.user_write(csb_atok + 64 * e, &head.to_ne_bytes());
+                        let kick = u32::from(r.bool());
+                        let _ = env.p.user_write(csb_atok + 64 * e + 8, &kick.to_ne_bytes());
+                        trace!("csb entry {e}: head {head} cur {cur}");
+                    }
+                    2 => {
+                        let mode = r.pick(&[0u32, 1, 2, 3, 4]);
+                        let nfds = r.below(6);
+                        let mut fdb = Vec::new();
+                        for _ in 0..nfds {
+                            for _ in 0..2 {
+                                let fd = match r.u8() % 4 {
+                                    0 => -1,
+                                    1 => 99,
+                                    _ => efds[r.below(2)],
+                                };
+                                fdb.extend_from_slice(&fd.to_ne_bytes());
+                            }
+                        }
+                        let mb = [mode.to_ne_bytes(), [0; 4]].concat();
+                        let mut opts: Vec<(u32, &[u8])> = Vec::new();
+                        if r.bool() {
+                            opts.push((NETMAP_REQ_OPT_SYNC_KLOOP_MODE, &mb));
+                        }
+                        if r.bool() {
+                            opts.push((NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS, &fdb));
+                        }
+                        let mut st = NmreqSyncKloopStart {
+                            sleep_us: r.pick(&[0u32, 1, 10, 1_000_001]),
+                            pad1: 0,
+                        };
+                        // A few passes, then a "signal".
+                        env.p.set_sleep_budget(Some(u64::from(r.u8() % 4)));
+                        if r.one_in(4) {
+                            let _ = env.p.eventfd_write(efds[r.below(2)], 1);
+                        }
+                        let (res, s) =
+                            env.ctrl_opts(np, NETMAP_REQ_SYNC_KLOOP_START, b"", &mut st, &opts);
+                        env.p.set_sleep_budget(None);
+                        trace!("file {fi}: KLOOP_START {opts:?} -> {res:?} {s:?}");
+                    }
+                    _ => {
+                        let mut none = [0u8; 0];
+                        let res = env.ctrl(np, NETMAP_REQ_SYNC_KLOOP_STOP, b"", &mut none);
+                        trace!("file {fi}: KLOOP_STOP -> {res:?}");
+                    }
+                }
+            }
             16 => {
                 // The NIC receives frames (hardware or host RX ring), while
                 // a user or a switch has it; files bound to it may turn
@@ -402,6 +565,11 @@ fuzz_target!(|data: &[u8]| {
                 .all(|f| f.np.as_ref().is_none_or(|np| np.binding().is_none()))
         {
             assert_eq!(st, base, "stats with no file bound");
+            assert_eq!(
+                env.p.pins_live(),
+                0,
+                "user memory pinned with no file bound"
+            );
         }
         if !provider {
             // Each bound file owns one netmap_if, in its port's region.

@@ -5,10 +5,12 @@
 //! buffer size, swapped or invalid buffer indexes, NS_INDIRECT with user
 //! pointers that are valid, partly mapped or wild, random MAC addresses,
 //! and virtio-net header lengths set with PORT_HDR_SET (0/10/12, or
-//! anything) on some ports at any time.
+//! anything) on some ports at any time; ports registered with the OFFSETS
+//! option (random bits, max and initial offset) and slots with arbitrary
+//! `ptr` values (data offsets) on every port.
 //!
 //! Invariants: no panic; every frame a receiver sees has len <= the
-//! buffer size, a valid buffer index and fragment flags that end its
+//! buffer size (minus its data offset, on ports with offsets), a valid buffer index and fragment flags that end its
 //! chain; krings keep their indexes in range; a clean pair on another
 //! switch still forwards a frame intact; closing everything brings
 //! `stats()` back to the baseline.
@@ -31,6 +33,21 @@ fn mac(i: usize) -> [u8; 6] {
 struct PortCfg {
     name: String,
     body: NmreqRegister,
+    /// The OFFSETS option's body (after the header), if any.
+    offsets: Option<NmreqOptOffsets>,
+}
+
+impl PortCfg {
+    fn open(&self, env: &Env) -> Option<Port> {
+        match &self.offsets {
+            None => env.port(self.name.as_bytes(), self.body),
+            Some(o) => env.port_opts(
+                self.name.as_bytes(),
+                self.body,
+                &[(NETMAP_REQ_OPT_OFFSETS, &o.as_bytes()[24..])],
+            ),
+        }
+    }
 }
 
 fn hdr_set(env: &Env, name: &str, len: u32) {
@@ -105,7 +122,12 @@ fn burst(env: &Env, p: &Port, ri: u32, nports: usize, ubuf: (u64, usize), r: &mu
             };
             let mut flags = if f + 1 < frags { NS_MOREFRAG } else { 0 };
             let mut buf_idx = s.buf_idx;
-            let mut ptr = 0;
+            // A data offset (OFFSETS), or anything.
+            let mut ptr = match r.u8() % 8 {
+                0 => u64::from(r.u16()),
+                1 => r.u64(),
+                _ => s.ptr,
+            };
             match r.u8() % 16 {
                 0 => {
                     buf_idx = r.index_like(4 * n + 8);
@@ -160,12 +182,15 @@ fn drain(env: &Env, p: &Port) {
         let n = ring.num_slots();
         let (mut h, t) = (ring.head(), ring.tail());
         assert!(h < n && t < n, "RX ring {ri}: head {h} tail {t} of {n}");
+        let k = p.np().binding().and_then(|b| b.na.kring(Dir::Rx, ri));
+        let ofs = k.and_then(|k| k.offsets());
         let mut in_chain = 0u32;
         while h != t {
             let s = ring.slot(h);
+            let off = ofs.map_or(0, |o| (s.ptr & o.mask).min(o.max)) as u32;
             assert!(
-                u32::from(s.len) <= bsz,
-                "RX ring {ri} slot {h}: len {} > buffer size {bsz}",
+                u32::from(s.len) + off <= bsz || s.len == 0,
+                "RX ring {ri} slot {h}: len {} at offset {off} > buffer size {bsz}",
                 s.len
             );
             assert!(p.buf_valid(s.buf_idx), "RX slot {h}: buf_idx {}", s.buf_idx);
@@ -216,14 +241,30 @@ fuzz_target!(|data: &[u8]| {
         );
         body.nr_rx_rings = 1 + r.below(2) as u16;
         body.nr_flags = NR_ACCEPT_VNET_HDR;
+        let offsets = r.one_in(3).then(|| {
+            let bits = r.pick(&[0u32, 8, 11, 12, 16, 64]);
+            let mask = if bits == 0 || bits == 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            };
+            let max = (u64::from(r.u16()) % u64::from(bsz + 1)) & mask;
+            NmreqOptOffsets {
+                nro_max_offset: max,
+                nro_initial_offset: u64::from(r.u16()) % (max + 1),
+                nro_offset_bits: bits,
+                ..NmreqOptOffsets::default()
+            }
+        });
         cfgs.push(PortCfg {
             name: format!("{sw}:p{i}"),
             body,
+            offsets,
         });
     }
     let mut ports: Vec<Option<Port>> = cfgs
         .iter()
-        .map(|c| Some(env.port(c.name.as_bytes(), c.body).expect("setup port")))
+        .map(|c| Some(c.open(&env).expect("setup port")))
         .collect();
 
     let mut steps = 0;
@@ -261,7 +302,7 @@ fuzz_target!(|data: &[u8]| {
                 if let Some(p) = ports[i].take() {
                     env.close(p);
                 } else {
-                    ports[i] = env.port(cfgs[i].name.as_bytes(), cfgs[i].body);
+                    ports[i] = cfgs[i].open(&env);
                     assert!(ports[i].is_some(), "reopening {}", cfgs[i].name);
                 }
             }

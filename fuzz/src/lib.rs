@@ -186,6 +186,58 @@ impl Env {
         r
     }
 
+    /// [`Env::ctrl`] with an option list: `opts` are (type, body after the
+    /// 24-byte header) pairs, chained in order in user memory. Returns the
+    /// result and each option's status.
+    pub fn ctrl_opts<T: Pod>(
+        &self,
+        np: &NetmapPriv<HostPlatform>,
+        reqtype: u16,
+        name: &[u8],
+        body: &mut T,
+        opts: &[(u32, &[u8])],
+    ) -> (Result<(), Errno>, Vec<u32>) {
+        let mut next = 0u64;
+        let mut addrs = Vec::new();
+        for (ty, b) in opts.iter().rev() {
+            let h = NmreqOption {
+                nro_next: next,
+                nro_reqtype: *ty,
+                nro_status: 0,
+                nro_size: (24 + b.len()) as u64,
+            };
+            let mut v = h.as_bytes().to_vec();
+            v.extend_from_slice(b);
+            next = self.p.user_map(&v);
+            addrs.push(next);
+        }
+        let mut hdr = NmreqHeader::new(reqtype, name);
+        hdr.nr_version = NETMAP_API;
+        hdr.nr_options = next;
+        let size = body_size(reqtype).min(core::mem::size_of::<T>());
+        let baddr = if size > 0 {
+            self.p.user_map(&body.as_bytes()[..size])
+        } else {
+            0
+        };
+        hdr.nr_body = baddr;
+        let haddr = self.p.user_map(hdr.as_bytes());
+        let r = self.nm.ioctl(np, NIOCCTRL, haddr);
+        if baddr != 0 {
+            let b = self.p.user_read(baddr, size).expect("body mapped");
+            body.as_bytes_mut()[..size].copy_from_slice(&b);
+        }
+        let status = addrs
+            .iter()
+            .rev()
+            .map(|&a| {
+                let h = self.p.user_read(a, 24).expect("option mapped");
+                NmreqOption::from_bytes(&h).map_or(0, |h| h.nro_status)
+            })
+            .collect();
+        (r, status)
+    }
+
     pub fn register(
         &self,
         np: &NetmapPriv<HostPlatform>,
@@ -199,6 +251,26 @@ impl Env {
     pub fn port(&self, name: &[u8], mut reg: NmreqRegister) -> Option<Port> {
         let np = self.open();
         match self.register(&np, name, &mut reg) {
+            Ok(()) => Some(Port { np: Some(np), reg }),
+            Err(_) => {
+                self.nm.release(np);
+                None
+            }
+        }
+    }
+
+    /// [`Env::port`] with an option list (see [`Env::ctrl_opts`]).
+    pub fn port_opts(
+        &self,
+        name: &[u8],
+        mut reg: NmreqRegister,
+        opts: &[(u32, &[u8])],
+    ) -> Option<Port> {
+        let np = self.open();
+        match self
+            .ctrl_opts(&np, NETMAP_REQ_REGISTER, name, &mut reg, opts)
+            .0
+        {
             Ok(()) => Some(Port { np: Some(np), reg }),
             Err(_) => {
                 self.nm.release(np);
@@ -468,6 +540,11 @@ pub fn finish(env: Env, base: GlobalStats) {
         p.clusters_live(),
         (0, 0),
         "clusters after the context is gone"
+    );
+    assert_eq!(
+        p.pins_live(),
+        0,
+        "user memory pinned after the context is gone"
     );
 }
 

@@ -65,6 +65,8 @@
 #include <vm/vm_object.h>
 #include <vm/vm_page.h>
 #include <vm/vm_pager.h>
+#include <vm/vm_map.h>
+#include <vm/vm_extern.h>
 #include <net/if.h>
 #include <net/if_var.h>
 #include <net/if_types.h>
@@ -128,6 +130,15 @@ void nm_glue_panic(void) __dead2;
 void *nm_glue_thread_start(const char *name, size_t len, int cpu, void *ctx,
     int *err);
 void nm_glue_thread_stop(void *t);
+void *nm_glue_sleeper_alloc(void);
+void nm_glue_sleeper_wake(void *s);
+int nm_glue_sleeper_sleep(void *s, uint64_t timeout_ns);
+void nm_glue_sleeper_free(void *s);
+void nm_glue_sleep_us(unsigned int us);
+void *nm_glue_pin_user(uint64_t addr, size_t npages, int *err);
+void *nm_glue_upage_addr(void *u, size_t i);
+bool nm_glue_upages_same(void *a, void *b);
+void nm_glue_unpin_user(void *u);
 void *nm_glue_gna_lookup(const char *name, size_t len,
     struct nm_gna_info *info);
 void nm_glue_gna_free(void *gna);
@@ -1554,4 +1565,166 @@ nm_glue_thread_stop(void *arg)
 		mtx_sleep(&t->exited, &nm_thr_mtx, 0, "nmstop", 0);
 	mtx_unlock(&nm_thr_mtx);
 	free(t, M_NETMAP);
+}
+
+/* ------------------------------------------------------------------------
+ * The sync kernel loop (SYNC_KLOOP_START, netmap-core's kloop.rs) runs in
+ * the ioctl of an application thread and sleeps between passes on a
+ * "sleeper": a mutex, a flag and msleep_sbt(PCATCH), so that a signal
+ * (the process being killed, stopped, traced) ends the sleep.  Eventfds do
+ * not exist here: the loop only sleeps a fixed time (or until STOP).
+ * ------------------------------------------------------------------------ */
+
+struct nm_sleeper {
+	struct mtx	mtx;
+	int		woken;
+};
+
+void *
+nm_glue_sleeper_alloc(void)
+{
+	struct nm_sleeper *s = malloc(sizeof(*s), M_NETMAP, M_WAITOK | M_ZERO);
+
+	mtx_init(&s->mtx, "netmap kloop", NULL, MTX_DEF);
+	return (s);
+}
+
+/* Any context that may take a default mutex. */
+void
+nm_glue_sleeper_wake(void *arg)
+{
+	struct nm_sleeper *s = arg;
+
+	mtx_lock(&s->mtx);
+	s->woken = 1;
+	wakeup(s);
+	mtx_unlock(&s->mtx);
+}
+
+/*
+ * Sleep until woken (a wake-up since the last sleep counts), timeout_ns
+ * elapsed (at least 1 us), or a signal: 1, 0, or -EINTR.
+ */
+int
+nm_glue_sleeper_sleep(void *arg, uint64_t timeout_ns)
+{
+	struct nm_sleeper *s = arg;
+	sbintime_t sbt = nstosbt(timeout_ns > 1000 ? timeout_ns : 1000);
+	int err, ret;
+
+	mtx_lock(&s->mtx);
+	err = 0;
+	if (!s->woken)
+		err = msleep_sbt(s, &s->mtx, PCATCH, "nmkloop", sbt, 0, 0);
+	if (s->woken)
+		ret = 1;
+	else if (err == EINTR || err == ERESTART)
+		ret = -EINTR;
+	else
+		ret = 0;
+	s->woken = 0;
+	mtx_unlock(&s->mtx);
+	return (ret);
+}
+
+void
+nm_glue_sleeper_free(void *arg)
+{
+	struct nm_sleeper *s = arg;
+
+	mtx_destroy(&s->mtx);
+	free(s, M_NETMAP);
+}
+
+/* Sleep about `us` microseconds, without signals (SYNC_KLOOP_STOP). */
+void
+nm_glue_sleep_us(unsigned int us)
+{
+	pause_sbt("nmstop", ustosbt(us), 0, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * EXTMEM (netmap-core's regions.rs): the pages of the calling process
+ * behind a user range, held (wired, so resident and never moved, and
+ * marked dirty: held for writing) by vm_fault_quick_hold_pages(9), and
+ * entered one after the other into a run of kernel virtual addresses, so
+ * that the core sees one contiguous cluster.  The pages stay valid when
+ * the process unmaps them; they are released with the region.
+ * ------------------------------------------------------------------------ */
+
+struct nm_upages {
+	size_t		npages;
+	vm_offset_t	kva;
+	vm_page_t	pages[];
+};
+
+/* NULL with *err = errno (EINVAL, EFAULT, ENOMEM). */
+void *
+nm_glue_pin_user(uint64_t addr, size_t npages, int *err)
+{
+	struct nm_upages *u;
+	vm_size_t len;
+
+	if (npages == 0 || npages > INT_MAX || (addr & PAGE_MASK) != 0) {
+		*err = EINVAL;
+		return (NULL);
+	}
+	len = (vm_size_t)npages << PAGE_SHIFT;
+	u = malloc(sizeof(*u) + npages * sizeof(u->pages[0]), M_NETMAP,
+	    M_NOWAIT | M_ZERO);
+	if (u == NULL) {
+		*err = ENOMEM;
+		return (NULL);
+	}
+	if (vm_fault_quick_hold_pages(&curproc->p_vmspace->vm_map,
+	    (vm_offset_t)addr, len, VM_PROT_READ | VM_PROT_WRITE, u->pages,
+	    (int)npages) < 0) {
+		free(u, M_NETMAP);
+		*err = EFAULT;
+		return (NULL);
+	}
+	u->kva = kva_alloc(len);
+	if (u->kva == 0) {
+		vm_page_unhold_pages(u->pages, (int)npages);
+		free(u, M_NETMAP);
+		*err = ENOMEM;
+		return (NULL);
+	}
+	pmap_qenter(u->kva, u->pages, (int)npages);
+	u->npages = npages;
+	return (u);
+}
+
+/* Kernel address of held page `i` (they follow each other). */
+void *
+nm_glue_upage_addr(void *arg, size_t i)
+{
+	struct nm_upages *u = arg;
+
+	return (i < u->npages ? (void *)(u->kva + (i << PAGE_SHIFT)) : NULL);
+}
+
+/* Same pages, same order (the vm_page pointers identify them). */
+bool
+nm_glue_upages_same(void *ap, void *bp)
+{
+	struct nm_upages *a = ap, *b = bp;
+
+	return (a->npages == b->npages &&
+	    memcmp(a->pages, b->pages, a->npages * sizeof(a->pages[0])) == 0);
+}
+
+/*
+ * Unmap and release.  None of it sleeps (the data path's locks are
+ * default mutexes, under which a region's last reference may go).
+ */
+void
+nm_glue_unpin_user(void *arg)
+{
+	struct nm_upages *u = arg;
+
+	pmap_qremove(u->kva, (int)u->npages);
+	kva_free(u->kva, (vm_size_t)u->npages << PAGE_SHIFT);
+	vm_page_unhold_pages(u->pages, (int)u->npages);
+	free(u, M_NETMAP);
 }

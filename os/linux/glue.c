@@ -16,7 +16,8 @@
  *   5. small wrappers around kernel macros and inline functions that Rust
  *      calls through `extern "C"` (locks, wait queues, user copies, page
  *      clusters, time, printk, the allocator behind Rust's global allocator,
- *      kernel threads).
+ *      kernel threads, and for the sync kernel loop: sleepers, watches on
+ *      wait queues and eventfds, eventfd signalling).
  *
  * The contract with Rust (prefix nm_rs_ = implemented in Rust, nm_glue_ =
  * implemented here) is documented in os/linux/README.md and mirrored in
@@ -67,6 +68,10 @@
 #include <linux/kthread.h>
 #include <linux/cpumask.h>
 #include <linux/topology.h>
+#include <linux/eventfd.h>
+#include <linux/file.h>
+#include <linux/delay.h>
+#include <linux/sched/signal.h>
 #include <net/net_namespace.h>
 
 MODULE_LICENSE("Dual BSD/GPL");
@@ -1650,4 +1655,361 @@ void nm_glue_thread_stop(void *task)
 unsigned int nm_glue_online_cpus(void)
 {
 	return num_online_cpus();
+}
+
+/* ------------------------------------------------------------------------
+ * The sync kernel loop (SYNC_KLOOP_START, netmap-core's kloop.rs) runs in
+ * the ioctl of an application thread and sleeps between passes on a
+ * "sleeper": a wait queue head and a flag.  Anything may wake it: STOP
+ * (nm_glue_sleeper_wake), or a "watch": a wait queue entry with a custom
+ * wake function, added to one of netmap's ring wait queues or to the wait
+ * queue of an eventfd of the application (the ioeventfd it kicks the loop
+ * with), which marks itself fired and wakes the sleeper.  The work is
+ * always done by the loop's own thread, never in the wake function.
+ * ------------------------------------------------------------------------ */
+
+struct nm_sleeper {
+	wait_queue_head_t wq;
+	atomic_t woken;
+};
+
+void *nm_glue_sleeper_alloc(void)
+{
+	struct nm_sleeper *s = kmalloc(sizeof(*s), GFP_KERNEL);
+
+	if (s) {
+		init_waitqueue_head(&s->wq);
+		atomic_set(&s->woken, 0);
+	}
+	return s;
+}
+
+/* Any context. */
+void nm_glue_sleeper_wake(void *sp)
+{
+	struct nm_sleeper *s = sp;
+
+	atomic_set(&s->woken, 1);
+	wake_up_all(&s->wq);
+}
+
+/*
+ * Sleep until woken (a wake-up since the last sleep counts), timeout_ns
+ * elapsed, or a signal is pending: 1, 0, -EINTR.  TASK_INTERRUPTIBLE, so a
+ * killed process (or one being frozen, stopped, traced) leaves the loop,
+ * and an idle loop is neither a hung task nor load.  timeout_ns == 0 only
+ * yields the CPU.  Process context, no lock held.
+ */
+int nm_glue_sleeper_sleep(void *sp, u64 timeout_ns)
+{
+	struct nm_sleeper *s = sp;
+	int ret;
+
+	if (atomic_xchg(&s->woken, 0))
+		return 1;
+	if (signal_pending(current))
+		return -EINTR;
+	if (timeout_ns == 0) {
+		cond_resched();
+		return signal_pending(current) ? -EINTR : 0;
+	}
+	ret = wait_event_interruptible_hrtimeout(s->wq,
+						 atomic_xchg(&s->woken, 0),
+						 ns_to_ktime(timeout_ns));
+	if (ret == 0)
+		return 1;
+	return ret == -ETIME ? 0 : -EINTR;
+}
+
+/* No watch left on it, nobody sleeping on it. */
+void nm_glue_sleeper_free(void *s)
+{
+	kfree(s);
+}
+
+struct nm_watch {
+	wait_queue_entry_t wait;
+	wait_queue_head_t *wqh;
+	struct nm_sleeper *s;
+	atomic_t fired;
+	/* eventfds: only wake-ups that make it readable (a write) count */
+	bool in_only;
+};
+
+/* Called with the watched queue's lock held, maybe in hard irq context. */
+static int nm_watch_wake(wait_queue_entry_t *wait, unsigned int mode,
+			 int sync, void *key)
+{
+	struct nm_watch *w = container_of(wait, struct nm_watch, wait);
+
+	if (w->in_only && key && !(key_to_poll(key) & EPOLLIN))
+		return 0;
+	atomic_set(&w->fired, 1);
+	nm_glue_sleeper_wake(w->s);
+	return 0;
+}
+
+static struct nm_watch *nm_watch_alloc(void *sleeper, bool in_only)
+{
+	struct nm_watch *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return NULL;
+	init_waitqueue_func_entry(&w->wait, nm_watch_wake);
+	w->s = sleeper;
+	w->in_only = in_only;
+	return w;
+}
+
+/* Watch one of netmap's wait queues (nm_glue_wq_alloc). NULL: -ENOMEM. */
+void *nm_glue_watch_wq(void *sleeper, void *wq)
+{
+	struct nm_watch *w = nm_watch_alloc(sleeper, false);
+
+	if (w) {
+		w->wqh = wq;
+		add_wait_queue(w->wqh, &w->wait);
+	}
+	return w;
+}
+
+struct nm_watch_pt {
+	poll_table pt;
+	struct nm_watch *w;
+};
+
+/* poll_wait() of the eventfd's poll method: hook the watch on its queue. */
+static void nm_watch_queue_proc(struct file *file, wait_queue_head_t *wqh,
+				poll_table *pt)
+{
+	struct nm_watch_pt *p = container_of(pt, struct nm_watch_pt, pt);
+
+	if (p->w->wqh)
+		return;
+	p->w->wqh = wqh;
+	add_wait_queue(wqh, &p->w->wait);
+}
+
+struct nm_efd {
+	struct file *file;
+	struct eventfd_ctx *ctx;
+};
+
+/*
+ * Watch an eventfd (nm_glue_eventfd_get), the way the reference's kloop
+ * polls its ioeventfds.  NULL with *err = -ENOMEM, or -EINVAL if the file
+ * registered no wait queue or reports an error.
+ */
+void *nm_glue_watch_eventfd(void *sleeper, void *efd, int *err)
+{
+	struct nm_efd *e = efd;
+	struct nm_watch_pt p;
+	__poll_t mask;
+
+	p.w = nm_watch_alloc(sleeper, true);
+	if (!p.w) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	init_poll_funcptr(&p.pt, nm_watch_queue_proc);
+	mask = vfs_poll(e->file, &p.pt);
+	if (!p.w->wqh || (mask & EPOLLERR)) {
+		if (p.w->wqh)
+			remove_wait_queue(p.w->wqh, &p.w->wait);
+		kfree(p.w);
+		*err = -EINVAL;
+		return NULL;
+	}
+	return p.w;
+}
+
+/* 1 if the watched queue was woken since the last call. */
+int nm_glue_watch_take_fired(void *wp)
+{
+	struct nm_watch *w = wp;
+
+	return atomic_xchg(&w->fired, 0);
+}
+
+/* Removes the watch (takes the queue's lock: not under a spinlock). */
+void nm_glue_watch_free(void *wp)
+{
+	struct nm_watch *w = wp;
+
+	remove_wait_queue(w->wqh, &w->wait);
+	kfree(w);
+}
+
+/*
+ * The eventfd `fd` of the calling process, with a reference on its file
+ * and on its context.  NULL with *err = -EBADF (no such descriptor),
+ * -EINVAL (not an eventfd) or -ENOMEM.
+ */
+void *nm_glue_eventfd_get(int fd, int *err)
+{
+	struct nm_efd *e;
+	struct file *f;
+	struct eventfd_ctx *ctx;
+
+	f = eventfd_fget(fd);
+	if (IS_ERR(f)) {
+		*err = (int)PTR_ERR(f);
+		return NULL;
+	}
+	ctx = eventfd_ctx_fileget(f);
+	if (IS_ERR(ctx)) {
+		fput(f);
+		*err = (int)PTR_ERR(ctx);
+		return NULL;
+	}
+	e = kmalloc(sizeof(*e), GFP_KERNEL);
+	if (!e) {
+		eventfd_ctx_put(ctx);
+		fput(f);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	e->file = f;
+	e->ctx = ctx;
+	return e;
+}
+
+/* Any context. */
+void nm_glue_eventfd_signal(void *efd)
+{
+	struct nm_efd *e = efd;
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	eventfd_signal(e->ctx);
+#else
+	eventfd_signal(e->ctx, 1);
+#endif
+}
+
+/* No watch left on it.  Process context. */
+void nm_glue_eventfd_put(void *efd)
+{
+	struct nm_efd *e = efd;
+
+	eventfd_ctx_put(e->ctx);
+	fput(e->file);
+	kfree(e);
+}
+
+/* Sleep about `us` microseconds, uninterruptibly (SYNC_KLOOP_STOP). */
+void nm_glue_sleep_us(unsigned int us)
+{
+	fsleep(us);
+}
+
+/* ------------------------------------------------------------------------
+ * Pinned user memory (the EXTMEM option): the pages of a range of the
+ * calling process, pinned long-term and mapped contiguously in the
+ * kernel's address space (vmap), so that objects of any size can be laid
+ * out over them however the pages are scattered physically (the reference
+ * uses the pages' direct-map addresses and drops every object that
+ * straddles two pages not physically adjacent: with ordinary 4 KiB pages,
+ * almost every ring).  Released (vunmap, unpin, dirty) when the region
+ * built over them goes away.
+ * ------------------------------------------------------------------------ */
+
+struct nm_upages {
+	struct work_struct work;
+	void *vaddr;
+	unsigned long npages;
+	struct page *pages[];
+};
+
+/* Pins at most this many pages per pin_user_pages_fast() call. */
+#define NM_PIN_BATCH 65536UL
+
+/*
+ * Pin `npages` pages at the page-aligned user address `addr`, writable,
+ * and map them.  NULL with *err = -EFAULT (not mapped, not writable),
+ * -ENOMEM, or what pin_user_pages_fast() answered.
+ */
+void *nm_glue_pin_user(u64 addr, size_t npages, int *err)
+{
+	struct nm_upages *u;
+	unsigned long done = 0;
+	long got;
+
+	if (npages == 0 || npages > UINT_MAX || (addr & ~PAGE_MASK)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	u = kvmalloc(struct_size(u, pages, npages), GFP_KERNEL);
+	if (!u) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	while (done < npages) {
+		got = pin_user_pages_fast(addr + (done << PAGE_SHIFT),
+					  (int)min(npages - done, NM_PIN_BATCH),
+					  FOLL_WRITE | FOLL_LONGTERM,
+					  u->pages + done);
+		if (got <= 0) {
+			unpin_user_pages(u->pages, done);
+			kvfree(u);
+			*err = got < 0 ? (int)got : -EFAULT;
+			return NULL;
+		}
+		done += got;
+	}
+	u->npages = npages;
+	u->vaddr = vmap(u->pages, (unsigned int)npages, VM_MAP, PAGE_KERNEL);
+	if (!u->vaddr) {
+		unpin_user_pages(u->pages, npages);
+		kvfree(u);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	return u;
+}
+
+/* Kernel address of pinned page `i` (they follow each other). */
+void *nm_glue_upage_addr(void *up, size_t i)
+{
+	struct nm_upages *u = up;
+
+	return i < u->npages ? (char *)u->vaddr + (i << PAGE_SHIFT) : NULL;
+}
+
+/* Same pages, same order (the struct page pointers identify them). */
+bool nm_glue_upages_same(void *ap, void *bp)
+{
+	struct nm_upages *a = ap, *b = bp;
+
+	return a->npages == b->npages &&
+	       !memcmp(a->pages, b->pages, a->npages * sizeof(a->pages[0]));
+}
+
+static void nm_upages_release(struct nm_upages *u)
+{
+	vunmap(u->vaddr);
+	unpin_user_pages_dirty_lock(u->pages, u->npages, true);
+	kvfree(u);
+}
+
+static void nm_upages_work_fn(struct work_struct *w)
+{
+	nm_upages_release(container_of(w, struct nm_upages, work));
+}
+
+/*
+ * Unmap and unpin, marking the pages dirty (the kernel wrote them).  Both
+ * may sleep: from atomic context (a region whose last reference was held
+ * by a data-path snapshot) it is done by nm_wq, which exists while any
+ * data path can run and is drained at module exit.
+ */
+void nm_glue_unpin_user(void *up)
+{
+	struct nm_upages *u = up;
+
+	if (in_task() && !in_atomic() && !irqs_disabled()) {
+		nm_upages_release(u);
+		return;
+	}
+	INIT_WORK(&u->work, nm_upages_work_fn);
+	queue_work(nm_wq, &u->work);
 }

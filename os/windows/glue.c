@@ -74,3 +74,102 @@ long long nm_glue_system_time(void)
 	KeQuerySystemTime(&t);
 	return t.QuadPart;
 }
+
+/*
+ * EXTMEM (netmap-core's regions.rs): an MDL over npages of the calling
+ * process's memory at page-aligned addr, its pages locked for writing
+ * (MmProbeAndLockPages, which raises on a bad range) and mapped into one
+ * run of system addresses.  The pages stay locked when the process unmaps
+ * them; they are released with the region.
+ */
+/* The Rust side's POOL_TAG, "NmRs". */
+#define NM_POOL_TAG 0x73526d4eUL
+#ifndef MdlMappingNoExecute
+#define MdlMappingNoExecute 0x40000000
+#endif
+
+struct nm_upages {
+	PMDL mdl;
+	char *va;
+	size_t npages;
+};
+
+/* NULL with *err = -errno (-EINVAL 22, -EFAULT 14, -ENOMEM 12). */
+void *nm_glue_pin_user(unsigned long long addr, size_t npages, int *err)
+{
+	struct nm_upages *u;
+	PMDL mdl;
+	int faulted = 0;
+
+	/* One MDL describes less than 4 GiB. */
+	if (npages == 0 || npages >= (0xffffffffULL >> PAGE_SHIFT) ||
+	    (addr & (PAGE_SIZE - 1)) != 0) {
+		*err = -22;
+		return NULL;
+	}
+	u = ExAllocatePoolWithTag(NonPagedPoolNx, sizeof(*u), NM_POOL_TAG);
+	if (u == NULL) {
+		*err = -12;
+		return NULL;
+	}
+	mdl = IoAllocateMdl((void *)(ULONG_PTR)addr, (ULONG)(npages << PAGE_SHIFT),
+			    FALSE, FALSE, NULL);
+	if (mdl == NULL) {
+		ExFreePoolWithTag(u, NM_POOL_TAG);
+		*err = -12;
+		return NULL;
+	}
+	__try {
+		MmProbeAndLockPages(mdl, UserMode, IoWriteAccess);
+	} __except (EXCEPTION_EXECUTE_HANDLER) {
+		faulted = 1;
+	}
+	if (faulted) {
+		IoFreeMdl(mdl);
+		ExFreePoolWithTag(u, NM_POOL_TAG);
+		*err = -14;
+		return NULL;
+	}
+	u->va = MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority |
+					     MdlMappingNoExecute);
+	if (u->va == NULL) {
+		MmUnlockPages(mdl);
+		IoFreeMdl(mdl);
+		ExFreePoolWithTag(u, NM_POOL_TAG);
+		*err = -12;
+		return NULL;
+	}
+	u->mdl = mdl;
+	u->npages = npages;
+	return u;
+}
+
+/* System address of locked page i (they follow each other). */
+void *nm_glue_upage_addr(void *arg, size_t i)
+{
+	struct nm_upages *u = arg;
+
+	return i < u->npages ? u->va + (i << PAGE_SHIFT) : NULL;
+}
+
+/* Same physical pages, same order (the MDLs' page frame numbers). */
+int nm_glue_upages_same(void *ap, void *bp)
+{
+	struct nm_upages *a = ap, *b = bp;
+
+	return a->npages == b->npages &&
+	       RtlCompareMemory(MmGetMdlPfnArray(a->mdl), MmGetMdlPfnArray(b->mdl),
+				a->npages * sizeof(PFN_NUMBER)) ==
+		       a->npages * sizeof(PFN_NUMBER);
+}
+
+/* Unmap (MmUnlockPages removes the system mapping) and unlock; at
+ * IRQL <= DISPATCH_LEVEL. */
+void nm_glue_unpin_user(void *arg)
+{
+	struct nm_upages *u = arg;
+
+	MmUnlockPages(u->mdl);
+	IoFreeMdl(u->mdl);
+	ExFreePoolWithTag(u, NM_POOL_TAG);
+}

@@ -101,8 +101,9 @@ pub const NMREQ_OPTION_HDR_SIZE: usize = 24;
 pub const NMREQ_OPT_EXTMEM_BODY_SIZE: usize = 72;
 
 /// Number of body bytes the kernel copies after the 24-byte option header
-/// (spec §2.2), for a kernel built **without** extmem (the stock Linux build, and
-/// this implementation): `NETMAP_REQ_OPT_EXTMEM` gives 0.
+/// (spec §2.2), for a kernel built **with** extmem (this implementation; the
+/// stock Linux build of the reference leaves it out and copies 0 bytes for
+/// `NETMAP_REQ_OPT_EXTMEM`).
 ///
 /// Eventfds: `max(nro_size, 24) - 24` (saturated to `usize::MAX` if it does not
 /// fit, which the caller rejects as too big). Unknown types (0 or `>= 6`): 0.
@@ -124,7 +125,7 @@ pub const fn option_body_size(reqtype: u32, nro_size: u64) -> usize {
             size_of::<NmreqOptSyncKloopMode>() - NMREQ_OPTION_HDR_SIZE
         }
         NETMAP_REQ_OPT_OFFSETS => size_of::<NmreqOptOffsets>() - NMREQ_OPTION_HDR_SIZE,
-        // NETMAP_REQ_OPT_EXTMEM: compiled out (spec §2.2 note, §15.10).
+        NETMAP_REQ_OPT_EXTMEM => NMREQ_OPT_EXTMEM_BODY_SIZE,
         _ => 0,
     }
 }
@@ -439,10 +440,14 @@ pub mod errno {
     pub const EPERM: i32 = 1;
     /// No such file or directory.
     pub const ENOENT: i32 = 2;
+    /// Interrupted system call (a signal ended the sync kernel loop).
+    pub const EINTR: i32 = 4;
     /// I/O error.
     pub const EIO: i32 = 5;
     /// No such device or address.
     pub const ENXIO: i32 = 6;
+    /// Bad file descriptor (an eventfd of the SYNC_KLOOP_EVENTFDS option).
+    pub const EBADF: i32 = 9;
     /// Out of memory.
     pub const ENOMEM: i32 = 12;
     /// Permission denied.
@@ -552,7 +557,11 @@ mod tests {
     #[test]
     fn option_body_sizes_match_spec_table() {
         assert_eq!(option_body_size(0, 100), 0);
-        assert_eq!(option_body_size(NETMAP_REQ_OPT_EXTMEM, 96), 0);
+        assert_eq!(option_body_size(NETMAP_REQ_OPT_EXTMEM, 96), 72);
+        assert_eq!(
+            NMREQ_OPT_EXTMEM_BODY_SIZE,
+            size_of::<crate::abi::NmreqOptExtmem>() - NMREQ_OPTION_HDR_SIZE
+        );
         assert_eq!(option_body_size(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS, 0), 0);
         assert_eq!(option_body_size(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS, 24), 0);
         assert_eq!(option_body_size(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS, 40), 16);

@@ -3,9 +3,10 @@
 #![deny(unsafe_code)]
 
 use super::{Binding, Netmap, NetmapPriv, POLLERR, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
-use crate::adapter::Kind;
-use crate::kring::{self, Dir, Kring, NKR_STOPPED};
+use crate::adapter::{Adapter, Kind};
+use crate::kring::{self, Dir, Kring, KringOwned, NKR_STOPPED};
 use crate::platform::Platform;
+use crate::shm::RingPtr;
 use crate::{Errno, Result};
 use core::sync::atomic::Ordering;
 use netmap_uapi::*;
@@ -13,6 +14,10 @@ use netmap_uapi::*;
 impl<P: Platform> Netmap<P> {
     pub(super) fn sync_ioctl(&self, np: &NetmapPriv<P>, d: Dir) -> Result<()> {
         let b = np.binding().ok_or(Errno::ENXIO)?;
+        if np.csb_mode() {
+            // The CSB and the sync kernel loop own the ring pointers.
+            return Err(Errno::EBUSY);
+        }
         let mut res = Ok(());
         for i in b.ranges[d.idx()].iter() {
             let Some(k) = b.na.kring(d, i) else { continue };
@@ -51,16 +56,7 @@ impl<P: Platform> Netmap<P> {
                     SyncOutcome::Reinit
                 }
                 Some(head) => {
-                    crate::monitor::tx_sync_begin(na, k, &ring, hwcur, head);
-                    let r = na.txsync(k, &mut own, &ring, &self.params);
-                    if r.is_ok() {
-                        crate::monitor::tx_sync_end(
-                            na,
-                            k,
-                            &ring,
-                            hwtail,
-                            k.nr_hwtail.load(Ordering::Acquire),
-                        );
+                    if self.txsync_locked(na, k, &mut own, &ring, hwcur, hwtail, head) {
                         kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
                         SyncOutcome::Done
                     } else {
@@ -74,12 +70,8 @@ impl<P: Platform> Netmap<P> {
                     kring::ring_reinit(&mut own, &ring, hwcur, hwtail, nbufs, bsz);
                     out = SyncOutcome::Reinit;
                 }
-                crate::monitor::rx_release(na, k, &ring, hwcur, own.rhead);
-                let moved = self.forward_released(b, k, &ring, hwcur, own.rhead);
-                let r = na.rxsync(k, &mut own, &ring);
-                if r.is_ok() {
-                    // Copy monitors got new frames when they arrived
-                    // (`monitor::rx_new`), whoever filled the ring.
+                let (ok, moved) = self.rxsync_locked(b, k, &mut own, &ring, hwcur, true);
+                if ok {
                     kring::sync_finalize(&mut own, &ring, k.nr_hwtail.load(Ordering::Acquire));
                 } else {
                     out = SyncOutcome::Error;
@@ -105,6 +97,51 @@ impl<P: Platform> Netmap<P> {
         }
     }
 
+    /// The txsync of kring `k` (busy lock held) once the prologue accepted
+    /// `head`, with the monitors' hooks; `hwcur`/`hwtail` are the values
+    /// before the sync. Shared by NIOCTXSYNC, poll and the sync kernel
+    /// loop, which then publish the new tail their own way. False if the
+    /// port's sync failed.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn txsync_locked(
+        &self,
+        na: &Adapter<P>,
+        k: &Kring<P>,
+        own: &mut KringOwned<P>,
+        ring: &RingPtr,
+        hwcur: u32,
+        hwtail: u32,
+        head: u32,
+    ) -> bool {
+        crate::monitor::tx_sync_begin(na, k, ring, hwcur, head);
+        if na.txsync(k, own, ring, &self.params).is_err() {
+            return false;
+        }
+        crate::monitor::tx_sync_end(na, k, ring, hwtail, k.nr_hwtail.load(Ordering::Acquire));
+        true
+    }
+
+    /// The rxsync of kring `k` (busy lock held) after the prologue: the
+    /// monitors see the slots released, transparent mode forwards them
+    /// (if `forward`), the port syncs. Returns (the port's sync succeeded,
+    /// frames moved to the hardware TX rings).
+    pub(super) fn rxsync_locked(
+        &self,
+        b: &Binding<P>,
+        k: &Kring<P>,
+        own: &mut KringOwned<P>,
+        ring: &RingPtr,
+        hwcur: u32,
+        forward: bool,
+    ) -> (bool, bool) {
+        let na = &*b.na;
+        crate::monitor::rx_release(na, k, ring, hwcur, own.rhead);
+        let moved = forward && self.forward_released(b, k, ring, hwcur, own.rhead);
+        // Copy monitors got new frames when they arrived
+        // (`monitor::rx_new`), whoever filled the ring.
+        (na.rxsync(k, own, ring).is_ok(), moved)
+    }
+
     /// Transparent mode on the RX slots `[hwcur, head)` a sync of `k`
     /// releases, if the ring or the module asks for it and the port is an
     /// interface with host rings (§6.8). Returns true if frames moved to
@@ -113,7 +150,7 @@ impl<P: Platform> Netmap<P> {
         &self,
         b: &Binding<P>,
         k: &Kring<P>,
-        ring: &crate::shm::RingPtr,
+        ring: &RingPtr,
         hwcur: u32,
         head: u32,
     ) -> bool {
@@ -159,7 +196,7 @@ impl<P: Platform> Netmap<P> {
             return POLLERR;
         };
         let na = &b.na;
-        if !na.in_netmap_mode() {
+        if !na.in_netmap_mode() || np.csb_mode() {
             return POLLERR;
         }
         let want_tx = events & (POLLOUT | POLLWRNORM);

@@ -83,29 +83,13 @@ impl<P: Platform> Netmap<P> {
                 self.req_polling(req)
             }
             NETMAP_REQ_POOLS_INFO_GET => self.req_pools_info(req),
-            NETMAP_REQ_SYNC_KLOOP_START => {
-                let st: NmreqSyncKloopStart = req.body();
-                if st.sleep_us > 1_000_000 {
-                    return Err(Errno::EINVAL);
-                }
-                if np.binding().is_none() {
-                    return Err(Errno::ENXIO);
-                }
-                // No CSB can be configured yet (CSB mode is not implemented).
-                Err(Errno::EINVAL)
-            }
-            NETMAP_REQ_SYNC_KLOOP_STOP => {
-                if np.binding().is_none() {
-                    return Err(Errno::ENXIO);
-                }
-                Ok(())
-            }
+            NETMAP_REQ_SYNC_KLOOP_START => self.kloop_start(np, req),
+            NETMAP_REQ_SYNC_KLOOP_STOP => self.kloop_stop(np),
             NETMAP_REQ_CSB_ENABLE => {
-                let Some(i) = req.opt(NETMAP_REQ_OPT_CSB) else {
-                    return Err(Errno::EINVAL);
-                };
-                req.set_opt_status(i, Err(Errno::EOPNOTSUPP));
-                Err(Errno::EOPNOTSUPP)
+                let i = req.opt(NETMAP_REQ_OPT_CSB).ok_or(Errno::EINVAL)?;
+                let r = self.csb_enable(np, &req.opts[i].body);
+                req.set_opt_status(i, r);
+                r
             }
             _ => Err(Errno::EINVAL),
         }

@@ -12,7 +12,7 @@
 //! | --- | --- |
 //! | this one | the context, per-file state, open/close, mmap, leak figures |
 //! | `ioctl` | ioctl entry, NIOCCTRL copy-in/out, request dispatch (§4.1) |
-//! | `regions` | memory regions by id, private regions (§5.1) |
+//! | `regions` | memory regions by id, private regions, EXTMEM regions (§5) |
 //! | `lookup` | from a name to a port (§7.1), switch registry, port destruction |
 //! | `ports` | making ports: VALE, pipes, null, interfaces, monitors |
 //! | `register` | REGISTER and unbind (§4.4) |
@@ -21,14 +21,20 @@
 //! | `persistent` | VALE_NEWIF / VALE_DELIF (§8.4) |
 //! | `legacy` | NIOCREGIF / NIOCGINFO (§4.12) |
 //! | `datapath` | NIOCTXSYNC / NIOCRXSYNC and poll (§6.6, §6.7) |
+//! | `csb` | CSB mode: the CSB option, CSB_ENABLE, CSB access (§4.10) |
+//! | `kloop` | the sync kernel loop: SYNC_KLOOP_START / STOP (§4.10) |
+//! | `offsets` | the OFFSETS option of REGISTER (§4.11) |
 
 #![deny(unsafe_code)]
 
+mod csb;
 mod datapath;
 mod info;
 mod ioctl;
+mod kloop;
 mod legacy;
 mod lookup;
+mod offsets;
 mod persistent;
 mod ports;
 mod regions;
@@ -87,11 +93,26 @@ pub struct Binding<P: Platform> {
 /// Per-open-file state ("priv").
 pub struct NetmapPriv<P: Platform> {
     binding: Once<Binding<P>>,
+    /// CSB mode and the sync kernel loop (`csb.rs`, `kloop.rs`).
+    kloop: kloop::FileKloop<P>,
 }
 
 impl<P: Platform> NetmapPriv<P> {
     pub fn binding(&self) -> Option<&Binding<P>> {
         self.binding.get()
+    }
+
+    /// Whether the file is in CSB mode (§4.10).
+    pub fn csb_mode(&self) -> bool {
+        self.kloop
+            .csb_mode
+            .load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether a sync kernel loop runs on the file (for tests and
+    /// diagnostics: it may end at any moment).
+    pub fn kloop_running(&self) -> bool {
+        self.kloop.ctl.lock().running
     }
 }
 
@@ -254,6 +275,7 @@ impl<P: Platform> Netmap<P> {
     pub fn open(&self) -> Result<Box<NetmapPriv<P>>> {
         Ok(Box::new(NetmapPriv {
             binding: Once::new(),
+            kloop: kloop::FileKloop::new().ok_or(Errno::ENOMEM)?,
         }))
     }
 
@@ -289,7 +311,9 @@ impl<P: Platform> Netmap<P> {
     pub fn mmap_check(&self, np: &NetmapPriv<P>, offset: u64, len: u64) -> Result<()> {
         let b = np.binding().ok_or(Errno::EINVAL)?;
         let end = offset.checked_add(len).ok_or(Errno::EINVAL)?;
-        if end > b.na.mem.memsize() {
+        // A region over application memory (EXTMEM) is not mapped again:
+        // the application has it (libnetmap does not map it either).
+        if end > b.na.mem.memsize() || b.na.mem.is_ext() {
             return Err(Errno::EINVAL);
         }
         Ok(())

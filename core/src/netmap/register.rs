@@ -22,6 +22,20 @@ impl<P: Platform> Netmap<P> {
         if reg.nr_mode == NR_REG_DEFAULT {
             return Err(Errno::EINVAL);
         }
+        // EXTMEM (§4.4 step 2): the port is made in (or an idle NIC moved
+        // to) the region over the application's memory, as if its id had
+        // been given; this reference keeps the region alive until a port
+        // holds it.
+        let _ext = match req.opt(NETMAP_REQ_OPT_EXTMEM) {
+            Some(i) => {
+                let r = self.extmem_region(&mut g, &mut req.opts[i].body);
+                req.set_opt_status(i, r.as_ref().map(|_| ()).map_err(|e| *e));
+                let m = r?;
+                reg.nr_mem_id = m.id();
+                Some(m)
+            }
+            None => None,
+        };
         if reg.nr_mem_id != 0 && self.find_mem(&mut g, reg.nr_mem_id).is_none() {
             return Err(Errno::EINVAL);
         }
@@ -50,7 +64,7 @@ impl<P: Platform> Netmap<P> {
         na: &Arc<Adapter<P>>,
         reg: &mut NmreqRegister,
         flags: RegFlags,
-        req: &Request,
+        req: &mut Request,
     ) -> Result<()> {
         if na.virt_hdr_len.load(Ordering::Relaxed) != 0
             && !flags.contains(RegFlags::ACCEPT_VNET_HDR)
@@ -66,13 +80,42 @@ impl<P: Platform> Netmap<P> {
         }
         let ranges = na.compute_ranges(reg.nr_mode, u32::from(reg.nr_ringid), flags)?;
         let exclusive = flags.contains(RegFlags::EXCLUSIVE);
-        na.bind_rings(&ranges, exclusive)?;
+        na.bind_rings_off(&ranges, exclusive)?;
+        // OFFSETS (§4.4 step 7, §4.11): on the rings just bound, before
+        // other ports may deliver into the new ones (the initial offsets
+        // are in the slots before the first frame).
+        if let Some(i) = req.opt(NETMAP_REQ_OPT_OFFSETS) {
+            let r = self.offsets_option(na, &ranges, &mut req.opts[i].body);
+            req.set_opt_status(i, r);
+            if let Err(e) = r {
+                na.unbind_rings(&ranges, exclusive);
+                return Err(e);
+            }
+        }
+        na.rings_on(&ranges);
         let nifp = match na.create_nifp(&ranges) {
             Ok(o) => o,
             Err(e) => {
                 na.unbind_rings(&ranges, exclusive);
                 return Err(e);
             }
+        };
+        // The CSB option (§4.10, step 8 of §4.4): validated on the new
+        // binding's rings; installed with the binding below.
+        let csb = match req.opt(NETMAP_REQ_OPT_CSB) {
+            Some(i) => {
+                let r = self.csb_validate(na, &ranges, flags, &req.opts[i].body);
+                req.set_opt_status(i, r.map(|_| ()));
+                match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        na.mem.if_free(nifp);
+                        na.unbind_rings(&ranges, exclusive);
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
         };
         // Options this implementation does not consume make REGISTER fail
         // (§4.4 step 10): only after a successful bind, so that bind errors
@@ -125,6 +168,10 @@ impl<P: Platform> Netmap<P> {
         if let Err(b) = np.binding.set(b) {
             self.unbind(g, b);
             return Err(Errno::EBUSY);
+        }
+        if let Some(csb) = csb {
+            np.kloop.ctl.lock().csb = Some(csb);
+            np.kloop.csb_mode.store(true, Ordering::Release);
         }
         reg.nr_offset = nifp.offset;
         reg.nr_memsize = na.mem.memsize();

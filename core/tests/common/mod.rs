@@ -162,7 +162,16 @@ impl Drop for Port<'_> {
     }
 }
 
-impl Port<'_> {
+impl<'a> Port<'a> {
+    /// A file registered by the caller (`reg` as REGISTER returned it).
+    pub fn wrap(env: &'a Env, np: Box<NetmapPriv<HostPlatform>>, reg: NmreqRegister) -> Self {
+        Port {
+            env,
+            np: Some(np),
+            reg,
+        }
+    }
+
     pub fn np(&self) -> &NetmapPriv<HostPlatform> {
         self.np.as_deref().expect("open")
     }

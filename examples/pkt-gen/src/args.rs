@@ -45,7 +45,7 @@ pub const MAX_IFNAMELEN: usize = 504;
     name = "pkt-gen",
     disable_help_flag = true,
     disable_version_flag = true,
-    after_help = "Examples:\n  pkt-gen -i vale0:a -f tx -l 60          send 60-byte frames\n  pkt-gen -i vale0:b -f rx                count received packets\n  pkt-gen -i netmap:eth0 -f tx -p 4 -R 1000000\n  pkt-gen -i vale0:p -f ping -n 1000      measure round-trip times (pong on the other end)\n\nPorts use the nmport_open syntax (netmap:IF[-N|^|*][/xzrtRT][@MEMID], valeX:Y, pipes IF{N / IF}N).\nSIGINT (^C) stops the run and prints the totals."
+    after_help = "Examples:\n  pkt-gen -i vale0:a -f tx -l 60          send 60-byte frames\n  pkt-gen -i vale0:b -f rx                count received packets\n  pkt-gen -i netmap:eth0 -f tx -p 4 -R 1000000\n  pkt-gen -i vale0:p -f ping -n 1000      measure round-trip times (pong on the other end)\n  pkt-gen -i vale0:a@extmem:file=/dev/shm/x -f tx     region in a file (EXTMEM)\n  pkt-gen -i vale0:b@offset:initial=64 -f rx           data 64 bytes into each buffer\n\nPorts use the nmport_open syntax (netmap:IF[-N|^|*][/xzrtRT][@MEMID], valeX:Y, pipes IF{N / IF}N,\n@conf:, @extmem:file=F[,if-num=..,ring-size=..,buf-num=..], @offset:initial=N[,bits=B]).\nSIGINT (^C) stops the run and prints the totals."
 )]
 pub struct Args {
     /// Port: netmap:IF, valeX:Y, or IF (netmap: is prepended); `null` = dummy sender

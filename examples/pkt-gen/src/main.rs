@@ -12,7 +12,7 @@ use clap::Parser;
 use frame::{AddrWalker, FrameSpec, Mac};
 use netmap_uapi::RegFlags;
 use netmap_uapi::RegMode;
-use netmap_uapi::portname::PortSpec;
+use netmap_uapi::portname::{ParseOptions, PortSpec};
 use netmap_uapi::user::{Netmap, Port, os};
 use report::{Interval, Totals};
 use std::process::ExitCode;
@@ -69,7 +69,14 @@ fn sysfs(ifname: &str, attr: &str) -> Option<String> {
 /// Opens the port(s): one per thread (thread 0 on the main descriptor, the others
 /// clones bound to one ring pair each).
 fn open_ports(cfg: &Config, spec: &str) -> Result<(Vec<Port>, u32), String> {
-    let parsed = PortSpec::parse(spec).map_err(|e| format!("invalid port spec '{spec}': {e}"))?;
+    // `@offset` is accepted (libnetmap's nmport_enable_option("offset")).
+    let parsed = PortSpec::parse_with(
+        spec,
+        ParseOptions {
+            enable_offset: true,
+        },
+    )
+    .map_err(|e| format!("invalid port spec '{spec}': {e}"))?;
     let kname = parsed.nr_name.to_string();
     if let Some(h) = cfg.virt_header.filter(|&h| h != 0) {
         Netmap::open()

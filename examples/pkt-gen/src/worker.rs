@@ -395,7 +395,9 @@ pub fn sender<P: Dev>(port: Option<&P>, cfg: &Config, st: &ThreadState, mut ctx:
     };
     let rings = port.tx_rings();
     if let Some(r) = port.try_tx_ring(rings.start) {
-        ctx.fit_fragments(r.buf_size(), cfg.frag_size);
+        // With `@offset`, the data of a slot starts behind its offset.
+        let room = r.buf_size() - r.data_offset(r.head()) as u32;
+        ctx.fit_fragments(room, cfg.frag_size);
     }
     if cfg.verbose > 0 || ctx.frags > 1 {
         d!(
@@ -696,8 +698,14 @@ pub fn ping<P: Dev>(port: &P, cfg: &Config, st: &ThreadState, ctx: &TxCtx, epoch
                 }
                 let head = ring.head();
                 let _ = ring.write(head, 0, &ctx.frame);
+                let start = ring.data_offset(head);
                 if let Ok(b) = ring.buf_mut(head) {
-                    stamp(b, virt, sent as u32, epoch.elapsed().as_nanos() as u64);
+                    stamp(
+                        &mut b[start..],
+                        virt,
+                        sent as u32,
+                        epoch.elapsed().as_nanos() as u64,
+                    );
                 }
                 ring.advance(1);
                 sent += 1;
@@ -762,10 +770,11 @@ pub fn pong_rings(rx: &mut RxRing<'_>, tx: &mut TxRing<'_>) -> (u64, u64) {
         }
         let head = tx.head();
         let data = pkt.data();
+        let start = tx.data_offset(head);
         if tx.write(head, 0, data).is_ok()
             && let Ok(b) = tx.buf_mut(head)
         {
-            swap_addresses(&mut b[..data.len()]);
+            swap_addresses(&mut b[start..start + data.len()]);
             let _ = tx.set_slot_flags(head, SlotFlags::empty());
             tx.advance(1);
             echoed += 1;

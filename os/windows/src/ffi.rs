@@ -534,6 +534,17 @@ unsafe extern "C" {
     pub fn nm_glue_map_user(mdl: *mut MDL) -> *mut c_void;
     /// `KeQuerySystemTime`: 100 ns units since 1601.
     pub fn nm_glue_system_time() -> i64;
+    /// An MDL over `npages` pages of the calling process at page-aligned
+    /// `addr`, locked for writing (`MmProbeAndLockPages` inside `__try`)
+    /// and mapped into system space; NULL with `*err` = -errno (-EINVAL,
+    /// -EFAULT, -ENOMEM).
+    pub fn nm_glue_pin_user(addr: u64, npages: usize, err: *mut i32) -> *mut c_void;
+    /// System address of page `i` of a locked range (NULL past it).
+    pub fn nm_glue_upage_addr(u: *mut c_void, i: usize) -> *mut u8;
+    /// Non-zero if two locked ranges are the same pages in the same order.
+    pub fn nm_glue_upages_same(a: *mut c_void, b: *mut c_void) -> i32;
+    /// Unmaps, unlocks and frees a locked range (IRQL <= DISPATCH_LEVEL).
+    pub fn nm_glue_unpin_user(u: *mut c_void);
 }
 
 /// `IoGetCurrentIrpStackLocation` (a header inline).

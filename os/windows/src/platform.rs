@@ -12,6 +12,10 @@
 //! | `online_cpus` | `KeQueryActiveProcessorCountEx(ALL_PROCESSOR_GROUPS)` |
 //! | `total_ram` | the sum of `MmGetPhysicalMemoryRanges()` (asked once, at load) |
 //! | `spawn_thread` | `PsCreateSystemThread` + `ObReferenceObjectByHandle` (the thread object) + `KeSetSystemAffinityThreadEx` in the thread; stop: a flag + `KeSetEvent`, join: `KeWaitForSingleObject` on the thread object; idle sleep: a 1 ms wait on the stop event |
+//! | `Sleeper` (sync kernel loop) | a synchronization `KEVENT` in nonpaged pool: `wake` = `KeSetEvent`, `sleep` = `KeWaitForSingleObject(UserMode, Alertable)` with a relative timeout (`STATUS_USER_APC`/`STATUS_ALERTED`, e.g. the process terminating, is "interrupted"); timeout 0: an alertable `KeDelayExecutionThread` of 0 |
+//! | `sleep_us` | `KeDelayExecutionThread(KernelMode, not alertable)` |
+//! | `EventFd`, `watch_wq`, `watch_eventfd` | none: Windows has no eventfd; the SYNC_KLOOP_EVENTFDS option answers `EOPNOTSUPP` (the loop works in sleep mode) |
+//! | `pin_user_pages` (EXTMEM) | glue.c: an MDL (`IoAllocateMdl`, under 4 GiB), `MmProbeAndLockPages(UserMode, IoWriteAccess)` inside `__try`, `MmGetSystemAddressForMdlSafe` (one run of system addresses); released with `MmUnlockPages` + `IoFreeMdl`; same pages = same PFN array |
 
 use crate::POOL_TAG;
 use crate::ffi::{self, KEVENT, KMUTANT};
@@ -22,7 +26,10 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use netmap_core::Errno;
 use netmap_core::fmtbuf::StackBuf;
-use netmap_core::platform::{Fault, LogLevel, PAGE_SIZE, Platform, RawLock, ThreadWork, WaitQueue};
+use netmap_core::platform::{
+    Fault, LogLevel, NoEventFd, NoWatch, PAGE_SIZE, Platform, RawLock, Sleeper, ThreadWork,
+    UserPages, WaitQueue, Wake,
+};
 
 /// The Windows kernel as seen by netmap-core. Stateless.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,6 +43,10 @@ impl Platform for WindowsPlatform {
     type Mutex = Mutex;
     type WaitQueue = KernelWaitQueue;
     type Thread = SystemThread;
+    type Sleeper = KernelSleeper;
+    type EventFd = NoEventFd;
+    type Watch<'a> = NoWatch;
+    type UserPages = KernelUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
@@ -194,6 +205,138 @@ impl Platform for WindowsPlatform {
             // SAFETY: non-null from Box::into_raw.
             ctx: unsafe { NonNull::new_unchecked(ctx) },
         })
+    }
+
+    fn sleep_us(&self, us: u32) {
+        let delay = -10 * i64::from(us);
+        // SAFETY: a relative delay of this thread (passive level: the
+        // control path, as the trait requires).
+        unsafe { ffi::KeDelayExecutionThread(ffi::KERNEL_MODE, 0, &delay) };
+    }
+
+    fn sleeper(&self) -> netmap_core::Result<KernelSleeper> {
+        // SAFETY: KEVENT is plain data, initialized right away.
+        let ev = Box::new(UnsafeCell::new(unsafe { core::mem::zeroed::<KEVENT>() }));
+        // SAFETY: fresh, exclusively owned, nonpaged (the global allocator).
+        unsafe { ffi::KeInitializeEvent(ev.get(), ffi::SYNCHRONIZATION_EVENT, 0) };
+        Ok(KernelSleeper(ev))
+    }
+
+    fn watch_wq<'a>(
+        &self,
+        _s: &'a KernelSleeper,
+        _wq: &'a KernelWaitQueue,
+    ) -> netmap_core::Result<NoWatch> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn eventfd(&self, _fd: i32) -> netmap_core::Result<NoEventFd> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn watch_eventfd<'a>(
+        &self,
+        _s: &'a KernelSleeper,
+        e: &'a NoEventFd,
+    ) -> netmap_core::Result<NoWatch> {
+        match *e {}
+    }
+
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> netmap_core::Result<KernelUserPages> {
+        let mut err = 0i32;
+        // SAFETY: PASSIVE_LEVEL in the calling process's context (the
+        // core's callers: a REGISTER request); `err` is valid for writes.
+        let u = unsafe { ffi::nm_glue_pin_user(addr, npages, &mut err) };
+        NonNull::new(u)
+            .map(|u| KernelUserPages(u, npages))
+            .ok_or(if err < 0 { Errno(-err) } else { Errno::EFAULT })
+    }
+}
+
+/// Where the sync kernel loop sleeps: a synchronization event (auto-reset:
+/// a wake-up before the sleep is kept, one sleep consumes it).
+#[derive(Debug)]
+pub struct KernelSleeper(Box<UnsafeCell<KEVENT>>);
+
+// SAFETY: a kernel event is made to be set from any thread and waited on.
+unsafe impl Send for KernelSleeper {}
+// SAFETY: as above; every access goes through the kernel's event API.
+unsafe impl Sync for KernelSleeper {}
+
+impl Sleeper for KernelSleeper {
+    fn sleep(&self, timeout_ns: u64) -> Wake {
+        if timeout_ns == 0 {
+            let zero = 0i64;
+            // SAFETY: a zero, alertable delay of this thread: yields, and
+            // returns early if the thread is being terminated.
+            let st = unsafe { ffi::KeDelayExecutionThread(ffi::USER_MODE, 1, &zero) };
+            return if st == ffi::STATUS_USER_APC || st == ffi::STATUS_ALERTED {
+                Wake::Interrupted
+            } else {
+                Wake::Timeout
+            };
+        }
+        let timeout = -i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX);
+        // SAFETY: an initialized event alive for `&self`; the caller is the
+        // loop's thread at passive level (trait contract).
+        let st = unsafe {
+            ffi::KeWaitForSingleObject(
+                self.0.get().cast(),
+                ffi::EXECUTIVE,
+                ffi::USER_MODE,
+                1,
+                &timeout,
+            )
+        };
+        match st {
+            ffi::STATUS_SUCCESS => Wake::Woken,
+            ffi::STATUS_TIMEOUT => Wake::Timeout,
+            _ => Wake::Interrupted,
+        }
+    }
+
+    fn wake(&self) {
+        // SAFETY: an initialized event alive for `&self`; callable at
+        // IRQL <= DISPATCH_LEVEL.
+        unsafe { ffi::KeSetEvent(self.0.get(), 0, 0) };
+    }
+}
+
+/// Pages of a process locked by glue.c's `nm_glue_pin_user` (EXTMEM),
+/// with their page count.
+#[derive(Debug)]
+pub struct KernelUserPages(NonNull<c_void>, usize);
+
+// SAFETY: locked pages belong to no thread; the MDL is only read.
+unsafe impl Send for KernelUserPages {}
+// SAFETY: as above.
+unsafe impl Sync for KernelUserPages {}
+
+impl UserPages for KernelUserPages {
+    fn count(&self) -> usize {
+        self.1
+    }
+
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        if i >= self.1 {
+            return None;
+        }
+        // SAFETY: a live locked range and an index below its page count.
+        NonNull::new(unsafe { ffi::nm_glue_upage_addr(self.0.as_ptr(), i) })
+    }
+
+    fn same_pages(&self, other: &Self) -> bool {
+        // SAFETY: two live locked ranges.
+        unsafe { ffi::nm_glue_upages_same(self.0.as_ptr(), other.0.as_ptr()) != 0 }
+    }
+}
+
+impl Drop for KernelUserPages {
+    fn drop(&mut self) {
+        // SAFETY: from nm_glue_pin_user, released once; the region built
+        // over these pages is gone (it owned this value). Regions are
+        // dropped at IRQL <= DISPATCH_LEVEL (the data path's spin locks).
+        unsafe { ffi::nm_glue_unpin_user(self.0.as_ptr()) }
     }
 }
 

@@ -44,6 +44,12 @@ pub enum Op {
     PollingEnable,
     /// `NETMAP_REQ_VALE_POLLING_DISABLE`.
     PollingDisable,
+    /// `NETMAP_REQ_CSB_ENABLE`.
+    CsbEnable,
+    /// `NETMAP_REQ_SYNC_KLOOP_START`.
+    KloopStart,
+    /// `NETMAP_REQ_SYNC_KLOOP_STOP`.
+    KloopStop,
 }
 
 impl Op {
@@ -67,6 +73,9 @@ impl Op {
             Op::PortHdrSet => "set the virtio-net header length of",
             Op::PollingEnable => "enable polling on",
             Op::PollingDisable => "disable polling on",
+            Op::CsbEnable => "enable CSB mode on",
+            Op::KloopStart => "run the sync kernel loop on",
+            Op::KloopStop => "stop the sync kernel loop of",
         }
     }
 
@@ -105,6 +114,10 @@ impl Op {
             }
             (Op::PollingEnable, e::EFAULT) => "polling already enabled",
             (Op::PollingDisable, e::EFAULT) => "polling not enabled",
+            (Op::CsbEnable, e::EINVAL) => "CSB mode needs an exclusive binding (/x)",
+            (Op::CsbEnable | Op::KloopStart, e::EBUSY) => "a sync kernel loop runs on it",
+            (Op::KloopStart, e::EINVAL) => "not in CSB mode, or invalid loop options",
+            (Op::TxSync | Op::RxSync, e::EBUSY) => "in CSB mode: the sync kernel loop syncs",
             _ => return None,
         })
     }

@@ -7,6 +7,8 @@
 //!   ring views ([`TxRing`], [`RxRing`]; per-frame loops take a batch of slots
 //!   with [`Ring::slots`], checked once), [`Port::sync_tx`], [`Port::sync_rx`],
 //!   [`Port::poll`], extra buffers, per-ring clones ([`Port::clone_with`]).
+//! * CSB mode and the sync kernel loop ([`Port::enable_csb`], [`Port::sync_kloop`],
+//!   [`KloopConfig`]).
 //! * [`Netmap`]: control requests on an unbound descriptor (VALE attach/detach/
 //!   list/newif/delif, port and pool info, virtio-net header length, polling).
 //! * [`poll`] / [`PollFd`]: `poll()` over several ports.
@@ -46,6 +48,7 @@
 #![cfg(any(target_os = "linux", target_os = "freebsd", windows))]
 #![deny(unsafe_code)]
 
+mod csb;
 mod ctrl;
 mod error;
 mod port;
@@ -55,6 +58,7 @@ mod ring;
 mod sys;
 pub mod testing;
 
+pub use csb::KloopConfig;
 pub use ctrl::{Netmap, PollingMode, RingConfig, ValePort};
 pub use error::{Error, Op, Result, describe_errno, errno_name};
 pub use port::{Port, PortBuilder, poll};

@@ -4,11 +4,13 @@ use super::ctrl::Netmap;
 use super::error::{Error, Op, Result};
 use super::region::Region;
 use super::ring::{ExtraBuf, RxRing, TxRing};
-use super::sys::{self, Mapping, PollFd, PollFlags};
+use super::sys::{self, Mapping, OptionList, PollFd, PollFlags};
 use crate::abi::{NmreqHeader, NmreqRegister};
-use crate::consts::{NETMAP_REQ_REGISTER, RegFlags, RegMode};
+use crate::consts::{
+    NETMAP_REQ_OPT_EXTMEM, NETMAP_REQ_OPT_OFFSETS, NETMAP_REQ_REGISTER, RegFlags, RegMode,
+};
 use crate::pod::Pod;
-use crate::portname::{Name, PortSpec};
+use crate::portname::{Name, ParseOptions, PortSpec};
 use core::ops::Range;
 #[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -67,6 +69,7 @@ pub struct PortBuilder<'s> {
     mem_id: Option<u16>,
     flags: RegFlags,
     mode: Option<(RegMode, u16)>,
+    extmem: Option<&'s str>,
 }
 
 impl<'s> PortBuilder<'s> {
@@ -83,6 +86,7 @@ impl<'s> PortBuilder<'s> {
             mem_id: None,
             flags: RegFlags::empty(),
             mode: None,
+            extmem: None,
         }
     }
 
@@ -185,22 +189,34 @@ impl<'s> PortBuilder<'s> {
         b
     }
 
-    /// Parses the spec and builds the REGISTER request (name and body), resolving
-    /// `@share` with PORT_INFO_GET. Does not open `/dev/netmap` unless `@share`
-    /// needs it.
-    pub fn request(&self) -> Result<(Name, NmreqRegister)> {
-        let spec = PortSpec::parse(self.spec).map_err(|error| Error::Spec {
+    /// Memory of this process for the port's region (the EXTMEM option): the
+    /// file `path`, mapped shared (like `@extmem:file=PATH` in the spec,
+    /// which this overrides; pool sizes from the spec's `@extmem` keys, else
+    /// the kernel's defaults).
+    pub fn extmem_file(mut self, path: &'s str) -> Self {
+        self.extmem = Some(path);
+        self
+    }
+
+    fn parse(&self) -> Result<PortSpec<'s>> {
+        PortSpec::parse_with(
+            self.spec,
+            ParseOptions {
+                enable_offset: true,
+            },
+        )
+        .map_err(|error| Error::Spec {
             spec: self.spec.to_owned(),
             error,
-        })?;
-        if spec.extmem.is_some() {
-            return Err(Error::Unsupported {
-                what: "@extmem (external memory is not built into the kernel module)",
-            });
-        }
-        if spec.offset.is_some() {
-            return Err(Error::Unsupported { what: "@offset" });
-        }
+        })
+    }
+
+    /// Parses the spec and builds the REGISTER request (name and body), resolving
+    /// `@share` with PORT_INFO_GET. Does not open `/dev/netmap` unless `@share`
+    /// needs it. (`@extmem` and `@offset` become options of the request, see
+    /// [`PortBuilder::open`].)
+    pub fn request(&self) -> Result<(Name, NmreqRegister)> {
+        let spec = self.parse()?;
         let mut body = self.body(&spec);
         if let Some(share) = spec.share {
             let name = share.to_string();
@@ -218,10 +234,66 @@ impl<'s> PortBuilder<'s> {
         Ok((spec.nr_name, body))
     }
 
-    /// Opens `/dev/netmap`, registers the port and maps its memory.
+    /// Opens `/dev/netmap`, registers the port and maps its memory. With
+    /// `@extmem` (or [`PortBuilder::extmem_file`]) the file is mapped and
+    /// becomes the region (EXTMEM option); with `@offset` the rings get
+    /// per-slot data offsets (OFFSETS option, max offset = initial).
     pub fn open(&self) -> Result<Port> {
         let (name, body) = self.request()?;
-        Port::register(name, body)
+        let spec = self.parse()?;
+        let mut opts = RegisterOptions::default();
+        if let Some(path) = self.extmem.or(spec.extmem.map(|e| e.file)) {
+            let e = spec.extmem.unwrap_or_default();
+            opts.extmem = Some(Extmem::map_file(path, &e)?);
+        }
+        opts.offsets = spec.offsets_option();
+        Port::register_with(name, body, opts)
+    }
+}
+
+/// Options of a REGISTER beyond the body.
+#[derive(Debug, Default)]
+struct RegisterOptions {
+    extmem: Option<Extmem>,
+    offsets: Option<crate::abi::NmreqOptOffsets>,
+}
+
+/// Memory of this process given to the kernel as a region (EXTMEM).
+#[derive(Debug)]
+struct Extmem {
+    map: Arc<Mapping>,
+    info: crate::abi::NmreqPoolsInfo,
+}
+
+impl Extmem {
+    /// Maps `path` (its whole size) shared and read/write, as libnetmap's
+    /// `nmport_extmem_from_file` does.
+    fn map_file(path: &str, e: &crate::portname::ExtmemSpec<'_>) -> Result<Self> {
+        let os = |err: std::io::Error| Error::os(Op::Mmap, Some(path), &err);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(os)?;
+        let len = f.metadata().map_err(os)?.len();
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l > 0)
+            .ok_or_else(|| Error::InvalidArgument {
+                what: format!("extmem file {path}: size {len}"),
+            })?;
+        let map = Arc::new(sys::map_file(&f, len).map_err(os)?);
+        let info = crate::abi::NmreqPoolsInfo {
+            nr_memsize: len as u64,
+            nr_if_pool_objtotal: e.if_num.unwrap_or(0),
+            nr_if_pool_objsize: e.if_size.unwrap_or(0),
+            nr_ring_pool_objtotal: e.ring_num.unwrap_or(0),
+            nr_ring_pool_objsize: e.ring_size.unwrap_or(0),
+            nr_buf_pool_objtotal: e.buf_num.unwrap_or(0),
+            nr_buf_pool_objsize: e.buf_size.unwrap_or(0),
+            ..Default::default()
+        };
+        Ok(Self { map, info })
     }
 }
 
@@ -267,6 +339,8 @@ pub struct Port {
     req: NmreqRegister,
     /// What the kernel returned.
     reg: NmreqRegister,
+    /// CSB mode (`csb.rs`).
+    pub(crate) csb: Option<super::csb::CsbState>,
 }
 
 impl Port {
@@ -283,11 +357,27 @@ impl Port {
 
     /// Registers `name` with `body` on a fresh file descriptor and maps the region.
     pub fn register(name: Name, body: NmreqRegister) -> Result<Port> {
+        Self::register_with(name, body, RegisterOptions::default())
+    }
+
+    fn register_with(name: Name, body: NmreqRegister, opts: RegisterOptions) -> Result<Port> {
         let name_str = name.to_string();
         let fd = sys::open_device().map_err(|e| Error::os(Op::Open, None, &e))?;
         let mut hdr = NmreqHeader::new(NETMAP_REQ_REGISTER, name.as_bytes());
         let mut reg = body;
-        sys::ctrl(sys::borrow(&fd), &mut hdr, reg.as_bytes_mut())
+        let mut list = OptionList::new();
+        if let Some(e) = &opts.extmem {
+            let o = crate::abi::NmreqOptExtmem {
+                nro_usrptr: e.map.base_addr() as u64,
+                nro_info: e.info,
+                ..Default::default()
+            };
+            list.push(NETMAP_REQ_OPT_EXTMEM, &o.as_bytes()[24..]);
+        }
+        if let Some(o) = &opts.offsets {
+            list.push(NETMAP_REQ_OPT_OFFSETS, &o.as_bytes()[24..]);
+        }
+        sys::ctrl_with(sys::borrow(&fd), &mut hdr, reg.as_bytes_mut(), &mut list)
             .map_err(|e| Error::os(Op::Register, Some(&name_str), &e))?;
         let layout = |what: String| Error::Layout {
             name: name_str.clone(),
@@ -297,8 +387,28 @@ impl Port {
             .ok()
             .filter(|&s| s > 0)
             .ok_or_else(|| layout(format!("region size {}", reg.nr_memsize)))?;
-        let map = map_region(sys::borrow(&fd), reg.nr_mem_id, memsize)
-            .map_err(|e| Error::os(Op::Mmap, Some(&name_str), &e))?;
+        let map = match opts.extmem {
+            // The region is this process's memory: nothing to map. The first
+            // mapping of a mem id stays the one all its ports use (as in
+            // libnetmap): later ports of the region find it here.
+            Some(e) => {
+                let mut maps = MAPPINGS.lock().unwrap_or_else(|p| p.into_inner());
+                maps.retain(|(_, _, w)| w.strong_count() > 0);
+                let known = maps
+                    .iter()
+                    .filter(|(id, size, _)| *id == reg.nr_mem_id && *size == memsize)
+                    .find_map(|(_, _, w)| w.upgrade());
+                match known {
+                    Some(m) => m,
+                    None => {
+                        maps.push((reg.nr_mem_id, memsize, Arc::downgrade(&e.map)));
+                        e.map
+                    }
+                }
+            }
+            None => map_region(sys::borrow(&fd), reg.nr_mem_id, memsize)
+                .map_err(|e| Error::os(Op::Mmap, Some(&name_str), &e))?,
+        };
         let nifp_off = usize::try_from(reg.nr_offset).map_err(|_| layout("nr_offset".into()))?;
         let region = Region::parse(map, nifp_off).map_err(layout)?;
         Ok(Port {
@@ -307,6 +417,7 @@ impl Port {
             name,
             req: body,
             reg,
+            csb: None,
         })
     }
 
@@ -499,6 +610,11 @@ impl Port {
     /// The bytes of a detached buffer, writable.
     pub fn extra_buf_mut<'s>(&'s self, buf: &'s mut ExtraBuf) -> Option<&'s mut [u8]> {
         self.region.extra_bytes_mut(buf)
+    }
+
+    /// The region view (for the CSB code).
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
     }
 
     /// Address of the start of the mapped region in this process.

@@ -46,6 +46,9 @@ pub(crate) struct RingLayout {
     /// Number of buffers that fit between `bufs_off` and the end of the region.
     pub(crate) nbufs: u32,
     pub(crate) ringid: u16,
+    /// `offset_mask` (OFFSETS option), read when a view is made ([`Ring`]):
+    /// the kernel sets it at REGISTER, before any view exists. 0 here.
+    pub(crate) ofs_mask: u64,
 }
 
 impl RingLayout {
@@ -92,7 +95,18 @@ impl RingLayout {
             bufs_off,
             nbufs,
             ringid,
+            ofs_mask: 0,
         })
+    }
+
+    /// `head`, `cur` and `tail` of the ring header (CSB mode: the application
+    /// mirrors them to and from the CSB, see `csb.rs`).
+    pub(crate) fn indexes<'m>(&self, map: &'m Mapping) -> Option<[&'m AtomicU32; 3]> {
+        Some([
+            map.atomic_u32(self.off + RING_HEAD)?,
+            map.atomic_u32(self.off + RING_CUR)?,
+            map.atomic_u32(self.off + RING_TAIL)?,
+        ])
     }
 
     #[inline]
@@ -270,26 +284,51 @@ unsafe fn buf_at_mut<'m>(
     unsafe { map.bytes_mut(off, l.buf_size as usize) }.ok_or(SlotError::BadBuffer)
 }
 
-/// The packet data of slot `c`: the first `len` bytes of its buffer (`len`
-/// clamped to the buffer size).
+/// Where the data of slot `c` starts in its buffer: 0, or with the OFFSETS
+/// option `ptr & offset_mask` (clamped to the buffer size).
 #[inline]
-fn data_at<'m>(map: &'m Mapping, l: &RingLayout, c: &SlotCell) -> Result<&'m [u8], SlotError> {
-    let len = usize::from(c.len.load(Ordering::Relaxed)).min(l.buf_size as usize);
-    Ok(&buf_at(map, l, c)?[..len])
+fn data_off_at(l: &RingLayout, c: &SlotCell) -> usize {
+    if l.ofs_mask == 0 {
+        return 0;
+    }
+    ((c.ptr.load(Ordering::Relaxed) & l.ofs_mask) as usize).min(l.buf_size as usize)
 }
 
-/// Sets `len` of slot `c` if it fits the buffer.
+/// Sets the data offset of slot `c` (the bits of `ptr` under `offset_mask`).
+#[inline]
+fn set_data_off_at(l: &RingLayout, c: &SlotCell, off: usize) -> Result<(), SlotError> {
+    if off > l.buf_size as usize {
+        return Err(SlotError::TooLong);
+    }
+    let p = c.ptr.load(Ordering::Relaxed);
+    c.ptr.store(
+        (p & !l.ofs_mask) | (off as u64 & l.ofs_mask),
+        Ordering::Relaxed,
+    );
+    Ok(())
+}
+
+/// The packet data of slot `c`: `len` bytes of its buffer from the data
+/// offset (`len` clamped to what the buffer holds there).
+#[inline]
+fn data_at<'m>(map: &'m Mapping, l: &RingLayout, c: &SlotCell) -> Result<&'m [u8], SlotError> {
+    let start = data_off_at(l, c);
+    let len = usize::from(c.len.load(Ordering::Relaxed)).min(l.buf_size as usize - start);
+    Ok(&buf_at(map, l, c)?[start..start + len])
+}
+
+/// Sets `len` of slot `c` if it fits the buffer behind the data offset.
 #[inline]
 fn set_len_at(l: &RingLayout, c: &SlotCell, len: u16) -> Result<(), SlotError> {
-    if u32::from(len) > l.buf_size {
+    if usize::from(len) > l.buf_size as usize - data_off_at(l, c) {
         return Err(SlotError::TooLong);
     }
     c.len.store(len, Ordering::Relaxed);
     Ok(())
 }
 
-/// Copies `data` into the buffer of slot `c` at byte `offset` and sets `len` to
-/// `offset + data.len()`.
+/// Copies `data` into the data of slot `c` at byte `offset` (behind the data
+/// offset) and sets `len` to `offset + data.len()`.
 #[inline]
 fn write_at(
     map: &Mapping,
@@ -298,14 +337,15 @@ fn write_at(
     offset: usize,
     data: &[u8],
 ) -> Result<(), SlotError> {
+    let start = data_off_at(l, c);
     let end = offset.checked_add(data.len()).ok_or(SlotError::TooLong)?;
-    if end > l.buf_size as usize {
+    if end > l.buf_size as usize - start {
         return Err(SlotError::TooLong);
     }
     let off = l
         .buf_off(c.buf_idx.load(Ordering::Relaxed))
         .ok_or(SlotError::BadBuffer)?;
-    map.copy_in(off + offset, data)
+    map.copy_in(off + start + offset, data)
         .ok_or(SlotError::BadBuffer)?;
     c.len.store(end as u16, Ordering::Relaxed);
     Ok(())
@@ -337,6 +377,10 @@ impl<'a, D> Ring<'a, D> {
         if !map.claim(l.off) {
             return None;
         }
+        let l = RingLayout {
+            ofs_mask: map.read(l.off + RING_OFFSET_MASK).unwrap_or(0),
+            ..l
+        };
         Some(Self {
             map,
             l,
@@ -431,7 +475,7 @@ impl<'a, D> Ring<'a, D> {
 
     /// `offset_mask` (non-zero only with the OFFSETS option).
     pub fn offset_mask(&self) -> u64 {
-        self.map.read(self.l.off + RING_OFFSET_MASK).unwrap_or(0)
+        self.l.ofs_mask
     }
 
     /// Whether slot `i` is in `[head, tail)`, i.e. owned by userspace.
@@ -474,15 +518,30 @@ impl<'a, D> Ring<'a, D> {
         unsafe { buf_at_mut(self.map, &self.l, self.cell(i)) }
     }
 
-    /// The packet data of slot `i`: the first `len` bytes of its buffer (`len`
-    /// clamped to the buffer size).
+    /// Where the data of slot `i` starts in its buffer: 0, or with the
+    /// OFFSETS option `ptr & offset_mask` (clamped to the buffer size).
+    #[inline]
+    pub fn data_offset(&self, i: u32) -> usize {
+        data_off_at(&self.l, self.cell(i))
+    }
+
+    /// Sets the data offset of slot `i` (OFFSETS option; owned by
+    /// userspace): the bits of `ptr` under `offset_mask`.
+    pub fn set_data_offset(&mut self, i: u32, off: usize) -> Result<(), SlotError> {
+        self.check_owned(i)?;
+        set_data_off_at(&self.l, self.cell(i), off)
+    }
+
+    /// The packet data of slot `i`: `len` bytes of its buffer from the data
+    /// offset (`len` clamped to what the buffer holds there).
     #[inline]
     pub fn data(&self, i: u32) -> Result<&[u8], SlotError> {
         self.check_owned(i)?;
         data_at(self.map, &self.l, self.cell(i))
     }
 
-    /// Sets `len` of slot `i` (owned by userspace, `len <= nr_buf_size`).
+    /// Sets `len` of slot `i` (owned by userspace; what the buffer holds from
+    /// the data offset at most).
     #[inline]
     pub fn set_len(&mut self, i: u32, len: u16) -> Result<(), SlotError> {
         self.check_owned(i)?;
@@ -505,8 +564,9 @@ impl<'a, D> Ring<'a, D> {
         Ok(())
     }
 
-    /// Copies `data` into the buffer of slot `i` at byte `offset` and sets the
-    /// slot's `len` to `offset + data.len()`.
+    /// Copies `data` into the data of slot `i` at byte `offset` (of its
+    /// buffer, or behind the slot's data offset with the OFFSETS option) and
+    /// sets the slot's `len` to `offset + data.len()`.
     #[inline]
     pub fn write(&mut self, i: u32, offset: usize, data: &[u8]) -> Result<(), SlotError> {
         self.check_owned(i)?;
@@ -758,10 +818,22 @@ impl SlotMut<'_> {
         self.cell.buf_idx.load(Ordering::Relaxed)
     }
 
-    /// Sets `len` (`len <= nr_buf_size`).
+    /// Sets `len` (what the buffer holds from the data offset at most).
     #[inline]
     pub fn set_len(&mut self, len: u16) -> Result<(), SlotError> {
         set_len_at(self.l, self.cell, len)
+    }
+
+    /// Where the data starts in the buffer (see [`Ring::data_offset`]).
+    #[inline]
+    pub fn data_offset(&self) -> usize {
+        data_off_at(self.l, self.cell)
+    }
+
+    /// Sets the data offset (see [`Ring::set_data_offset`]).
+    #[inline]
+    pub fn set_data_offset(&mut self, off: usize) -> Result<(), SlotError> {
+        set_data_off_at(self.l, self.cell, off)
     }
 
     /// Sets `flags`.
@@ -793,15 +865,15 @@ impl SlotMut<'_> {
         unsafe { buf_at_mut(self.map, self.l, self.cell) }
     }
 
-    /// The packet data: the first `len` bytes of the buffer (`len` clamped to the
-    /// buffer size).
+    /// The packet data: `len` bytes of the buffer from the data offset (`len`
+    /// clamped to what the buffer holds there).
     #[inline]
     pub fn data(&self) -> Result<&[u8], SlotError> {
         data_at(self.map, self.l, self.cell)
     }
 
-    /// Copies `data` into the buffer at byte `offset` and sets `len` to
-    /// `offset + data.len()`.
+    /// Copies `data` into the buffer at byte `offset` behind the data offset
+    /// and sets `len` to `offset + data.len()`.
     #[inline]
     pub fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), SlotError> {
         write_at(self.map, self.l, self.cell, offset, data)
@@ -817,22 +889,38 @@ impl<'a> Ring<'a, Tx> {
     /// Queues `frame` at `head`: copies it into as many slots as needed (all but
     /// the last get `NS_MOREFRAG`; `NS_BUF_CHANGED` is kept), then advances
     /// `head`/`cur`. The frame is transmitted at the next txsync or poll.
+    ///
+    /// With the OFFSETS option each slot takes the data behind its own data
+    /// offset.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), SendError> {
         let bs = self.l.buf_size as usize;
-        let frags = frame.len().div_ceil(bs).max(1);
-        if frags > NETMAP_MAX_FRAGS as usize {
-            return Err(SendError::TooLong);
-        }
-        if (self.space() as usize) < frags {
-            return Err(SendError::NoSpace);
+        // The slots the frame needs, each holding what its buffer has room
+        // for behind the data offset.
+        let space = self.space();
+        let mut frags = 0u32;
+        let mut room = 0usize;
+        let mut i = self.head();
+        while room < frame.len() || frags == 0 {
+            if frags >= NETMAP_MAX_FRAGS {
+                return Err(SendError::TooLong);
+            }
+            if frags >= space {
+                return Err(if frame.len().div_ceil(bs) > NETMAP_MAX_FRAGS as usize {
+                    SendError::TooLong
+                } else {
+                    SendError::NoSpace
+                });
+            }
+            room += bs - self.data_offset(i);
+            frags += 1;
+            i = self.next(i);
         }
         let mut i = self.head();
-        for (k, chunk) in frame
-            .chunks(bs)
-            .chain(core::iter::once(&[][..]))
-            .take(frags)
-            .enumerate()
-        {
+        let mut rest = frame;
+        for k in 0..frags {
+            let n = rest.len().min(bs - self.data_offset(i));
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
             let more = k + 1 < frags;
             let keep = self.slot(i).flags & NS_BUF_CHANGED;
             self.write(i, 0, chunk).map_err(|_| SendError::BadBuffer)?;
@@ -840,7 +928,7 @@ impl<'a> Ring<'a, Tx> {
             self.cell(i).flags.store(flags, Ordering::Relaxed);
             i = self.next(i);
         }
-        self.advance(frags as u32);
+        self.advance(frags);
         Ok(())
     }
 

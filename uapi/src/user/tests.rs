@@ -329,8 +329,10 @@ fn open_errors_without_the_kernel_module() {
         Err(Error::Spec { error, .. }) => assert_eq!(error.errno(), crate::consts::errno::EINVAL),
         other => panic!("{other:?}"),
     }
-    let e = Port::open("netmap:x@extmem:file=/tmp/x").unwrap_err();
-    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    // The extmem file is mapped before the device is opened.
+    let e = Port::open("netmap:x@extmem:file=/nonexistent/x").unwrap_err();
+    assert_eq!(e.op(), Some(super::Op::Mmap), "{e}");
+    assert!(e.to_string().contains("/nonexistent/x"), "{e}");
     if !std::path::Path::new(super::DEVICE_PATH).exists() {
         let e = Port::open("vale0:a").unwrap_err();
         assert_eq!(
@@ -375,6 +377,109 @@ fn handles_are_send_and_sync() {
     check::<super::Port>();
     check::<super::Netmap>();
     check::<super::Error>();
+}
+
+/// Sets the ring's `offset_mask` as the kernel does at REGISTER with the
+/// OFFSETS option (before any view of the ring exists).
+fn set_offset_mask(f: &FakeRegion, tx: bool, mask: u64) {
+    let r = f.region_for_test();
+    let d = if tx { &r.tx } else { &r.rx };
+    let l = d.rings[0].unwrap();
+    r.map.write(l.off + 56, mask).unwrap();
+}
+
+fn kernel_bytes(f: &FakeRegion, tx: bool, j: u32, start: usize, len: usize) -> Vec<u8> {
+    let r = f.region_for_test();
+    let d = if tx { &r.tx } else { &r.rx };
+    let l = d.rings[0].unwrap();
+    let s = f.kernel_slot(tx, 0, j);
+    r.map
+        .bytes(l.buf_off(s.buf_idx).unwrap() + start, len)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn offsets_move_the_data_of_each_slot() {
+    let f = fake(8, 64);
+    set_offset_mask(&f, true, 0xff);
+    let mut tx = f.tx_ring(0);
+    assert_eq!(tx.data_offset(0), 0);
+    // The offset lives in the masked bits of ptr; the other bits are kept.
+    tx.set_ptr(0, 0xabc0_0000).unwrap();
+    tx.set_data_offset(0, 20).unwrap();
+    assert_eq!(tx.slot(0).ptr, 0xabc0_0014);
+    assert_eq!(tx.data_offset(0), 20);
+    assert_eq!(tx.set_data_offset(0, 65), Err(SlotError::TooLong));
+    // write, set_len and data are relative to the offset.
+    tx.write(0, 0, b"hello").unwrap();
+    assert_eq!(tx.data(0).unwrap(), b"hello");
+    assert_eq!(tx.slot(0).len, 5);
+    assert_eq!(tx.set_len(0, 45), Err(SlotError::TooLong));
+    tx.set_len(0, 44).unwrap();
+    assert_eq!(tx.write(0, 40, b"12345"), Err(SlotError::TooLong));
+    assert_eq!(kernel_bytes(&f, true, 0, 20, 5), b"hello");
+    // send: every slot holds what fits behind its own offset (64 - 40 = 24
+    // bytes here), so 60 bytes take 3 slots.
+    for j in 0..3 {
+        tx.set_data_offset(j, 40).unwrap();
+    }
+    let frame: Vec<u8> = (0..60u8).collect();
+    tx.send(&frame).unwrap();
+    assert_eq!(tx.head(), 3);
+    for (j, want) in [(0, 0..24u8), (1, 24..48), (2, 48..60)] {
+        let s = f.kernel_slot(true, 0, j);
+        assert_eq!(usize::from(s.len), want.len());
+        assert_eq!(s.flags & NS_MOREFRAG != 0, j < 2);
+        assert_eq!(
+            kernel_bytes(&f, true, j, 40, want.len()),
+            want.collect::<Vec<_>>()
+        );
+    }
+    // A slot whose offset leaves no room never takes data.
+    for j in 3..7 {
+        tx.set_data_offset(j, 64).unwrap();
+    }
+    assert_eq!(tx.send(b"x"), Err(SendError::NoSpace));
+    assert_eq!(tx.head(), 3);
+    // Slot windows (per-frame loops) honour the offsets the same way.
+    {
+        let mut w = tx.slots(1);
+        let mut s = w.next_slot().unwrap();
+        assert_eq!(s.index(), 3);
+        s.set_data_offset(8).unwrap();
+        assert_eq!(s.data_offset(), 8);
+        assert_eq!(s.set_data_offset(65), Err(SlotError::TooLong));
+        assert_eq!(s.write(54, b"xyz"), Err(SlotError::TooLong));
+        s.write(2, b"abc").unwrap();
+        assert_eq!(s.len(), 5);
+        assert_eq!(&s.data().unwrap()[2..], b"abc");
+        assert_eq!(s.set_len(57), Err(SlotError::TooLong));
+        assert_eq!(w.advance(), 1);
+    }
+    assert_eq!(kernel_bytes(&f, true, 3, 10, 3), b"abc");
+}
+
+#[test]
+fn offsets_on_rx_show_the_data_behind_the_offset() {
+    let f = fake(8, 64);
+    set_offset_mask(&f, false, 0x3f);
+    assert!(f.deliver(0, &[7; 30]));
+    let r = f.region_for_test();
+    let l = r.rx.rings[0].unwrap();
+    // The kernel's slot says the data starts 16 bytes in (len 14).
+    let mut s = f.kernel_slot(false, 0, 0);
+    s.ptr = 16;
+    s.len = 14;
+    r.map.write(l.off + 256, s).unwrap();
+    let rx = f.rx_ring(0);
+    assert_eq!(rx.data_offset(0), 16);
+    assert_eq!(rx.data(0).unwrap(), &[7; 14]);
+    // len beyond the buffer behind the offset is clamped.
+    drop(rx);
+    s.len = 60;
+    r.map.write(l.off + 256, s).unwrap();
+    assert_eq!(f.rx_ring(0).data(0).unwrap().len(), 48);
 }
 
 #[test]

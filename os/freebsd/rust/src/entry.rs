@@ -58,8 +58,19 @@ pub fn core_errno(e: c_int) -> Errno {
     Errno(freebsd::to_linux(e))
 }
 
+/// `ERESTART` of the FreeBSD kernel (sys/errno.h): restart the system
+/// call after the signal (never seen by userspace).
+const ERESTART: c_int = -1;
+
 fn result(r: netmap_core::Result<()>) -> c_int {
-    r.map_or_else(bsd, |()| 0)
+    match r {
+        Ok(()) => 0,
+        // A signal ended a sleep (the sync kernel loop): restartable, as
+        // any interruptible sleep in the kernel (EINTR if the handler has
+        // no SA_RESTART).
+        Err(Errno::EINTR) => ERESTART,
+        Err(e) => bsd(e),
+    }
 }
 
 /// MOD_LOAD: checks glue.c's parameter table and creates the context.

@@ -115,3 +115,27 @@ unsafe extern "C" {
     /// is already gone.
     pub fn nm_glue_pif_delete(name: *const u8, len: usize) -> c_int;
 }
+
+unsafe extern "C" {
+    /// A sleeper of the sync kernel loop (mutex + flag); never NULL
+    /// (M_WAITOK).
+    pub fn nm_glue_sleeper_alloc() -> *mut c_void;
+    /// Wakes the sleeper.
+    pub fn nm_glue_sleeper_wake(s: *mut c_void);
+    /// msleep_sbt(PCATCH): 1 woken, 0 timeout, -EINTR signal.
+    pub fn nm_glue_sleeper_sleep(s: *mut c_void, timeout_ns: u64) -> c_int;
+    /// Frees a sleeper nobody sleeps on.
+    pub fn nm_glue_sleeper_free(s: *mut c_void);
+    /// pause_sbt(us).
+    pub fn nm_glue_sleep_us(us: c_uint);
+    /// Holds the `npages` pages of the calling process at page-aligned
+    /// `addr` and maps them into one run of kernel addresses; NULL with
+    /// `*err` = errno (EINVAL, EFAULT, ENOMEM).
+    pub fn nm_glue_pin_user(addr: u64, npages: usize, err: *mut c_int) -> *mut c_void;
+    /// Kernel address of page `i` of a held range (NULL if `i` is past it).
+    pub fn nm_glue_upage_addr(u: *mut c_void, i: usize) -> *mut u8;
+    /// Whether two held ranges are the same pages in the same order.
+    pub fn nm_glue_upages_same(a: *mut c_void, b: *mut c_void) -> bool;
+    /// Unmaps and releases a held range (does not sleep).
+    pub fn nm_glue_unpin_user(u: *mut c_void);
+}

@@ -6,7 +6,10 @@ use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
 use netmap_core::Errno;
 use netmap_core::edge::{self, RawWork};
-use netmap_core::platform::{Fault, LogLevel, Platform, RawLock, ThreadWork, WaitQueue};
+use netmap_core::platform::{
+    Fault, LogLevel, NoEventFd, NoWatch, Platform, RawLock, Sleeper, ThreadWork, UserPages,
+    WaitQueue, Wake,
+};
 
 /// The FreeBSD kernel as seen by netmap-core. Stateless: every service is
 /// a kernel function.
@@ -18,6 +21,10 @@ impl Platform for FreeBsdPlatform {
     type Mutex = Mutex;
     type WaitQueue = KernelWaitQueue;
     type Thread = KernelThread;
+    type Sleeper = KernelSleeper;
+    type EventFd = NoEventFd;
+    type Watch<'a> = NoWatch;
+    type UserPages = KernelUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: no preconditions; glue.c rejects sizes that are not a
@@ -97,6 +104,124 @@ impl Platform for FreeBsdPlatform {
                 Errno::ENOMEM
             })
         }
+    }
+
+    fn sleep_us(&self, us: u32) {
+        // SAFETY: no preconditions (process context, as the trait requires).
+        unsafe { ffi::nm_glue_sleep_us(us) }
+    }
+
+    fn sleeper(&self) -> netmap_core::Result<KernelSleeper> {
+        // SAFETY: allocation (M_WAITOK) + mtx_init, no preconditions.
+        NonNull::new(unsafe { ffi::nm_glue_sleeper_alloc() })
+            .map(KernelSleeper)
+            .ok_or(Errno::ENOMEM)
+    }
+
+    fn watch_wq<'a>(
+        &self,
+        _s: &'a KernelSleeper,
+        _wq: &'a KernelWaitQueue,
+    ) -> netmap_core::Result<NoWatch> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn eventfd(&self, _fd: i32) -> netmap_core::Result<NoEventFd> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn watch_eventfd<'a>(
+        &self,
+        _s: &'a KernelSleeper,
+        e: &'a NoEventFd,
+    ) -> netmap_core::Result<NoWatch> {
+        match *e {}
+    }
+
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> netmap_core::Result<KernelUserPages> {
+        let mut err: c_int = 0;
+        // SAFETY: no preconditions (the calling process's context, which
+        // the core's callers are); `err` is valid for writes.
+        let u = unsafe { ffi::nm_glue_pin_user(addr, npages, &mut err) };
+        NonNull::new(u)
+            .map(|u| KernelUserPages(u, npages))
+            .ok_or(if err > 0 {
+                crate::entry::core_errno(err)
+            } else {
+                Errno::EFAULT
+            })
+    }
+}
+
+/// glue.c's `struct nm_sleeper`: where the sync kernel loop sleeps.
+#[derive(Debug)]
+pub struct KernelSleeper(NonNull<c_void>);
+
+// SAFETY: a mutex, a flag and a wait channel, made to be used from any
+// thread (wake) and slept on by one.
+unsafe impl Send for KernelSleeper {}
+// SAFETY: as above; every operation goes through the kernel's API.
+unsafe impl Sync for KernelSleeper {}
+
+impl Sleeper for KernelSleeper {
+    fn sleep(&self, timeout_ns: u64) -> Wake {
+        // SAFETY: a live sleeper; the caller is the loop's thread, with no
+        // lock held (trait contract).
+        match unsafe { ffi::nm_glue_sleeper_sleep(self.0.as_ptr(), timeout_ns) } {
+            1 => Wake::Woken,
+            0 => Wake::Timeout,
+            _ => Wake::Interrupted,
+        }
+    }
+
+    fn wake(&self) {
+        // SAFETY: a live sleeper.
+        unsafe { ffi::nm_glue_sleeper_wake(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelSleeper {
+    fn drop(&mut self) {
+        // SAFETY: nobody sleeps on it any more (the loop returned) and no
+        // other reference is left.
+        unsafe { ffi::nm_glue_sleeper_free(self.0.as_ptr()) }
+    }
+}
+
+/// Pages of a process held by glue.c's `nm_glue_pin_user` (EXTMEM), with
+/// their page count.
+#[derive(Debug)]
+pub struct KernelUserPages(NonNull<c_void>, usize);
+
+// SAFETY: held pages belong to no thread; the page list is only read.
+unsafe impl Send for KernelUserPages {}
+// SAFETY: as above.
+unsafe impl Sync for KernelUserPages {}
+
+impl UserPages for KernelUserPages {
+    fn count(&self) -> usize {
+        self.1
+    }
+
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        if i >= self.1 {
+            return None;
+        }
+        // SAFETY: a live held range and an index below its page count.
+        NonNull::new(unsafe { ffi::nm_glue_upage_addr(self.0.as_ptr(), i) })
+    }
+
+    fn same_pages(&self, other: &Self) -> bool {
+        // SAFETY: two live held ranges.
+        unsafe { ffi::nm_glue_upages_same(self.0.as_ptr(), other.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelUserPages {
+    fn drop(&mut self) {
+        // SAFETY: from nm_glue_pin_user, released once; the region built
+        // over these pages is gone (it owned this value).
+        unsafe { ffi::nm_glue_unpin_user(self.0.as_ptr()) }
     }
 }
 

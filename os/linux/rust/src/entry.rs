@@ -37,6 +37,10 @@ unsafe fn priv_ref<'a>(p: *mut c_void) -> &'a Priv {
     unsafe { edge::priv_ref(p) }
 }
 
+/// The kernel's internal errno for "restart the system call after the
+/// signal" (include/linux/errno.h); never seen by userspace.
+const ERESTARTSYS: c_int = 512;
+
 fn neg(e: Errno) -> c_int {
     -e.0
 }
@@ -141,6 +145,10 @@ pub unsafe extern "C" fn nm_rs_ioctl(p: *mut c_void, cmd: c_uint, arg: c_ulong) 
     let arg: u64 = arg; // unsigned long is 64-bit on x86_64
     match netmap().ioctl(np, cmd, arg) {
         Ok(()) => 0,
+        // A signal ended a sleep (the sync kernel loop): a restartable
+        // system call, as for any interruptible wait in the kernel; the
+        // application sees EINTR only if its handler lacks SA_RESTART.
+        Err(Errno::EINTR) => -(ERESTARTSYS as c_long),
         Err(e) => neg(e) as c_long,
     }
 }

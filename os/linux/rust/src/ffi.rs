@@ -119,3 +119,46 @@ unsafe extern "C" {
     /// num_online_cpus().
     pub fn nm_glue_online_cpus() -> c_uint;
 }
+
+unsafe extern "C" {
+    /// A sleeper of the sync kernel loop (wait queue head + flag), or NULL.
+    pub fn nm_glue_sleeper_alloc() -> *mut c_void;
+    /// Wakes the sleeper (any context).
+    pub fn nm_glue_sleeper_wake(s: *mut c_void);
+    /// Sleeps until woken, `timeout_ns` passed or a signal is pending:
+    /// 1, 0 or -EINTR (`timeout_ns == 0`: cond_resched only).
+    pub fn nm_glue_sleeper_sleep(s: *mut c_void, timeout_ns: u64) -> c_int;
+    /// Frees a sleeper nobody sleeps on and no watch refers to.
+    pub fn nm_glue_sleeper_free(s: *mut c_void);
+    /// A watch of wait queue `wq` (nm_glue_wq_alloc) waking `s`; NULL on
+    /// allocation failure.
+    pub fn nm_glue_watch_wq(s: *mut c_void, wq: *mut c_void) -> *mut c_void;
+    /// A watch of eventfd `e` (nm_glue_eventfd_get) waking `s` when it is
+    /// written; NULL with `*err` = -ENOMEM or -EINVAL.
+    pub fn nm_glue_watch_eventfd(s: *mut c_void, e: *mut c_void, err: *mut c_int) -> *mut c_void;
+    /// 1 if the watch fired since the last call (clears it).
+    pub fn nm_glue_watch_take_fired(w: *mut c_void) -> c_int;
+    /// Removes and frees a watch (process context, no spinlock held).
+    pub fn nm_glue_watch_free(w: *mut c_void);
+    /// The eventfd `fd` of the calling process, referenced; NULL with
+    /// `*err` = -EBADF, -EINVAL or -ENOMEM.
+    pub fn nm_glue_eventfd_get(fd: c_int, err: *mut c_int) -> *mut c_void;
+    /// eventfd_signal(ctx, 1) (any context).
+    pub fn nm_glue_eventfd_signal(e: *mut c_void);
+    /// Drops the references of nm_glue_eventfd_get (no watch left on it).
+    pub fn nm_glue_eventfd_put(e: *mut c_void);
+    /// fsleep(us).
+    pub fn nm_glue_sleep_us(us: c_uint);
+}
+
+unsafe extern "C" {
+    /// Pins `npages` pages of the calling process at `addr` (page aligned),
+    /// writable; NULL with `*err` = -errno.
+    pub fn nm_glue_pin_user(addr: u64, npages: usize, err: *mut c_int) -> *mut c_void;
+    /// Kernel address of page `i` of a pinned range (NULL past the end).
+    pub fn nm_glue_upage_addr(u: *mut c_void, i: usize) -> *mut u8;
+    /// Whether two pinned ranges hold the same pages in the same order.
+    pub fn nm_glue_upages_same(a: *mut c_void, b: *mut c_void) -> bool;
+    /// Unpins (and marks dirty) a range from nm_glue_pin_user, frees it.
+    pub fn nm_glue_unpin_user(u: *mut c_void);
+}

@@ -2,10 +2,14 @@
 
 use crate::ffi;
 use core::ffi::{c_int, c_ulong, c_void};
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use netmap_core::Errno;
 use netmap_core::edge::{self, RawWork};
-use netmap_core::platform::{Fault, LogLevel, Platform, RawLock, ThreadWork, WaitQueue};
+use netmap_core::platform::{
+    EventFd, Fault, LogLevel, Platform, RawLock, Sleeper, ThreadWork, UserPages, WaitQueue, Wake,
+    Watch,
+};
 
 /// The Linux kernel as seen by netmap-core. Stateless: every service is a
 /// kernel function.
@@ -17,6 +21,10 @@ impl Platform for LinuxPlatform {
     type Mutex = Mutex;
     type WaitQueue = KernelWaitQueue;
     type Thread = KernelThread;
+    type Sleeper = KernelSleeper;
+    type EventFd = KernelEventFd;
+    type Watch<'a> = KernelWatch<'a>;
+    type UserPages = KernelUserPages;
 
     fn alloc_cluster(&self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: no preconditions; glue.c rejects sizes that are not a
@@ -28,6 +36,16 @@ impl Platform for LinuxPlatform {
         // SAFETY: the caller guarantees ptr/size come from alloc_cluster and
         // that the cluster is not used afterwards.
         unsafe { ffi::nm_glue_cluster_free(ptr.as_ptr(), size) }
+    }
+
+    fn pin_user_pages(&self, addr: u64, npages: usize) -> netmap_core::Result<KernelUserPages> {
+        let mut err: c_int = 0;
+        // SAFETY: no preconditions (process context, which the core's
+        // callers are); `err` is valid for writes.
+        let u = unsafe { ffi::nm_glue_pin_user(addr, npages, &mut err) };
+        NonNull::new(u)
+            .map(|u| KernelUserPages(u, npages))
+            .ok_or(if err < 0 { Errno(-err) } else { Errno::EFAULT })
     }
 
     fn total_ram(&self) -> u64 {
@@ -89,6 +107,172 @@ impl Platform for LinuxPlatform {
             unsafe { work.free() };
             Err(if err < 0 { Errno(-err) } else { Errno::ENOMEM })
         }
+    }
+
+    fn sleep_us(&self, us: u32) {
+        // SAFETY: no preconditions (process context, which the trait
+        // requires of the caller).
+        unsafe { ffi::nm_glue_sleep_us(us) }
+    }
+
+    fn sleeper(&self) -> netmap_core::Result<KernelSleeper> {
+        // SAFETY: allocation + init, no preconditions.
+        NonNull::new(unsafe { ffi::nm_glue_sleeper_alloc() })
+            .map(KernelSleeper)
+            .ok_or(Errno::ENOMEM)
+    }
+
+    fn watch_wq<'a>(
+        &self,
+        s: &'a KernelSleeper,
+        wq: &'a KernelWaitQueue,
+    ) -> netmap_core::Result<KernelWatch<'a>> {
+        // SAFETY: both objects are live and, through the borrows, outlive
+        // the watch, which removes itself from `wq` when dropped.
+        let w = unsafe { ffi::nm_glue_watch_wq(s.0.as_ptr(), wq.as_raw()) };
+        NonNull::new(w)
+            .map(|w| KernelWatch(w, PhantomData))
+            .ok_or(Errno::ENOMEM)
+    }
+
+    fn eventfd(&self, fd: i32) -> netmap_core::Result<KernelEventFd> {
+        let mut err: c_int = 0;
+        // SAFETY: no preconditions; `err` is valid for writes.
+        let e = unsafe { ffi::nm_glue_eventfd_get(fd, &mut err) };
+        NonNull::new(e)
+            .map(KernelEventFd)
+            .ok_or(if err < 0 { Errno(-err) } else { Errno::ENOMEM })
+    }
+
+    fn watch_eventfd<'a>(
+        &self,
+        s: &'a KernelSleeper,
+        e: &'a KernelEventFd,
+    ) -> netmap_core::Result<KernelWatch<'a>> {
+        let mut err: c_int = 0;
+        // SAFETY: both objects are live and outlive the watch (borrows);
+        // the eventfd's wait queue lives as long as our file reference.
+        let w = unsafe { ffi::nm_glue_watch_eventfd(s.0.as_ptr(), e.0.as_ptr(), &mut err) };
+        NonNull::new(w)
+            .map(|w| KernelWatch(w, PhantomData))
+            .ok_or(if err < 0 { Errno(-err) } else { Errno::ENOMEM })
+    }
+}
+
+/// glue.c's `struct nm_upages`: pinned pages of a process (EXTMEM), and
+/// their number.
+#[derive(Debug)]
+pub struct KernelUserPages(NonNull<c_void>, usize);
+
+// SAFETY: pinned pages belong to no task; the page list is only read.
+unsafe impl Send for KernelUserPages {}
+// SAFETY: as above.
+unsafe impl Sync for KernelUserPages {}
+
+impl UserPages for KernelUserPages {
+    fn count(&self) -> usize {
+        self.1
+    }
+
+    fn page(&self, i: usize) -> Option<NonNull<u8>> {
+        if i >= self.1 {
+            return None;
+        }
+        // SAFETY: a live pinned range and an index below its page count.
+        NonNull::new(unsafe { ffi::nm_glue_upage_addr(self.0.as_ptr(), i) })
+    }
+
+    fn same_pages(&self, other: &Self) -> bool {
+        // SAFETY: two live pinned ranges.
+        unsafe { ffi::nm_glue_upages_same(self.0.as_ptr(), other.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelUserPages {
+    fn drop(&mut self) {
+        // SAFETY: from nm_glue_pin_user, released once; the region built
+        // over these pages is gone (it owned this value).
+        unsafe { ffi::nm_glue_unpin_user(self.0.as_ptr()) }
+    }
+}
+
+/// glue.c's `struct nm_sleeper`: where the sync kernel loop sleeps.
+#[derive(Debug)]
+pub struct KernelSleeper(NonNull<c_void>);
+
+// SAFETY: the sleeper is a wait queue head and an atomic flag, made to be
+// used from any task (wake) and slept on by one.
+unsafe impl Send for KernelSleeper {}
+// SAFETY: as above; every operation goes through the kernel's wait queue
+// and atomic APIs.
+unsafe impl Sync for KernelSleeper {}
+
+impl Sleeper for KernelSleeper {
+    fn sleep(&self, timeout_ns: u64) -> Wake {
+        // SAFETY: live sleeper; the caller is the loop's task, in process
+        // context with no lock held (trait contract).
+        match unsafe { ffi::nm_glue_sleeper_sleep(self.0.as_ptr(), timeout_ns) } {
+            1 => Wake::Woken,
+            0 => Wake::Timeout,
+            _ => Wake::Interrupted,
+        }
+    }
+
+    fn wake(&self) {
+        // SAFETY: live sleeper; callable from any context.
+        unsafe { ffi::nm_glue_sleeper_wake(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelSleeper {
+    fn drop(&mut self) {
+        // SAFETY: every watch borrows the sleeper, so none is left; the
+        // loop (the only sleeper) has returned, and STOP only wakes it
+        // through the shared reference it held, which is gone too.
+        unsafe { ffi::nm_glue_sleeper_free(self.0.as_ptr()) }
+    }
+}
+
+/// glue.c's `struct nm_watch`, on a wait queue until dropped.
+#[derive(Debug)]
+pub struct KernelWatch<'a>(NonNull<c_void>, PhantomData<&'a ()>);
+
+impl Watch for KernelWatch<'_> {
+    fn take_fired(&self) -> bool {
+        // SAFETY: live watch.
+        unsafe { ffi::nm_glue_watch_take_fired(self.0.as_ptr()) != 0 }
+    }
+}
+
+impl Drop for KernelWatch<'_> {
+    fn drop(&mut self) {
+        // SAFETY: live watch; the queue it is on outlives it (borrow).
+        unsafe { ffi::nm_glue_watch_free(self.0.as_ptr()) }
+    }
+}
+
+/// glue.c's `struct nm_efd`: an eventfd file and context, referenced.
+#[derive(Debug)]
+pub struct KernelEventFd(NonNull<c_void>);
+
+// SAFETY: eventfd contexts are shared between tasks by design; signalling
+// works from any context.
+unsafe impl Send for KernelEventFd {}
+// SAFETY: as above.
+unsafe impl Sync for KernelEventFd {}
+
+impl EventFd for KernelEventFd {
+    fn signal(&self) {
+        // SAFETY: live, referenced eventfd.
+        unsafe { ffi::nm_glue_eventfd_signal(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for KernelEventFd {
+    fn drop(&mut self) {
+        // SAFETY: no watch is left on it (watches borrow it); drops the
+        // references taken by nm_glue_eventfd_get.
+        unsafe { ffi::nm_glue_eventfd_put(self.0.as_ptr()) }
     }
 }
 

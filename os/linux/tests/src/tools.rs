@@ -17,6 +17,8 @@ pub const TESTS: &[Test] = &[
     ("tool_pktgen_vale", pktgen_vale),
     ("tool_pktgen_vale_rate", pktgen_vale_rate),
     ("tool_pktgen_pipe", pktgen_pipe),
+    ("tool_pktgen_extmem", pktgen_extmem),
+    ("tool_pktgen_offset", pktgen_offset),
     ("tool_pktgen_ping_pong_vale", ping_pong_vale),
     ("tool_pktgen_ping_pong_pipe", ping_pong_pipe),
     ("tool_vale_ctl_list_info", vale_ctl_list_info),
@@ -366,6 +368,39 @@ pub(crate) fn tx_rx(
 /// busy host stall for tens of ms; at 100 Kpps a run lost 1800 packets).
 fn pktgen_vale() -> Result<(), String> {
     tx_rx("vale0:a", &["-R", "25000"], "vale0:b", &["-C", "4096"])
+}
+
+/// pkt-gen tx/rx through a VALE switch, each port in a region over a file
+/// of its own (`@extmem:file=`, the sizes of the receiver's 4096-slot rings
+/// given as `ring-size`).
+fn pktgen_extmem() -> Result<(), String> {
+    let files = ["/tmp/pg-extmem-tx", "/tmp/pg-extmem-rx"];
+    for f in files {
+        std::fs::File::create(f)
+            .and_then(|h| h.set_len(40 << 20))
+            .map_err(|e| format!("{f}: {e}"))?;
+    }
+    let r = tx_rx(
+        "vale31:a@extmem:file=/tmp/pg-extmem-tx",
+        &["-R", "25000"],
+        "vale31:b@extmem:file=/tmp/pg-extmem-rx,ring-size=65792",
+        &["-C", "4096"],
+    );
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+    r
+}
+
+/// pkt-gen tx/rx through a VALE switch with `@offset` on both ports (data
+/// 64 bytes into the sender's buffers, 100 into the receiver's).
+fn pktgen_offset() -> Result<(), String> {
+    tx_rx(
+        "vale43:a@offset:initial=64",
+        &["-R", "25000"],
+        "vale43:b@offset:initial=100",
+        &["-C", "4096"],
+    )
 }
 
 /// pkt-gen tx at full speed through a VALE switch: all N leave, the receiver

@@ -11,7 +11,8 @@
 //! ring headers, and byte slices for packet buffers that the netmap ring protocol
 //! hands to userspace (see [`Mapping::bytes_mut`]).
 
-use crate::abi::NetmapSlot;
+use crate::abi::{NetmapSlot, NmreqOption};
+use crate::consts::option_body_size;
 use crate::pod::Pod;
 use core::mem::{align_of, offset_of, size_of};
 use core::ptr::NonNull;
@@ -36,6 +37,64 @@ mod os;
 mod os;
 #[cfg(unix)]
 pub use os::pin_current_thread;
+
+/// The option list of a NIOCCTRL request (spec §3.11), owned: each option is
+/// stored in 8-byte words, its 24-byte header first, with room for at least
+/// the body the kernel copies for its type, so that the kernel never reads or
+/// writes outside it. [`ctrl_with`] links the options in order.
+#[derive(Debug, Default)]
+pub struct OptionList {
+    opts: Vec<Vec<u64>>,
+}
+
+const OPT_HDR: usize = size_of::<NmreqOption>();
+
+impl OptionList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an option of type `ty` whose body (after the header) is `body`;
+    /// `nro_size` is `24 + body.len()`. Returns its index.
+    pub fn push(&mut self, ty: u32, body: &[u8]) -> usize {
+        let size = OPT_HDR + body.len();
+        let kernel = OPT_HDR + option_body_size(ty, size as u64);
+        let words = size.max(kernel).div_ceil(8);
+        let mut v = vec![0u64; words];
+        let hdr = NmreqOption {
+            nro_next: 0,
+            nro_reqtype: ty,
+            nro_status: 0,
+            nro_size: size as u64,
+        };
+        let bytes = bytes_of_words_mut(&mut v);
+        bytes[..OPT_HDR].copy_from_slice(hdr.as_bytes());
+        bytes[OPT_HDR..size].copy_from_slice(body);
+        self.opts.push(v);
+        self.opts.len() - 1
+    }
+
+    /// Links the options in order (each `nro_next` to the next one's
+    /// storage, the last to 0); returns the address of the first (0 if the
+    /// list is empty), for `nr_options`. The addresses stay valid while
+    /// the list is not modified.
+    pub(crate) fn link(&mut self) -> u64 {
+        let mut next = 0u64;
+        for o in self.opts.iter_mut().rev() {
+            o[0] = next; // nro_next
+            next = o.as_mut_ptr() as usize as u64;
+        }
+        next
+    }
+}
+
+fn bytes_of_words_mut(v: &mut [u64]) -> &mut [u8] {
+    // SAFETY: a `u64` slice is valid as bytes (8 per word, alignment 1 is
+    // weaker), exclusively borrowed for the same lifetime; every byte pattern
+    // is a valid `u64`.
+    unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * 8) }
+}
 
 /// A memory region shared with the kernel (a netmap allocator mapped with `mmap`),
 /// or an anonymous region laid out the same way (used to test ring code without the

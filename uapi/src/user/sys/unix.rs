@@ -2,6 +2,7 @@
 //! `poll`, `SIGINT`. What differs per OS (the ioctl encoding, CPU pinning) is in
 //! the OS's own module (`linux.rs`, `freebsd.rs`), reached here as `os`.
 
+use super::OptionList;
 use super::os::{NIOCCTRL, NIOCRXSYNC, NIOCTXSYNC};
 use crate::abi::NmreqHeader;
 use crate::consts::{NETMAP_DEVICE_NAME, body_size};
@@ -72,6 +73,103 @@ pub fn ctrl(fd: BorrowedFd<'_>, hdr: &mut NmreqHeader, body: &mut [u8]) -> io::R
     // options (`nr_options = 0`).
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NIOCCTRL as _, p) };
     cvt(ret).map(drop)
+}
+
+/// [`ctrl`] with the option list `opts` (linked here, in order). The kernel
+/// writes each option's header back (its status) and, on success, the bodies of
+/// the options it consumed.
+pub fn ctrl_with(
+    fd: BorrowedFd<'_>,
+    hdr: &mut NmreqHeader,
+    body: &mut [u8],
+    opts: &mut OptionList,
+) -> io::Result<()> {
+    let need = body_size(hdr.nr_reqtype);
+    if body.len() < need {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let next = opts.link();
+    hdr.nr_body = if need == 0 {
+        0
+    } else {
+        body.as_mut_ptr() as usize as u64
+    };
+    hdr.nr_options = next;
+    let p: *mut NmreqHeader = hdr;
+    // SAFETY: as in `ctrl` for the header and the body; the kernel follows
+    // `nr_options` through the chain linked above, which ends with 0 and only
+    // points to the options' storage (exclusively borrowed through `opts`), and
+    // accesses in each at most the header plus the body size of its type, which
+    // `OptionList::push` made sure fits.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NIOCCTRL as _, p) };
+    cvt(ret).map(drop)
+}
+
+/// An eventfd of this process (CSB mode's ioeventfds and irqfds).
+pub type EventFd = OwnedFd;
+
+/// A new eventfd (counter 0, non-blocking, close-on-exec).
+#[cfg(target_os = "linux")]
+pub fn eventfd() -> io::Result<EventFd> {
+    // SAFETY: no pointer arguments; the result is a fresh descriptor we own.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// A new eventfd (not available on this OS).
+#[cfg(not(target_os = "linux"))]
+pub fn eventfd() -> io::Result<EventFd> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// The descriptor number of an eventfd (what the kloop options carry).
+pub fn eventfd_number(e: &EventFd) -> i32 {
+    e.as_raw_fd()
+}
+
+/// A `poll()` entry waiting for `e` to be readable (signalled).
+pub fn eventfd_pollfd(e: &EventFd) -> PollFd<'_> {
+    PollFd::new(e.as_fd(), PollFlags::IN)
+}
+
+/// Adds `n` to an eventfd's counter.
+pub fn eventfd_write(e: &EventFd, n: u64) -> io::Result<()> {
+    let b = n.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a valid buffer to an open descriptor.
+    let r = unsafe { libc::write(e.as_raw_fd(), b.as_ptr().cast(), 8) };
+    if r == 8 {
+        Ok(())
+    } else if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Err(io::Error::from(io::ErrorKind::WriteZero))
+    }
+}
+
+/// Reads (and resets) an eventfd's counter; 0 if it is 0 (non-blocking fd).
+pub fn eventfd_read(e: &EventFd) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a valid buffer from an open descriptor.
+    let r = unsafe { libc::read(e.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+    if r == 8 {
+        Ok(u64::from_ne_bytes(b))
+    } else if r < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::WouldBlock {
+            Ok(0)
+        } else {
+            Err(err)
+        }
+    } else {
+        Err(io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
+}
+
+/// Maps the file `f` (`len` bytes, shared, read/write): memory of this
+/// process to give to the kernel as a region (EXTMEM).
+pub fn map_file(f: &std::fs::File, len: usize) -> io::Result<super::Mapping> {
+    super::Mapping::map_shared(f.as_fd(), len)
 }
 
 /// `ioctl(fd, NIOCTXSYNC)` (`tx = true`) or `ioctl(fd, NIOCRXSYNC)`.

@@ -173,6 +173,63 @@ pub fn ctrl(h: BorrowedDev<'_>, hdr: &mut NmreqHeader, body: &mut [u8]) -> io::R
     io_request(h, NM_IOCTL_CTRL, core::ptr::from_mut(hdr) as usize as u64).map(drop)
 }
 
+/// [`ctrl`] with the option list `opts` (see the Unix backend).
+pub fn ctrl_with(
+    h: BorrowedDev<'_>,
+    hdr: &mut NmreqHeader,
+    body: &mut [u8],
+    opts: &mut super::OptionList,
+) -> io::Result<()> {
+    let need = body_size(hdr.nr_reqtype);
+    if body.len() < need {
+        return Err(errno(e::EINVAL));
+    }
+    hdr.nr_body = if need == 0 {
+        0
+    } else {
+        body.as_mut_ptr() as usize as u64
+    };
+    hdr.nr_options = opts.link();
+    // The driver reads and writes the header, the body and the options (each
+    // in its own exclusively borrowed storage) while the call runs.
+    io_request(h, NM_IOCTL_CTRL, core::ptr::from_mut(hdr) as usize as u64).map(drop)
+}
+
+/// Eventfds do not exist on Windows: CSB mode works without them (the sync
+/// kernel loop then pauses between passes).
+#[derive(Debug)]
+pub enum EventFd {}
+
+/// No eventfds on Windows.
+pub fn eventfd() -> io::Result<EventFd> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// (Never called: no eventfd exists.)
+pub fn eventfd_number(e: &EventFd) -> i32 {
+    match *e {}
+}
+
+/// (Never called: no eventfd exists.)
+pub fn eventfd_pollfd(e: &EventFd) -> PollFd<'_> {
+    match *e {}
+}
+
+/// (Never called: no eventfd exists.)
+pub fn eventfd_write(e: &EventFd, _n: u64) -> io::Result<()> {
+    match *e {}
+}
+
+/// (Never called: no eventfd exists.)
+pub fn eventfd_read(e: &EventFd) -> io::Result<u64> {
+    match *e {}
+}
+
+/// Memory of a file for an EXTMEM region: not supported on Windows yet.
+pub fn map_file(_f: &std::fs::File, _len: usize) -> io::Result<super::Mapping> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// `NIOCTXSYNC` (`tx = true`) or `NIOCRXSYNC`.
 pub fn sync(h: BorrowedDev<'_>, tx: bool) -> io::Result<()> {
     io_request(h, if tx { NM_IOCTL_TXSYNC } else { NM_IOCTL_RXSYNC }, 0).map(drop)
