@@ -147,6 +147,22 @@ void *nm_glue_thread_start(const char *name, size_t len, int cpu, void *ctx,
 			   int *err);
 void nm_glue_thread_stop(void *task);
 unsigned int nm_glue_online_cpus(void);
+void *nm_glue_sleeper_alloc(void);
+void nm_glue_sleeper_wake(void *sp);
+int nm_glue_sleeper_sleep(void *sp, u64 timeout_ns);
+void nm_glue_sleeper_free(void *s);
+void *nm_glue_watch_wq(void *sleeper, void *wq);
+void *nm_glue_watch_eventfd(void *sleeper, void *efd, int *err);
+int nm_glue_watch_take_fired(void *wp);
+void nm_glue_watch_free(void *wp);
+void *nm_glue_eventfd_get(int fd, int *err);
+void nm_glue_eventfd_signal(void *efd);
+void nm_glue_eventfd_put(void *efd);
+void nm_glue_sleep_us(unsigned int us);
+void *nm_glue_pin_user(u64 addr, size_t npages, int *err);
+void *nm_glue_upage_addr(void *up, size_t i);
+bool nm_glue_upages_same(void *ap, void *bp);
+void nm_glue_unpin_user(void *up);
 
 /* ------------------------------------------------------------------------
  * Module parameters (spec section 12).
