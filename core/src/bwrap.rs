@@ -175,6 +175,9 @@ pub fn attach<P: Platform>(
     host: bool,
 ) -> Result<u8> {
     let netif = match &nic.kind {
+        // A native port's hardware rings are the device's descriptors: the
+        // switch would have to transmit through them (not done yet).
+        Kind::Netif(ni) if ni.native.is_some() => return Err(Errno::EOPNOTSUPP),
         Kind::Netif(ni) => Some(ni),
         // A persistent port, already on another switch.
         Kind::Vale(v) if !v.ephemeral && v.hw.is_none() => None,
