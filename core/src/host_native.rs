@@ -42,6 +42,8 @@ pub struct SimState {
     pub given: Vec<DescBuf>,
     /// TX descriptors the device may hold at most (fault injection).
     pub tx_room: Option<usize>,
+    /// RX buffers the device may hold at most.
+    pub rx_room: Option<usize>,
     /// The next register(true) fails.
     pub fail_register: bool,
     /// Report this descriptor for the next RX completion (a broken device).
@@ -133,9 +135,8 @@ impl SimNic {
         if !st.on {
             return false;
         }
-        if d == Dir::Tx
-            && let Some(room) = st.tx_room
-        {
+        let room = if d == Dir::Tx { st.tx_room } else { st.rx_room };
+        if let Some(room) = room {
             let r = &st.rings[d.idx()][ring as usize];
             if r.posted.len() + r.avail.len() >= room {
                 return false;

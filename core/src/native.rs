@@ -20,11 +20,13 @@
 //! address must be reloaded (NS_BUF_CHANGED, or a buffer other than the one
 //! that descriptor last had).
 //!
-//! RX (one free slot kept as the gap, §6.4): the device holds the buffers
-//! of slots `[hwtail, hwcur - 1)`, in slot order; completions come back in
-//! that order and become `[hwtail, ...)`; releasing `[hwcur, head)` posts
-//! the slots `[hwcur - 1, head - 1)`. TX: `[hwcur, head)` is posted in
-//! order; completions advance `hwtail`.
+//! RX (one free slot kept as the gap, §6.4): the kernel owns slots
+//! `[hwtail, hwcur - 1)`; the device holds the buffers of `[hwtail,
+//! next_post)`, in slot order, and `[next_post, hwcur - 1)` wait for room
+//! in the device (a device may hold fewer buffers than the ring has
+//! slots). Completions come back in posting order and become `[hwtail,
+//! ...)`; releasing `[hwcur, head)` makes `[hwcur - 1, head - 1)` postable.
+//! TX: `[hwcur, head)` is posted in order; completions advance `hwtail`.
 //!
 //! Host rings stay with the OS (`NetifOps::host_inject` and
 //! `Adapter::rx_push`), beside the native hardware rings. A port without a
@@ -112,6 +114,8 @@ struct NativeRing {
     hwofs: AtomicU32,
     /// The buffer each descriptor last held (reload decisions).
     last_buf: Vec<AtomicU32>,
+    /// RX: the next slot to give the device.
+    next_post: AtomicU32,
 }
 
 /// The native side of an OS interface (in `NetifPort`).
@@ -147,6 +151,7 @@ impl NativePort {
                 v.push(NativeRing {
                     hwofs: AtomicU32::new(0),
                     last_buf: last,
+                    next_post: AtomicU32::new(0),
                 });
             }
         }
@@ -238,17 +243,25 @@ impl NativePort {
             self.hw_users.fetch_sub(1, Ordering::AcqRel);
             return Err(e);
         }
-        for r in self.rings.iter().flatten() {
-            r.hwofs.store(0, Ordering::Relaxed);
-            for l in r.last_buf.iter() {
-                l.store(0, Ordering::Relaxed);
+        for (d, v) in Dir::BOTH.iter().zip(self.rings.iter()) {
+            for (i, r) in v.iter().enumerate() {
+                r.hwofs.store(0, Ordering::Relaxed);
+                for l in r.last_buf.iter() {
+                    l.store(0, Ordering::Relaxed);
+                }
+                let tail = na
+                    .kring(*d, i as u32)
+                    .map_or(0, |k| k.nr_hwtail.load(Ordering::Relaxed));
+                r.next_post.store(tail, Ordering::Relaxed);
             }
         }
         self.on.store(true, Ordering::Release);
         for i in 0..na.nrings(Dir::Rx) {
-            if let Some(k) = na.kring(Dir::Rx, i) {
+            if let Some(k) = na.kring(Dir::Rx, i)
+                && let Some(ring) = k.ring()
+            {
                 let _own = k.owner.lock_spin();
-                self.rx_fill(na, k);
+                let _ = self.rx_fill(na, k, &ring);
             }
         }
         for d in Dir::BOTH {
@@ -316,30 +329,37 @@ impl NativePort {
         self.gone.store(true, Ordering::Release);
     }
 
-    /// Post the free RX slots `[hwtail, hwcur - 1)` (after netmap mode
-    /// started or a reset). Busy lock held.
-    fn rx_fill<P: Platform>(&self, na: &Adapter<P>, k: &Kring<P>) -> u32 {
-        let Some(ring) = k.ring() else { return 0 };
+    /// Post the RX slots `[next_post, hwcur - 1)` while the device takes
+    /// them, then one kick. Busy lock held. Returns EINVAL if a slot with
+    /// an invalid buffer stopped it (it stays unposted: the ring stalls
+    /// there until the slot is valid again).
+    fn rx_fill<P: Platform>(&self, na: &Adapter<P>, k: &Kring<P>, ring: &RingPtr) -> Result<()> {
+        let Some(r) = self.rings[Dir::Rx.idx()].get(k.id as usize) else {
+            return Ok(());
+        };
         let n = k.num_slots;
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
-        let hwtail = k.nr_hwtail.load(Ordering::Relaxed);
-        if hwcur >= n || hwtail >= n {
-            return 0;
+        let mut j = r.next_post.load(Ordering::Relaxed);
+        if hwcur >= n || j >= n {
+            return Err(Errno::EIO);
         }
         let end = nm_prev(hwcur, n);
-        let mut j = hwtail;
-        let mut posted = 0;
+        let mut res = Ok(());
+        let start = j;
         while j != end {
-            if self.rx_post_slot(na, k, &ring, j).is_err() {
+            if let Err(e) = self.rx_post_slot(na, k, ring, j) {
+                if e == Errno::EINVAL {
+                    res = Err(e);
+                }
                 break;
             }
-            posted += 1;
             j = nm_next(j, n);
         }
-        if posted > 0 {
+        if j != start {
+            r.next_post.store(j, Ordering::Relaxed);
             self.ops.rx_kick(k.id);
         }
-        posted
+        res
     }
 
     /// Post RX slot `j`: its buffer index is read once and checked.
@@ -455,34 +475,19 @@ impl NativePort {
             return Err(Errno::EIO);
         }
         self.ops.intr(Dir::Rx, k.id, false);
-        let res = self.rx_import(na, k, ring, hwcur, hwtail);
-        // Release [hwcur, head): the slots behind the gap get posted.
-        let mut j = hwcur;
-        let mut posted = 0;
-        let mut rel = Ok(());
-        while j != head {
-            if let Err(e) = self.rx_post_slot(na, k, ring, nm_prev(j, n)) {
-                if e == Errno::EINVAL {
-                    rel = Err(e);
-                }
-                break;
-            }
-            posted += 1;
-            j = nm_next(j, n);
+        let res = self.rx_import(na, k, ring);
+        // Release [hwcur, head): the slots behind the gap become postable.
+        if head != hwcur {
+            k.nr_hwcur.store(head, Ordering::Release);
         }
-        if posted > 0 {
-            k.nr_hwcur.store(j, Ordering::Release);
-            self.ops.rx_kick(k.id);
-        }
+        let rel = self.rx_fill(na, k, ring);
         let mut res = res;
         if self.ops.intr(Dir::Rx, k.id, true) {
             // Frames arrived while the interrupt was off, and no interrupt
             // will tell about them: take them now, and if the device is
             // still ahead, wake the ring's waiters so that they sync again.
             self.ops.intr(Dir::Rx, k.id, false);
-            let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
-            let hwtail = k.nr_hwtail.load(Ordering::Relaxed);
-            res = res.and(self.rx_import(na, k, ring, hwcur, hwtail));
+            res = res.and(self.rx_import(na, k, ring));
             if self.ops.intr(Dir::Rx, k.id, true) {
                 na.notify(k);
             }
@@ -490,18 +495,18 @@ impl NativePort {
         res.and(rel)
     }
 
-    /// Move filled RX descriptors into slots `[hwtail, hwcur - 1)`.
-    fn rx_import<P: Platform>(
-        &self,
-        na: &Adapter<P>,
-        k: &Kring<P>,
-        ring: &RingPtr,
-        hwcur: u32,
-        hwtail: u32,
-    ) -> Result<()> {
+    /// Move filled RX descriptors into slots `[hwtail, next_post)`.
+    fn rx_import<P: Platform>(&self, na: &Adapter<P>, k: &Kring<P>, ring: &RingPtr) -> Result<()> {
+        let Some(r) = self.rings[Dir::Rx.idx()].get(k.id as usize) else {
+            return Ok(());
+        };
         let n = k.num_slots;
+        let hwtail = k.nr_hwtail.load(Ordering::Relaxed);
+        let end = r.next_post.load(Ordering::Relaxed);
+        if hwtail >= n || end >= n {
+            return Err(Errno::EIO);
+        }
         let bsize = na.mem.buf_size().min(u32::from(u16::MAX));
-        let end = nm_prev(hwcur, n);
         let mut t = hwtail;
         let mut res = Ok(());
         while t != end {
@@ -582,7 +587,10 @@ pub fn ring_reset<P: Platform>(
     match d {
         Dir::Tx => k.nr_hwtail.store(nm_prev(hwcur, n), Ordering::Release),
         Dir::Rx => {
-            np.rx_fill(na, k);
+            r.next_post.store(hwtail, Ordering::Relaxed);
+            if let Some(ring) = k.ring() {
+                let _ = np.rx_fill(na, k, &ring);
+            }
         }
     }
     drop(_own);

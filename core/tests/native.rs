@@ -461,3 +461,24 @@ fn many_frames_both_directions_with_a_full_device() {
     drop(st);
     check_given(&sim, nbufs(&eth0), 2048);
 }
+
+#[test]
+fn rx_device_smaller_than_the_ring() {
+    let eth0 = HostNetif::with_native("eth0", 1, 32);
+    let sim = eth0.sim().unwrap();
+    sim.state().rx_room = Some(8);
+    let env = Env::with_nics(std::slice::from_ref(&eth0));
+    let p = env.port("eth0");
+    assert_eq!(sim.held(Dir::Rx, 0), 8);
+    for round in 0..20u32 {
+        let fs: Vec<Vec<u8>> = (0..8).map(|i| frame(A, B, round * 10 + i, 60)).collect();
+        for f in &fs {
+            assert!(sim.dma_rx(0, f));
+        }
+        assert!(!sim.dma_rx(0, &fs[0]), "device full");
+        assert_eq!(p.recv(), fs, "round {round}");
+        p.rxsync().unwrap();
+        assert_eq!(sim.held(Dir::Rx, 0), 8, "round {round}");
+    }
+    check_given(&sim, nbufs(&eth0), 2048);
+}
