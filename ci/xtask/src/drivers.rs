@@ -110,8 +110,7 @@ static void virtio_netmap_detach(struct virtnet_info *vi);\n\n",
 
 /// The text between the two remove hooks: detach before unregister.
 const REMOVE_OLD: &str = "\tflush_work(&vi->config_work);\n\n\tunregister_netdev(vi->dev);\n";
-const REMOVE_NEW: &str =
-    "\tflush_work(&vi->config_work);\n\n\tvirtio_netmap_detach(vi);\n\tunregister_netdev(vi->dev);\n";
+const REMOVE_NEW: &str = "\tflush_work(&vi->config_work);\n\n\tvirtio_netmap_detach(vi);\n\tunregister_netdev(vi->dev);\n";
 
 /// Apply [`HOOKS`] to `src` (Linux's virtio_net.c).
 pub fn patch_virtio_net(src: &str) -> Result<String> {
@@ -126,7 +125,14 @@ pub fn patch_virtio_net(src: &str) -> Result<String> {
         }
         let at = s.find(h.anchor).unwrap_or(0);
         let end = at + h.anchor.len();
-        s = format!("{}{}{}{}{}", &s[..at], h.before, h.anchor, h.after, &s[end..]);
+        s = format!(
+            "{}{}{}{}{}",
+            &s[..at],
+            h.before,
+            h.anchor,
+            h.after,
+            &s[end..]
+        );
     }
     s = s.replacen(REMOVE_OLD, REMOVE_NEW, 1);
     s = s.replacen(
@@ -231,7 +237,9 @@ pub fn build_virtio_net(k: &Kernel, netmap_ko: &Path) -> Result<PathBuf> {
     }
     let warnings: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("warning:") || l.contains("objtool:") || l.contains("WARNING: modpost:"))
+        .filter(|l| {
+            l.contains("warning:") || l.contains("objtool:") || l.contains("WARNING: modpost:")
+        })
         .collect();
     if !warnings.is_empty() {
         eprint!("{log}");
