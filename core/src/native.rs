@@ -443,7 +443,9 @@ impl NativePort {
         if hwcur >= n || hwtail >= n {
             return;
         }
-        let inflight = ring_dist(hwtail, hwcur, n).saturating_sub(1);
+        // Slots strictly between hwtail and hwcur; hwcur == hwtail means
+        // a full ring (n - 1 in flight), not an empty one.
+        let inflight = (hwcur + n - hwtail - 1) % n;
         if inflight == 0 {
             return;
         }
@@ -533,9 +535,11 @@ impl NativePort {
 /// forwarded through the switch the interface is attached to). Any
 /// context; takes no lock but the wait queues'.
 pub fn rx_irq<P: Platform>(na: &Adapter<P>, ring: u32) {
+    // Hard-irq context on Linux: only wait queues are touched (a native
+    // port is never attached to a switch, see `bwrap::attach`, so there is
+    // nothing to forward here).
     if let Some(k) = na.kring(Dir::Rx, ring)
         && k.flags() & NKR_ON != 0
-        && !crate::bwrap::nic_rx(na, k)
     {
         na.notify(k);
     }

@@ -482,3 +482,25 @@ fn rx_device_smaller_than_the_ring() {
     }
     check_given(&sim, nbufs(&eth0), 2048);
 }
+
+#[test]
+fn tx_full_ring_in_flight_is_reclaimed() {
+    let (eth0, sim, env) = setup(1, 16);
+    let p = env.port("eth0");
+    for round in 0..5u32 {
+        let fs: Vec<Vec<u8>> = (0..15).map(|i| frame(B, A, round * 100 + i, 60)).collect();
+        let refs: Vec<&[u8]> = fs.iter().map(|f| f.as_slice()).collect();
+        // A whole ring's worth in flight (hwcur catches up with hwtail).
+        assert_eq!(p.send(&refs), 15, "round {round}");
+        assert_eq!(p.tx_ring(0).unwrap().tail(), p.tx_ring(0).unwrap().head());
+        assert_eq!(sim.dma_tx(0), 15);
+        p.txsync().unwrap();
+        let r = p.tx_ring(0).unwrap();
+        assert_eq!(
+            nm_ring_space(16, r.head(), r.tail()),
+            15,
+            "round {round}: all reclaimed"
+        );
+    }
+    check_given(&sim, nbufs(&eth0), 2048);
+}

@@ -166,6 +166,33 @@ pub fn boot_script(files: &[(&Path, &str)], script: &str, timeout: Duration) -> 
     Ok(out.console())
 }
 
+/// [`boot_script`] with the QEMU NICs (and their modules loaded).
+pub fn boot_script_nics(
+    files: &[(&Path, &str)],
+    script: &str,
+    timeout: Duration,
+) -> Result<String> {
+    let opts = BootOpts {
+        files: files
+            .iter()
+            .map(|(h, g)| (h.to_path_buf(), g.to_string()))
+            .collect(),
+        script: script.to_string(),
+        timeout,
+        nics: true,
+        ..BootOpts::default()
+    };
+    let out = boot(&opts)?;
+    if out.timed_out {
+        return Err(format!(
+            "guest killed after {} s; console ended with:\n{}",
+            timeout.as_secs(),
+            tail(&out.lines, 30)
+        ));
+    }
+    Ok(out.console())
+}
+
 /// Where the guest finds the netmap-aware virtio-net driver (if built).
 pub const NATIVE_KO: &str = "/lib/modules/virtio_net_netmap.ko";
 
