@@ -35,7 +35,7 @@
 #![deny(unsafe_code)]
 
 use crate::adapter::{Adapter, RingRange};
-use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, nm_prev, ring_dist};
+use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, nm_prev};
 use crate::platform::Platform;
 use crate::shm::RingPtr;
 use crate::{Errno, Result};
