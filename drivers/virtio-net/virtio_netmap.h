@@ -106,10 +106,15 @@ static unsigned int vnm_tx_reclaim(void *drv, unsigned int ring)
 	struct virtqueue *vq = vnm_vq(drv, true, ring);
 	unsigned int n = 0, len;
 
-	while (virtqueue_get_buf(vq, &len))
-		n++;
-	/* An interrupt when most of what is in flight has completed. */
-	virtqueue_enable_cb_delayed(vq);
+	/*
+	 * An interrupt when most of what is in flight has completed. A false
+	 * return means completions arrived meanwhile, for which no interrupt
+	 * will come: take them too.
+	 */
+	do {
+		while (virtqueue_get_buf(vq, &len))
+			n++;
+	} while (!virtqueue_enable_cb_delayed(vq));
 	return n;
 }
 
