@@ -81,6 +81,8 @@ pub struct BootOpts {
     pub echo: bool,
     /// The guest's kernel (its image and NIC modules); `None`: Debian 12's.
     pub kernel: Option<Kernel>,
+    /// With `nics`: a second virtio-net NIC on the hub (native-mode tests).
+    pub second_virtio: bool,
 }
 
 impl Default for BootOpts {
@@ -93,6 +95,7 @@ impl Default for BootOpts {
             mem_mb: 2048,
             echo: false,
             kernel: None,
+            second_virtio: false,
         }
     }
 }
@@ -180,6 +183,7 @@ pub fn boot_script_nics(
         script: script.to_string(),
         timeout,
         nics: true,
+        second_virtio: true,
         ..BootOpts::default()
     };
     let out = boot(&opts)?;
@@ -223,7 +227,7 @@ pub fn run(line: Line) -> Result {
     let filter = std::env::var("NM_TESTS").unwrap_or_default();
     // The stress test's knobs reach the guest's environment.
     let mut exports = String::new();
-    for var in ["NM_STRESS_SEED", "NM_STRESS_SECS"] {
+    for var in ["NM_STRESS_SEED", "NM_STRESS_SECS", "NM_NATIVE"] {
         if let Ok(v) = std::env::var(var)
             && v.bytes().all(|b| b.is_ascii_alphanumeric())
         {
@@ -258,6 +262,8 @@ pub fn run(line: Line) -> Result {
         nics: true,
         echo: false,
         kernel: Some(kernel.clone()),
+        // The native tests (NM_NATIVE=1, see os/linux/tests/src/native.rs).
+        second_virtio: std::env::var_os("NM_NATIVE").is_some(),
         ..BootOpts::default()
     };
     println!(
@@ -483,12 +489,16 @@ pub fn boot_with(opts: &BootOpts, mut on_line: impl FnMut(&str)) -> Result<Guest
             "hubport,id=p1,hubid=0",
             "-device",
             "virtio-net-pci,netdev=p1",
-            // A second virtio-net NIC: native <-> native tests.
-            "-netdev",
-            "hubport,id=p2,hubid=0",
-            "-device",
-            "virtio-net-pci,netdev=p2",
         ]);
+        if opts.second_virtio {
+            // A second virtio-net NIC: native <-> native tests.
+            cmd.args([
+                "-netdev",
+                "hubport,id=p2,hubid=0",
+                "-device",
+                "virtio-net-pci,netdev=p2",
+            ]);
+        }
     } else {
         cmd.args(["-nic", "none"]);
     }
