@@ -155,6 +155,33 @@ static void vnm_drop_netmap_bufs(struct virtnet_info *vi)
 	}
 }
 
+/*
+ * remove_vq_common() reset the device, and a reset device has forgotten the
+ * features it accepted at probe (QEMU clears them; virtio 1.x §2.1 resets
+ * the device's state). The driver's rings still use them (event index,
+ * indirect descriptors, mergeable buffers): negotiate them again, as
+ * virtio_device_restore() does, before the queues are set up. Without this
+ * the device and the driver disagree on notification suppression: the
+ * driver reads an avail_event the device never writes, and after its first
+ * batch no kick of either ring reaches the device.
+ */
+static int vnm_features_again(struct virtio_device *vdev)
+{
+	int err;
+
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER);
+	err = vdev->config->finalize_features(vdev);
+	if (err)
+		return err;
+	if (!virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
+		return 0;
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_FEATURES_OK);
+	if (!(vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_FEATURES_OK))
+		return -ENODEV;
+	return 0;
+}
+
 static int vnm_reg(void *drv, bool on)
 {
 	struct virtio_netmap *vn = drv;
@@ -174,6 +201,13 @@ static int vnm_reg(void *drv, bool on)
 		vnm_drop_netmap_bufs(vi);
 		WRITE_ONCE(vi->nm_on, false);
 		remove_vq_common(vi);
+	}
+	err = vnm_features_again(vdev);
+	if (err) {
+		virtio_add_status(vdev, VIRTIO_CONFIG_S_FAILED);
+		netdev_err(vi->dev, "netmap: device refused its features: %d\n",
+			   err);
+		return err;
 	}
 	/* virtnet_open() fills the RX rings with skbs only out of netmap mode. */
 	err = virtnet_restore_up(vdev);
