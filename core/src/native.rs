@@ -531,24 +531,39 @@ impl NativePort {
 }
 
 /// The OS's RX interrupt on hardware ring `ring` of a native port (the
-/// reference's `netmap_rx_irq`): the ring's users are woken (or the frames
-/// forwarded through the switch the interface is attached to). Any
-/// context; takes no lock but the wait queues'.
+/// reference's `netmap_rx_irq`): the ring's users are woken, or, for an
+/// interface attached to a VALE switch, the frames are forwarded through
+/// it. Called in the driver's NAPI context (softirq on Linux), never in a
+/// hard interrupt: forwarding takes the switch's locks.
 pub fn rx_irq<P: Platform>(na: &Adapter<P>, ring: u32) {
-    // Hard-irq context on Linux: only wait queues are touched (a native
-    // port is never attached to a switch, see `bwrap::attach`, so there is
-    // nothing to forward here).
     if let Some(k) = na.kring(Dir::Rx, ring)
         && k.flags() & NKR_ON != 0
+        && !crate::bwrap::nic_rx(na, k)
     {
         na.notify(k);
     }
 }
 
 /// The OS's TX interrupt on hardware ring `ring`: descriptors completed,
-/// the ring's waiters sync again.
+/// the ring's waiters sync again; for an interface attached to a switch,
+/// what the switch left waiting for room is sent. Same context as
+/// [`rx_irq`].
 pub fn tx_irq<P: Platform>(na: &Adapter<P>, ring: u32) {
-    if let Some(k) = na.kring(Dir::Tx, ring) {
+    if let Some(bw) = na.wrapper() {
+        // The kernel drives the TX ring: post what waits in its slots and
+        // take the completions, then send what waits in the switch. A ring
+        // busy in another context is synced there.
+        if let crate::adapter::Kind::Netif(ni) = &na.kind
+            && let Some(nat) = &ni.native
+            && let Some(k) = na.kring(Dir::Tx, ring)
+            && let Some(mut own) = k.owner.try_lock()
+            && let Some(r) = k.ring()
+            && k.flags() & NKR_ON != 0
+        {
+            let _ = nat.txsync(na, k, &mut own, &r);
+        }
+        crate::bwrap::retry_tx(&bw);
+    } else if let Some(k) = na.kring(Dir::Tx, ring) {
         na.notify(k);
     }
 }

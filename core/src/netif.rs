@@ -158,6 +158,16 @@ impl<'a, P: Platform> Frame<'a, P> {
         self.len() == 0
     }
 
+    /// Copy the frame to the start of buffer `dst` (a native TX slot's);
+    /// returns the bytes written (at most the buffer's size).
+    pub fn copy_into(&self, dst: &BufRef<'_>) -> usize {
+        let mut off = 0;
+        for (buf, start, l) in self.pieces() {
+            off += dst.copy_from(off, &buf, start, l);
+        }
+        off
+    }
+
     /// Copy the frame into `out`; returns the bytes written (at most
     /// `out.len()`; fewer if the user shortened a slot since `len`).
     pub fn copy_to(&self, out: &mut [u8]) -> usize {

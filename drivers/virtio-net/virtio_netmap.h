@@ -17,8 +17,9 @@
  * device's hands: the stack's skbs and pages are freed by the driver, and
  * netmap's buffers are only detached (they belong to netmap).
  *
- * While vi->nm_on is set, the interrupt callbacks wake netmap's users
- * instead of scheduling NAPI, the NAPI polls do nothing, and start_xmit,
+ * While vi->nm_on is set, the NAPI poll of a queue pair hands its rings'
+ * interrupts to netmap (which wakes their users, or forwards through the
+ * VALE switch the interface is attached to) instead of the stack, and start_xmit,
  * refill and the ethtool/XDP reconfigurations that would touch the rings
  * are refused.
  */
@@ -33,6 +34,8 @@ struct virtio_netmap {
 	struct virtio_net_hdr_mrg_rxbuf txhdr;
 	/* Written by the device for every received frame; never read. */
 	struct virtio_net_hdr_mrg_rxbuf rxhdr;
+	/* Queue pairs with a TX interrupt for the NAPI poll (bit per pair). */
+	unsigned long *tx_pending;
 };
 
 /* The token of a buffer is its descriptor index, made non-NULL. */
@@ -222,23 +225,48 @@ static int vnm_reg(void *drv, bool on)
 	return err;
 }
 
-/* skb_recv_done / skb_xmit_done: true if netmap took the interrupt. */
+/*
+ * skb_recv_done / skb_xmit_done: true if netmap took the interrupt. Its
+ * work runs in the NAPI context of the ring's queue pair (softirq), as in
+ * the reference's drivers: there netmap may forward frames through a VALE
+ * switch the interface is attached to, which a hard interrupt must not do.
+ * A TX interrupt is remembered in the pair's bit; the RX NAPI poll runs the
+ * RX side every time (its callback is off once the poll ran, and only an
+ * RX sync turns it on again).
+ */
 static bool virtio_netmap_irq(struct virtnet_info *vi, struct virtqueue *vq,
 			      bool tx)
 {
-	if (!READ_ONCE(vi->nm_on) || !vi->nm)
+	struct virtio_netmap *vn = vi->nm;
+	unsigned int q;
+
+	if (!READ_ONCE(vi->nm_on) || !vn)
 		return false;
+	q = tx ? vq2txq(vq) : vq2rxq(vq);
 	virtqueue_disable_cb(vq);
-	netmap_native_irq(vi->nm->nn, tx, tx ? vq2txq(vq) : vq2rxq(vq));
+	if (tx)
+		set_bit(q, vn->tx_pending);
+	napi_schedule(&vi->rq[q].napi);
 	return true;
 }
 
-/* The NAPI polls in netmap mode: nothing to do (netmap syncs the rings). */
+/* The NAPI polls in netmap mode: netmap's interrupt work (see above). */
 static bool virtio_netmap_napi(struct virtnet_info *vi,
 			       struct napi_struct *napi)
 {
+	struct virtio_netmap *vn = vi->nm;
+	int q;
+
 	if (!READ_ONCE(vi->nm_on))
 		return false;
+	for (q = 0; vn && q < vi->max_queue_pairs; q++) {
+		if (napi != &vi->rq[q].napi)
+			continue;
+		if (test_and_clear_bit(q, vn->tx_pending))
+			netmap_native_irq(vn->nn, true, q);
+		netmap_native_irq(vn->nn, false, q);
+		break;
+	}
 	napi_complete_done(napi, 0);
 	return true;
 }
@@ -251,6 +279,11 @@ static void virtio_netmap_attach(struct virtnet_info *vi)
 
 	if (!vn)
 		return;
+	vn->tx_pending = bitmap_zalloc(vi->max_queue_pairs, GFP_KERNEL);
+	if (!vn->tx_pending) {
+		kfree(vn);
+		return;
+	}
 	vn->vi = vi;
 	vn->ops.rx_rings = vi->curr_queue_pairs;
 	vn->ops.tx_rings = vi->curr_queue_pairs;
@@ -266,6 +299,7 @@ static void virtio_netmap_attach(struct virtnet_info *vi)
 	vn->ops.intr = vnm_intr;
 	vn->nn = netmap_native_attach(vi->dev, &vn->ops, vn);
 	if (!vn->nn) {
+		bitmap_free(vn->tx_pending);
 		kfree(vn);
 		return;
 	}
@@ -281,5 +315,6 @@ static void virtio_netmap_detach(struct virtnet_info *vi)
 		return;
 	netmap_native_detach(vn->nn);
 	vi->nm = NULL;
+	bitmap_free(vn->tx_pending);
 	kfree(vn);
 }

@@ -51,7 +51,12 @@ struct netmap_native *netmap_native_attach(struct net_device *dev,
 					   void *drv);
 /* Leaves netmap mode (calling ops->reg(drv, false)) and forgets the device. */
 void netmap_native_detach(struct netmap_native *nn);
-/* Interrupt of ring `ring` in netmap mode: wakes netmap's users. Any context. */
+/*
+ * Interrupt of ring `ring` in netmap mode: wakes netmap's users, or, for an
+ * interface attached to a VALE switch, forwards its frames. Call it from
+ * the driver's NAPI poll (softirq) or process context, never from a hard
+ * interrupt handler.
+ */
 void netmap_native_irq(struct netmap_native *nn, bool tx, unsigned int ring);
 /*
  * The device was reset and ring `ring` restarted empty at descriptor

@@ -292,8 +292,9 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
 }
 
 /// An interrupt of hardware ring `ring` (TX if `tx`) of a port in native
-/// mode: wake its users. Called by glue.c's `netmap_native_irq` from the
-/// driver's interrupt handler (any context), under RCU.
+/// mode: wake its users, or forward through the switch the interface is
+/// attached to. Called by glue.c's `netmap_native_irq` from the driver's
+/// NAPI poll (softirq), under RCU.
 ///
 /// # Safety
 /// `ctx` is the adapter pointer Rust gave `nm_glue_native_set_ctx`, read

@@ -294,23 +294,39 @@ fn native_host_rings() -> Result<(), String> {
     Ok(())
 }
 
-/// VALE attach of a native port is refused (EOPNOTSUPP, see
-/// drivers/README.md); the port stays usable.
+/// VALE attach of a native port (vale-ctl -a): the interface enters
+/// native mode for the switch; frames cross between a VALE port and the
+/// other NIC both ways (device RX forwarded from the NAPI poll, switch
+/// output copied into the device's TX slots); after vale-ctl -d a user
+/// has the port again, natively.
 fn native_vale_attach() -> Result<(), String> {
     let Some(n) = Native::load("native_vale_attach")? else {
         return Ok(());
     };
-    let st = Command::new("/bin/vale-ctl")
-        .args(["-a", &format!("vale0:{}", n.a)])
-        .output()
-        .map_err(|e| format!("vale-ctl: {e}"))?;
-    ensure!(
-        !st.status.success(),
-        "vale-ctl -a of a native port succeeded"
-    );
+    let vale_ctl = |args: &[&str]| run("/bin/vale-ctl", args);
+    let before = native_on_count();
+    vale_ctl(&["-a", &format!("vale0:{}", n.a)])?;
+    let res = (|| {
+        ensure!(
+            native_on_count() == before + 1,
+            "vale-ctl -a did not put {} in native mode",
+            n.a
+        );
+        let v = Port::open("vale0:v")?;
+        let b = Port::open(&n.b)?;
+        let got = transfer(&v, &b, mac(0x4a), 300)?;
+        let back = transfer(&b, &v, mac(0x4b), 300)?;
+        println!(
+            "NOTE native vale0:{} <-> {}: {got} and {back} of 300 frames",
+            n.a, n.b
+        );
+        Ok(())
+    })();
+    vale_ctl(&["-d", &format!("vale0:{}", n.a)])?;
+    res?;
     let a = Port::open(&n.a)?;
     let b = Port::open(&n.b)?;
-    transfer(&a, &b, mac(0x4a), 100)?;
+    transfer(&a, &b, mac(0x4c), 100)?;
     Ok(())
 }
 
