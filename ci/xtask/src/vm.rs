@@ -214,6 +214,7 @@ pub fn run(line: Line) -> Result {
             None
         }
     };
+    let second_virtio = native_ko.is_some();
     let t_module = t0.elapsed();
     let mut packages = vec![GUEST_TESTS_PACKAGE];
     packages.extend_from_slice(GUEST_TOOL_PACKAGES);
@@ -227,7 +228,7 @@ pub fn run(line: Line) -> Result {
     let filter = std::env::var("NM_TESTS").unwrap_or_default();
     // The stress test's knobs reach the guest's environment.
     let mut exports = String::new();
-    for var in ["NM_STRESS_SEED", "NM_STRESS_SECS", "NM_NATIVE"] {
+    for var in ["NM_STRESS_SEED", "NM_STRESS_SECS"] {
         if let Ok(v) = std::env::var(var)
             && v.bytes().all(|b| b.is_ascii_alphanumeric())
         {
@@ -262,8 +263,9 @@ pub fn run(line: Line) -> Result {
         nics: true,
         echo: false,
         kernel: Some(kernel.clone()),
-        // The native tests (NM_NATIVE=1, see os/linux/tests/src/native.rs).
-        second_virtio: std::env::var_os("NM_NATIVE").is_some(),
+        // The native tests' second virtio-net NIC, where the native driver
+        // is in the guest (os/linux/tests/src/native.rs).
+        second_virtio,
         ..BootOpts::default()
     };
     println!(

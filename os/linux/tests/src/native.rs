@@ -2,9 +2,7 @@
 //! `virtio_net_netmap.ko` (drivers/virtio-net), netmap buffers straight in
 //! the virtqueues. Each test swaps the in-tree virtio_net for it and back.
 //! Skipped (with a NOTE saying why) where vm-test did not build the driver
-//! (the 6.12 line), and unless NM_NATIVE is set (vm-test then also adds the
-//! second virtio-net NIC): native traffic stalls after the first batch in
-//! the guest today (see drivers/README.md).
+//! (the 6.12 line); where it did, vm-test adds the second virtio-net NIC.
 
 use crate::nic::{collect, ip, pktgen, quiet, send_all, wait_oper_up};
 use crate::nic_more::{Netns, ping_counts};
@@ -68,14 +66,6 @@ struct Native {
 impl Native {
     /// None (after a NOTE) where the driver was not built.
     fn load(test: &str) -> Result<Option<Native>, String> {
-        if std::env::var_os("NM_NATIVE").is_none() {
-            println!(
-                "NOTE {test}: skipped: native virtio-net traffic stalls after the first \
-                 batch in this guest (known bug, drivers/README.md); \
-                 NM_NATIVE=1 cargo xtask vm-test runs these tests"
-            );
-            return Ok(None);
-        }
         if !std::path::Path::new(NATIVE_KO).exists() {
             println!(
                 "NOTE {test}: skipped: {NATIVE_KO} not in the guest (vm-test builds \
