@@ -43,6 +43,7 @@
 use crate::adapter::{Adapter, Kind, PortConfig, RingRange};
 use crate::kring::{Dir, Kring, KringOwned, NKR_ON, nm_next, ring_dist};
 use crate::name::{Name, concat};
+use crate::native::NativePort;
 use crate::netif::Frame;
 use crate::platform::Platform;
 use crate::shm::RingPtr;
@@ -201,10 +202,20 @@ pub fn attach<P: Platform>(
         None
     };
     let nrx = nic.nrings(Dir::Rx) + if host { nic.nhost(Dir::Rx) } else { 0 };
+    let native = netif.and_then(|ni| ni.native.as_ref());
+    let mut nic_ranges = rx_only(nrx);
+    if native.is_some() {
+        // A native device enters netmap mode as a whole: the switch sends
+        // through its hardware TX rings.
+        nic_ranges[Dir::Tx.idx()] = RingRange {
+            first: 0,
+            last: nic.nrings(Dir::Tx),
+        };
+    }
     let bw = Arc::new(Bwrap {
         hw: hw.clone(),
         host: host_port.clone(),
-        nic_ranges: rx_only(nrx),
+        nic_ranges,
         poll_first: AtomicU32::new(0),
         poll_last: AtomicU32::new(0),
         threads: Lock::new(Vec::new()).ok_or(Errno::ENOMEM)?,
@@ -231,7 +242,13 @@ pub fn attach<P: Platform>(
     nic.set_wrapper(Some(bw.clone()));
     nic.active_fds.fetch_add(1, Ordering::AcqRel);
     if let Some(ni) = netif
-        && let Err(e) = ni.ops.register(nic, true)
+        && let Err(e) = ni.ops.register(nic, true).and_then(|()| {
+            native.map_or(Ok(()), |nat| {
+                nat.bind(nic, &bw.nic_ranges).inspect_err(|_| {
+                    let _ = ni.ops.register(nic, false);
+                })
+            })
+        })
     {
         nic.set_wrapper(None);
         nic.active_fds.fetch_sub(1, Ordering::AcqRel);
@@ -275,6 +292,12 @@ pub fn detach<P: Platform>(nic: &Arc<Adapter<P>>, bw: &Arc<Bwrap<P>>) {
         }
     }
     nic.set_wrapper(None);
+    // A native device gives netmap's buffers back before the rings go.
+    if let Kind::Netif(ni) = &nic.kind
+        && let Some(nat) = &ni.native
+    {
+        nat.unbind(nic, &bw.nic_ranges);
+    }
     if nic.active_fds.fetch_sub(1, Ordering::AcqRel) == 1 {
         // After this no new frame is pushed (the OS waits for its hooks).
         if let Kind::Netif(ni) = &nic.kind {
@@ -335,8 +358,14 @@ pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>, 
         return 0;
     }
     let rounds = if chained { CHAIN_ROUNDS } else { u32::MAX };
+    let native = native_rx(nic, k);
     let mut total = 0;
     drive(k, rounds, |own, ring| {
+        if let Some(nat) = native {
+            // Take what the device received (release nothing yet).
+            own.rhead = k.nr_hwcur.load(Ordering::Relaxed);
+            let _ = nat.rxsync(nic, k, own, ring);
+        }
         let n = k.num_slots;
         let hwcur = k.nr_hwcur.load(Ordering::Relaxed);
         let tail = k.nr_hwtail.load(Ordering::Acquire);
@@ -354,10 +383,29 @@ pub fn forward_ring<P: Platform>(nic: &Adapter<P>, bw: &Bwrap<P>, k: &Kring<P>, 
             crate::vale::forward(&sw, me, &src, own, hwcur, tail, NM_BDG_BATCH as usize);
         }
         total += ring_dist(hwcur, tail, n);
-        let _q = k.q_lock.lock();
-        k.nr_hwcur.store(tail, Ordering::Release);
+        {
+            let _q = k.q_lock.lock();
+            k.nr_hwcur.store(tail, Ordering::Release);
+        }
+        if let Some(nat) = native {
+            // The forwarded slots go back to the device; frames that came
+            // meanwhile make another round.
+            own.rhead = tail;
+            let _ = nat.rxsync(nic, k, own, ring);
+            if k.nr_hwtail.load(Ordering::Acquire) != tail {
+                k.work_pending.store(true, Ordering::Release);
+            }
+        }
     });
     total
+}
+
+/// The native driver of hardware RX ring `k` of `nic`, if it has one.
+fn native_rx<'a, P: Platform>(nic: &'a Adapter<P>, k: &Kring<P>) -> Option<&'a NativePort> {
+    match &nic.kind {
+        Kind::Netif(ni) if k.id < nic.nrings(Dir::Rx) => ni.native.as_ref(),
+        _ => None,
+    }
 }
 
 /// Run `step` on kernel-driven ring `k` (with its busy lock, and the ring
@@ -430,6 +478,14 @@ fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>, depth: u
         _ => return,
     };
     let txr = dk.id % nic.nrings(Dir::Tx).max(1);
+    if !hw.host
+        && let Some(nat) = &ni.native
+    {
+        drive(dk, u32::MAX, |_, ring| {
+            drain_native(&nic, nat, port, dk, ring, txr)
+        });
+        return;
+    }
     drive(dk, u32::MAX, |_, ring| {
         let n = dk.num_slots;
         let hwcur = dk.nr_hwcur.load(Ordering::Relaxed);
@@ -458,6 +514,71 @@ fn drain<P: Platform>(port: &Adapter<P>, hw: &HwPort<P>, dk: &Kring<P>, depth: u
         let _q = dk.q_lock.lock();
         dk.nr_hwcur.store(j, Ordering::Release);
     });
+}
+
+/// Send what RX ring `dk` of interface port `port` holds through hardware
+/// TX ring `txr` of native interface `nic`: each frame is copied into a
+/// free TX slot (a frame longer than a buffer is dropped: a native TX slot
+/// is one descriptor), then one txsync posts the batch. Frames that find
+/// no free slot wait in `dk` for the TX interrupt ([`retry_tx`]).
+fn drain_native<P: Platform>(
+    nic: &Adapter<P>,
+    nat: &NativePort,
+    port: &Adapter<P>,
+    dk: &Kring<P>,
+    ring: &RingPtr,
+    txr: u32,
+) {
+    let n = dk.num_slots;
+    let hwcur = dk.nr_hwcur.load(Ordering::Relaxed);
+    let tail = dk.nr_hwtail.load(Ordering::Acquire);
+    let Some(tk) = nic.kring(Dir::Tx, txr) else {
+        return;
+    };
+    // Another context (a port ring sharing this TX ring) is sending: the
+    // frames stay in `dk` for the next delivery or TX interrupt.
+    let Some(mut town) = tk.owner.try_lock() else {
+        return;
+    };
+    let Some(tring) = tk.ring() else { return };
+    if hwcur >= n || tail >= n || tk.flags() & NKR_ON == 0 {
+        return;
+    }
+    // Post what is pending and take the completions: the free slots are
+    // then [rhead, hwtail) (the kernel is this ring's only user).
+    let _ = nat.txsync(nic, tk, &mut town, &tring);
+    let tn = tk.num_slots;
+    let ttail = tk.nr_hwtail.load(Ordering::Acquire);
+    let mut t = town.rhead;
+    if t >= tn || ttail >= tn {
+        return;
+    }
+    let ofs = dk.offsets();
+    let bsize = nic.mem.buf_size() as usize;
+    let mut j = hwcur;
+    while j != tail && t != ttail {
+        // The switch delivers whole packets (see `drain`).
+        let nslots = crate::netif::frame_slots(ring, j, tail).unwrap_or(1);
+        let frame = Frame::new(&port.mem, ring, j, nslots, ofs);
+        let len = frame.len();
+        if len <= bsize {
+            let (idx, _, _) = tring.slot_desc(t);
+            if nic.mem.buf_valid(idx) {
+                let got = frame.copy_into(&nic.mem.buf(idx));
+                tring.set_slot_len_flags(t, got as u16, 0);
+                t = nm_next(t, tn);
+            }
+        }
+        for _ in 0..nslots {
+            j = nm_next(j, n);
+        }
+    }
+    if t != town.rhead {
+        town.rhead = t;
+        let _ = nat.txsync(nic, tk, &mut town, &tring);
+    }
+    let _q = dk.q_lock.lock();
+    dk.nr_hwcur.store(j, Ordering::Release);
 }
 
 /// The second switch delivered packets to `port`, which stands there for

@@ -1015,6 +1015,8 @@ pub struct HostNetif {
     pub hold_tx: AtomicBool,
     /// Frames in flight per hardware TX ring (what `tx_inflight` reports).
     pub inflight: Mutex<Vec<u32>>,
+    /// A simulated netmap-aware driver of the device (native mode).
+    pub native: Mutex<Option<Arc<crate::host_native::SimNic>>>,
 }
 
 impl HostNetif {
@@ -1033,7 +1035,25 @@ impl HostNetif {
             tx_budget: Mutex::new(None),
             hold_tx: AtomicBool::new(false),
             inflight: Mutex::new(alloc::vec![0; rings as usize]),
+            native: Mutex::new(None),
         })
+    }
+
+    /// A device with a simulated native driver of `rings` queues of
+    /// `descs` descriptors.
+    pub fn with_native(name: &str, rings: u32, descs: u32) -> Arc<Self> {
+        let n = Self::new(name, rings, descs);
+        *n.native.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(crate::host_native::SimNic::new(rings, descs));
+        n
+    }
+
+    /// The simulated native driver, if any.
+    pub fn sim(&self) -> Option<Arc<crate::host_native::SimNic>> {
+        self.native
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Frames in flight on TX ring `ring`.
@@ -1132,6 +1152,9 @@ impl crate::netif::NetifOps<HostPlatform> for HostNetif {
     }
     fn tx_inflight(&self, ring: u32) -> u32 {
         self.inflight(ring)
+    }
+    fn native(&self) -> Option<Arc<dyn crate::native::NativeOps>> {
+        self.sim().map(|s| s as Arc<dyn crate::native::NativeOps>)
     }
 }
 

@@ -25,11 +25,14 @@ pub mod error;
 pub mod fmtbuf;
 #[cfg(feature = "host")]
 pub mod host;
+#[cfg(feature = "host")]
+pub mod host_native;
 pub mod ioctl;
 pub mod kring;
 pub mod mem;
 pub mod monitor;
 pub mod name;
+pub mod native;
 pub mod netif;
 pub mod netmap;
 pub mod param_table;

@@ -58,6 +58,13 @@ pub trait NetifOps<P: Platform>: Send + Sync {
     fn tx_inflight(&self, _ring: u32) -> u32 {
         0
     }
+    /// The device's netmap-aware driver, if one is attached and native
+    /// mode is allowed (module parameter `admode`): its hardware rings are
+    /// then driven through [`crate::native`], and only the host rings go
+    /// through this trait.
+    fn native(&self) -> Option<Arc<dyn crate::native::NativeOps>> {
+        None
+    }
 }
 
 /// Looks up OS interfaces by name (in the caller's namespace), and makes
@@ -151,6 +158,16 @@ impl<'a, P: Platform> Frame<'a, P> {
         self.len() == 0
     }
 
+    /// Copy the frame to the start of buffer `dst` (a native TX slot's);
+    /// returns the bytes written (at most the buffer's size).
+    pub fn copy_into(&self, dst: &BufRef<'_>) -> usize {
+        let mut off = 0;
+        for (buf, start, l) in self.pieces() {
+            off += dst.copy_from(off, &buf, start, l);
+        }
+        off
+    }
+
     /// Copy the frame into `out`; returns the bytes written (at most
     /// `out.len()`; fewer if the user shortened a slot since `len`).
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
@@ -187,6 +204,8 @@ pub fn frame_slots(ring: &RingPtr, j: u32, head: u32) -> Option<u32> {
 /// Netif state of an adapter.
 pub struct NetifPort<P: Platform> {
     pub ops: Arc<dyn NetifOps<P>>,
+    /// The native driver of the hardware rings, if any.
+    pub native: Option<crate::native::NativePort>,
 }
 
 impl<P: Platform> NetifPort<P> {
@@ -199,13 +218,16 @@ impl<P: Platform> NetifPort<P> {
         own: &mut KringOwned<P>,
         ring: &RingPtr,
     ) -> Result<()> {
+        let host = k.id >= na.nrings(Dir::Tx);
+        if !host && let Some(nat) = &self.native {
+            return nat.txsync(na, k, own, ring);
+        }
         let n = k.num_slots;
         let head = own.rhead;
         let mut j = k.nr_hwcur.load(Ordering::Relaxed);
         if head >= n || j >= n {
             return Err(Errno::EIO);
         }
-        let host = k.id >= na.nrings(Dir::Tx);
         let ofs = k.offsets();
         while j != head {
             // A frame of several slots goes out as one (§6.9); one whose
@@ -377,6 +399,12 @@ pub fn rxsync<P: Platform>(
     own: &mut KringOwned<P>,
     ring: &RingPtr,
 ) -> Result<()> {
+    if let crate::adapter::Kind::Netif(ni) = &na.kind
+        && let Some(nat) = &ni.native
+        && k.id < na.nrings(Dir::Rx)
+    {
+        return nat.rxsync(na, k, own, ring);
+    }
     crate::vale::rxsync(na, k, own, ring)
 }
 

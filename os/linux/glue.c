@@ -74,6 +74,8 @@
 #include <linux/sched/signal.h>
 #include <net/net_namespace.h>
 
+#include "netmap_native.h"
+
 MODULE_LICENSE("Dual BSD/GPL");
 MODULE_DESCRIPTION("netmap-rs: fast packet I/O and the VALE switch (netmap API 14)");
 MODULE_AUTHOR("netmap-rs authors");
@@ -97,6 +99,8 @@ size_t nm_rs_pools(char *buf, size_t len);
 bool nm_rs_netif_rx(void *ctx, unsigned int queue, bool host, const u8 *data,
 		    size_t len);
 void nm_rs_netif_gone(const char *name, size_t len);
+void nm_rs_native_irq(void *ctx, bool tx, u32 ring);
+bool nm_rs_native_reset(void *ctx, bool tx, u32 ring, u32 first);
 void nm_rs_netif_rx_flush(void *ctx);
 void nm_rs_netif_tx_wake(void *ctx);
 void nm_rs_netif_tx_done(void *ctx, unsigned int ring);
@@ -120,6 +124,14 @@ int nm_glue_gna_inject(void *p, void *s);
 int nm_glue_pif_create(const char *name, size_t len);
 int nm_glue_pif_delete(const char *name, size_t len);
 bool nm_glue_netdev_exists(const char *name, size_t len);
+void nm_glue_native_set_ctx(void *nn, void *ctx);
+int nm_glue_native_reg(void *nn, bool on);
+bool nm_glue_native_post(void *nn, bool tx, u32 ring, u32 desc, void *addr,
+			 u32 len, bool reload);
+void nm_glue_native_kick(void *nn, bool tx, u32 ring);
+u32 nm_glue_native_tx_reclaim(void *nn, u32 ring);
+bool nm_glue_native_rx_poll(void *nn, u32 ring, u32 *desc, u32 *len);
+bool nm_glue_native_intr(void *nn, bool tx, u32 ring, bool on);
 void *nm_glue_alloc(size_t size, size_t align, bool zero);
 void nm_glue_free(void *ptr);
 void *nm_glue_realloc(void *ptr, size_t old_size, size_t new_size);
@@ -557,7 +569,178 @@ struct nm_gna_info {
 	u32 rx_slots;
 	u32 tx_slots;
 	u32 mtu;
+	/* The device's netmap-aware driver (struct netmap_native), or NULL. */
+	void *native;
+	u32 native_rings[2];	/* RX, TX */
+	u32 native_descs[2];
 };
+
+/* ------------------------------------------------------------------------
+ * Native (netmap-aware) drivers: the hooks exported to them
+ * (netmap_native.h, core/src/native.rs).
+ *
+ * A driver attaches a struct netmap_native per device. The list is
+ * protected by nm_native_mutex (lookup takes it under rtnl: lock order
+ * rtnl -> nm_native_mutex). `ctx` is the Rust adapter while the generic
+ * side of the port is hooked (set and cleared by Rust around its
+ * register), read under RCU by netmap_native_irq().
+ */
+struct netmap_native {
+	struct list_head list;
+	struct net_device *dev;
+	const struct netmap_native_ops *ops;
+	void *drv;
+	void __rcu *ctx;
+	char name[IFNAMSIZ];
+};
+
+static LIST_HEAD(nm_native_list);
+static DEFINE_MUTEX(nm_native_mutex);
+
+struct netmap_native *netmap_native_attach(struct net_device *dev,
+					   const struct netmap_native_ops *ops,
+					   void *drv)
+{
+	struct netmap_native *nn;
+
+	if (!ops || !ops->rx_rings || !ops->tx_rings || ops->rx_descs < 3 ||
+	    ops->tx_descs < 3)
+		return NULL;
+	nn = kzalloc(sizeof(*nn), GFP_KERNEL);
+	if (!nn)
+		return NULL;
+	nn->dev = dev;
+	nn->ops = ops;
+	nn->drv = drv;
+	strscpy(nn->name, dev->name, sizeof(nn->name));
+	mutex_lock(&nm_native_mutex);
+	list_add(&nn->list, &nm_native_list);
+	mutex_unlock(&nm_native_mutex);
+	pr_info("netmap: %s: native mode available (%u/%u rings, %u/%u slots)\n",
+		dev->name, ops->rx_rings, ops->tx_rings, ops->rx_descs,
+		ops->tx_descs);
+	return nn;
+}
+EXPORT_SYMBOL_GPL(netmap_native_attach);
+
+void netmap_native_detach(struct netmap_native *nn)
+{
+	if (!nn)
+		return;
+	mutex_lock(&nm_native_mutex);
+	list_del(&nn->list);
+	mutex_unlock(&nm_native_mutex);
+	/*
+	 * The core stops the port (leaving native mode through ops->reg, then
+	 * the generic hooks, which clears ctx) before this returns: nobody
+	 * calls the driver or uses nn afterwards.
+	 */
+	nm_rs_netif_gone(nn->dev->name, strnlen(nn->dev->name, IFNAMSIZ));
+	RCU_INIT_POINTER(nn->ctx, NULL);
+	synchronize_rcu();
+	kfree(nn);
+}
+EXPORT_SYMBOL_GPL(netmap_native_detach);
+
+void netmap_native_irq(struct netmap_native *nn, bool tx, unsigned int ring)
+{
+	void *ctx;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(nn->ctx);
+	if (ctx)
+		nm_rs_native_irq(ctx, tx, ring);
+	rcu_read_unlock();
+}
+EXPORT_SYMBOL_GPL(netmap_native_irq);
+
+bool netmap_native_reset(struct netmap_native *nn, bool tx, unsigned int ring,
+			 unsigned int first)
+{
+	void *ctx;
+	bool r = false;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(nn->ctx);
+	if (ctx)
+		r = nm_rs_native_reset(ctx, tx, ring, first);
+	rcu_read_unlock();
+	return r;
+}
+EXPORT_SYMBOL_GPL(netmap_native_reset);
+
+/* The native driver of dev, if attached (rtnl held). */
+static struct netmap_native *nm_native_find(struct net_device *dev)
+{
+	struct netmap_native *nn, *found = NULL;
+
+	mutex_lock(&nm_native_mutex);
+	list_for_each_entry(nn, &nm_native_list, list) {
+		if (nn->dev == dev) {
+			found = nn;
+			break;
+		}
+	}
+	mutex_unlock(&nm_native_mutex);
+	return found;
+}
+
+void nm_glue_native_set_ctx(void *p, void *ctx)
+{
+	struct netmap_native *nn = p;
+
+	rcu_assign_pointer(nn->ctx, ctx);
+	if (!ctx)
+		synchronize_rcu();
+}
+
+int nm_glue_native_reg(void *p, bool on)
+{
+	struct netmap_native *nn = p;
+
+	return nn->ops->reg(nn->drv, on);
+}
+
+bool nm_glue_native_post(void *p, bool tx, u32 ring, u32 desc, void *addr,
+			 u32 len, bool reload)
+{
+	struct netmap_native *nn = p;
+
+	if (tx)
+		return nn->ops->tx_post(nn->drv, ring, desc, addr, len, reload);
+	return nn->ops->rx_post(nn->drv, ring, desc, addr, len, reload);
+}
+
+void nm_glue_native_kick(void *p, bool tx, u32 ring)
+{
+	struct netmap_native *nn = p;
+
+	if (tx)
+		nn->ops->tx_kick(nn->drv, ring);
+	else
+		nn->ops->rx_kick(nn->drv, ring);
+}
+
+u32 nm_glue_native_tx_reclaim(void *p, u32 ring)
+{
+	struct netmap_native *nn = p;
+
+	return nn->ops->tx_reclaim(nn->drv, ring);
+}
+
+bool nm_glue_native_rx_poll(void *p, u32 ring, u32 *desc, u32 *len)
+{
+	struct netmap_native *nn = p;
+
+	return nn->ops->rx_poll(nn->drv, ring, desc, len);
+}
+
+bool nm_glue_native_intr(void *p, bool tx, u32 ring, bool on)
+{
+	struct netmap_native *nn = p;
+
+	return nn->ops->intr(nn->drv, tx, ring, on);
+}
 
 static LIST_HEAD(nm_gna_list);
 static struct workqueue_struct *nm_wq;
@@ -868,6 +1051,28 @@ void *nm_glue_gna_lookup(const char *name, size_t len, struct nm_gna_info *info)
 	info->rx_slots = info->tx_slots = slots >= 3 ? slots : 1024;
 	nm_gna_ring_sizes(dev, info);
 	info->mtu = dev->mtu;
+	/*
+	 * Module parameter admode (spec 12): 0 native if the driver is
+	 * netmap-aware, 1 native only, 2 emulated only.
+	 */
+	{
+		int admode = READ_ONCE(nm_param_vals[NM_PARAM_admode]);
+		struct netmap_native *nn = admode == 2 ? NULL :
+					   nm_native_find(dev);
+
+		if (!nn && admode == 1) {
+			rtnl_unlock();
+			nm_glue_gna_free(gna);
+			return NULL;
+		}
+		info->native = nn;
+		if (nn) {
+			info->native_rings[0] = nn->ops->rx_rings;
+			info->native_rings[1] = nn->ops->tx_rings;
+			info->native_descs[0] = nn->ops->rx_descs;
+			info->native_descs[1] = nn->ops->tx_descs;
+		}
+	}
 	/* About one host RX ring's worth (host rings have rx_slots too). */
 	gna->host_q_limit = info->rx_slots;
 	rtnl_unlock();

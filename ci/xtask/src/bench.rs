@@ -25,8 +25,15 @@ pub fn run(what: &str, args: &[String]) -> Result {
     if what == "guest" {
         return crate::guestbench::run(args);
     }
+    if what == "native" {
+        return crate::guestbench::run_native(args);
+    }
     let bench = BENCHES.iter().find(|b| b.name == what).ok_or_else(|| {
-        let known: Vec<_> = BENCHES.iter().map(|b| b.name).chain(["guest"]).collect();
+        let known: Vec<_> = BENCHES
+            .iter()
+            .map(|b| b.name)
+            .chain(["guest", "native"])
+            .collect();
         format!("unknown benchmark `{what}`; known: {}", known.join(", "))
     })?;
     if !bench_target_exists(bench) {

@@ -43,6 +43,7 @@ const DKMS_SOURCES: &[&str] = &[
     "os/linux/Makefile",
     "os/linux/Kbuild",
     "os/linux/glue.c",
+    "os/linux/netmap_native.h",
     "os/linux/rust",
 ];
 

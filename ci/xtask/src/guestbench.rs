@@ -122,6 +122,135 @@ done
     )
 }
 
+/// `cargo xtask bench native [-- ROUNDS SECS]`: virtio-net in native mode
+/// (virtio_net_netmap.ko, drivers/virtio-net) against the emulated adapter
+/// on the same NICs and driver (module parameter admode=2), in one boot.
+/// Two virtio-net NICs on the QEMU hub, 60-byte frames, pkt-gen:
+///
+/// * `tx`: `pkt-gen -f tx` on the first NIC while the second is up in its
+///   ordinary (stack) mode: the sender's rate (QEMU's hub stops a sender
+///   when no port can take frames, so some port must);
+/// * `rx`: `pkt-gen -f rx` on the second NIC while the first sends in the
+///   same mode: the receiver's rate.
+///
+/// Each transfer runs SECS seconds (default 6); rounds alternate emulated
+/// and native. The table gives the median Mpps of each mode and the median
+/// of the per-round ratios native / emulated.
+pub fn run_native(args: &[String]) -> Result {
+    let num = |i: usize, dflt: u64| -> Result<u64> {
+        args.get(i).map_or(Ok(dflt), |a| {
+            a.parse()
+                .map_err(|_| format!("usage: cargo xtask bench native [-- ROUNDS SECS]: `{a}`"))
+        })
+    };
+    let (rounds, secs) = (num(0, 3)?.max(1), num(1, 6)?.clamp(1, 120));
+    crate::setup::run().map_err(|e| format!("setup: {e}"))?;
+    let kernel = crate::module::Kernel::discover()?;
+    let module = crate::module::build(&kernel).map_err(|e| format!("building netmap.ko: {e}"))?;
+    let native = crate::drivers::build_virtio_net(&kernel, &module)?;
+    let pkt_gen: PathBuf = crate::demo::build_pkt_gen()?;
+    let files = [
+        (module.as_path(), "/netmap.ko"),
+        (native.as_path(), "/virtio_net_netmap.ko"),
+        (pkt_gen.as_path(), "/bin/pkt-gen"),
+    ];
+    let timeout = Duration::from_secs(120 + rounds * 4 * (secs + 15));
+    let console = crate::vm::boot_script_nics(&files, &native_script(rounds, secs), timeout)?;
+    let lines: Vec<String> = console.lines().map(|l| l.trim().to_string()).collect();
+    for l in lines.iter().filter(|l| {
+        std::env::var_os("NM_VM_VERBOSE").is_some()
+            || l.starts_with("PERF")
+            || l.starts_with("NOTE")
+    }) {
+        println!("{l}");
+    }
+    let perf = parse(&lines);
+    if perf.is_empty() {
+        return Err(format!(
+            "the guest printed no PERF lines; console ended with:\n{}",
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        ));
+    }
+    print!("{}", native_table(&perf, rounds, secs));
+    Ok(())
+}
+
+/// The guest side of [`run_native`].
+fn native_script(rounds: u64, secs: u64) -> String {
+    format!(
+        r#"mpps() {{ awk -v w="$2" '$1 == w && $3 == "packets" {{ s = 1; next }}
+    s && $1 == "Speed:" {{ printf "%.3f\n", $2 / 1e6; f = 1; s = 0 }}
+    END {{ if (!f) print "NA" }}' "$1"; }}
+stop() {{ sleep {secs}; kill -INT $1 2>/dev/null; wait $1; }}
+insmod /netmap.ko || echo "NOTE insmod netmap failed"
+rmmod virtio_net
+insmod /virtio_net_netmap.ko || echo "NOTE insmod virtio_net_netmap failed"
+sleep 1
+set -- $(for d in /sys/class/net/*; do
+    [ "$(basename $(readlink $d/device/driver) 2>/dev/null)" = virtio_net_netmap ] && basename $d
+done)
+A=$1; B=$2
+echo "NOTE native bench on $A -> $B"
+for i in $A $B; do echo 1 > /proc/sys/net/ipv6/conf/$i/disable_ipv6; done
+for r in $(seq 1 {rounds}); do
+  for mode in emulated native; do
+    if [ $mode = native ]; then echo 0 > /sys/module/netmap/parameters/admode
+    else echo 2 > /sys/module/netmap/parameters/admode; fi
+    ip link set $A up; ip link set $B up; sleep 2
+    /bin/pkt-gen -i $A -f tx -l 60 -N -a 1 > /tx.log 2>&1 & stop $!
+    grep -E '^(Sent|Speed)' /tx.log | sed "s/^/PERFLOG $mode $r tx /"
+    echo "PERF $mode $r tx $(mpps /tx.log Sent)"
+    /bin/pkt-gen -i $B -f rx -W -N -a 0 > /rx.log 2>&1 & rx=$!; sleep 1
+    /bin/pkt-gen -i $A -f tx -l 60 -N -a 1 > /tx.log 2>&1 & stop $!
+    kill -INT $rx; wait $rx
+    grep -E '^(Received|Speed)' /rx.log | sed "s/^/PERFLOG $mode $r rx /"
+    echo "PERF $mode $r rx $(mpps /rx.log Received)"
+    ip link set $A down; ip link set $B down
+  done
+done
+echo 0 > /sys/module/netmap/parameters/admode
+rmmod virtio_net_netmap
+rmmod netmap || echo "NOTE rmmod netmap failed"
+dmesg | grep -E 'BUG|Oops|WARNING|Call Trace|DBG' | sed 's/^/NOTE dmesg: /'
+"#
+    )
+}
+
+/// Per test (tx, rx): median Mpps emulated and native, and the median of
+/// the per-round ratios native / emulated.
+fn native_table(perf: &Perf, rounds: u64, secs: u64) -> String {
+    let mut s = format!(
+        "\nvirtio-net, native vs emulated, same boot, {rounds} round(s) of {secs} s, \
+         60-byte frames, median Mpps:\n\n\
+         | test | emulated | native | native / emulated |\n| --- | --- | --- | --- |\n"
+    );
+    let fmt = |x: Option<f64>, p: usize| x.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    for test in ["tx", "rx"] {
+        let Some(labels) = perf.get(test) else {
+            continue;
+        };
+        let of = |l: &str| {
+            labels
+                .get(l)
+                .map(|r| r.values().copied().collect::<Vec<_>>())
+        };
+        let ratios: Vec<f64> = match (labels.get("emulated"), labels.get("native")) {
+            (Some(e), Some(n)) => n
+                .iter()
+                .filter_map(|(k, nat)| e.get(k).filter(|x| **x > 0.0).map(|x| nat / x))
+                .collect(),
+            _ => Vec::new(),
+        };
+        s += &format!(
+            "| {test} | {} | {} | {} |\n",
+            fmt(of("emulated").and_then(median), 3),
+            fmt(of("native").and_then(median), 3),
+            fmt(median(ratios), 2)
+        );
+    }
+    s
+}
+
 /// Figures by test, then label (`ref`, `ours`), then round.
 type Perf = BTreeMap<String, BTreeMap<String, BTreeMap<u64, f64>>>;
 

@@ -7,6 +7,7 @@
 mod bench;
 mod demo;
 mod dkms;
+mod drivers;
 mod examples;
 mod fuzz;
 mod guestbench;
@@ -84,10 +85,16 @@ fn main() -> ExitCode {
         Cmd::Setup => setup::run(),
         Cmd::Test(args) => test::run(&args),
         Cmd::Demo => demo::run(),
-        Cmd::Module { kernel } => kernel
-            .kernel()
-            .and_then(|k| module::build(&k))
-            .map(|ko| println!("{}", ko.display())),
+        Cmd::Module { kernel } => kernel.kernel().and_then(|k| {
+            let ko = module::build(&k)?;
+            println!("{}", ko.display());
+            // The netmap-aware NIC drivers (drivers/), where they build.
+            match drivers::unsupported(&k) {
+                Some(why) => eprintln!("module: {why}"),
+                None => println!("{}", drivers::build_virtio_net(&k, &ko)?.display()),
+            }
+            Ok(())
+        }),
         Cmd::Kld => kld::run().map(|k| println!("{}", k.ko.display())),
         Cmd::VmTest { kernel } => vm::run(kernel),
         Cmd::Dkms => dkms::run().map(|_| ()),

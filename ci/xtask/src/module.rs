@@ -556,7 +556,7 @@ fn kbuild(k: &Kernel, obj: &Path) -> Result<PathBuf> {
     let src = root().join("os/linux");
     let md = kernel_build_dir(k).join("module");
     fs::create_dir_all(&md).map_err(|e| format!("{}: {e}", md.display()))?;
-    for f in ["glue.c", "Kbuild", "Makefile"] {
+    for f in ["glue.c", "netmap_native.h", "Kbuild", "Makefile"] {
         let data = fs::read(src.join(f)).map_err(|e| format!("{}: {e}", src.join(f).display()))?;
         write_if_changed(&md.join(f), &data)?;
     }

@@ -21,6 +21,9 @@ const PACKAGES: &[&str] = &[
     "linux-headers-amd64",
     // Meta package: pulls linux-image-$KVER, the guest's kernel and modules.
     "linux-image-amd64",
+    // The kernel's source (a tarball in /usr/src): virtio_net.c, copied and
+    // hooked into virtio_net_netmap.ko, the native-mode driver (drivers/).
+    "linux-source-6.1",
     // qemu-system-x86_64, which boots the guest (TCG).
     "qemu-system-x86",
     // A static busybox: the guest's /init shell and applets.

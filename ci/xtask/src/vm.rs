@@ -81,6 +81,8 @@ pub struct BootOpts {
     pub echo: bool,
     /// The guest's kernel (its image and NIC modules); `None`: Debian 12's.
     pub kernel: Option<Kernel>,
+    /// With `nics`: a second virtio-net NIC on the hub (native-mode tests).
+    pub second_virtio: bool,
 }
 
 impl Default for BootOpts {
@@ -93,6 +95,7 @@ impl Default for BootOpts {
             mem_mb: 2048,
             echo: false,
             kernel: None,
+            second_virtio: false,
         }
     }
 }
@@ -166,11 +169,52 @@ pub fn boot_script(files: &[(&Path, &str)], script: &str, timeout: Duration) -> 
     Ok(out.console())
 }
 
+/// [`boot_script`] with the QEMU NICs (and their modules loaded).
+pub fn boot_script_nics(
+    files: &[(&Path, &str)],
+    script: &str,
+    timeout: Duration,
+) -> Result<String> {
+    let opts = BootOpts {
+        files: files
+            .iter()
+            .map(|(h, g)| (h.to_path_buf(), g.to_string()))
+            .collect(),
+        script: script.to_string(),
+        timeout,
+        nics: true,
+        second_virtio: true,
+        ..BootOpts::default()
+    };
+    let out = boot(&opts)?;
+    if out.timed_out {
+        return Err(format!(
+            "guest killed after {} s; console ended with:\n{}",
+            timeout.as_secs(),
+            tail(&out.lines, 30)
+        ));
+    }
+    Ok(out.console())
+}
+
+/// Where the guest finds the netmap-aware virtio-net driver (if built).
+pub const NATIVE_KO: &str = "/lib/modules/virtio_net_netmap.ko";
+
 /// `cargo xtask vm-test [--kernel LINE]`: the same tests on each kernel line.
 pub fn run(line: Line) -> Result {
     let t0 = Instant::now();
     let kernel = line.kernel()?;
     let ko = module::build(&kernel)?;
+    // The netmap-aware virtio-net driver, where it builds; the guest's
+    // native tests skip (and say why) without it.
+    let native_ko = match crate::drivers::unsupported(&kernel) {
+        None => Some(crate::drivers::build_virtio_net(&kernel, &ko)?),
+        Some(why) => {
+            println!("vm-test: {why}");
+            None
+        }
+    };
+    let second_virtio = native_ko.is_some();
     let t_module = t0.elapsed();
     let mut packages = vec![GUEST_TESTS_PACKAGE];
     packages.extend_from_slice(GUEST_TOOL_PACKAGES);
@@ -197,6 +241,7 @@ pub fn run(line: Line) -> Result {
          echo '{MARK} insmod-ok'\n\
          /bin/nm-guest-tests {filter}\n\
          echo \"{MARK} tests-rc $?\"\n\
+         rmmod virtio_net_netmap 2>/dev/null\n\
          if rmmod netmap; then echo '{MARK} rmmod-ok'; else echo '{MARK} rmmod-failed'; fi\n"
     );
     let opts = BootOpts {
@@ -205,6 +250,7 @@ pub fn run(line: Line) -> Result {
             (tests, "/bin/nm-guest-tests".into()),
         ]
         .into_iter()
+        .chain(native_ko.map(|k| (k, NATIVE_KO.to_string())))
         .chain(
             tools
                 .into_iter()
@@ -217,6 +263,9 @@ pub fn run(line: Line) -> Result {
         nics: true,
         echo: false,
         kernel: Some(kernel.clone()),
+        // The native tests' second virtio-net NIC, where the native driver
+        // is in the guest (os/linux/tests/src/native.rs).
+        second_virtio,
         ..BootOpts::default()
     };
     println!(
@@ -443,6 +492,15 @@ pub fn boot_with(opts: &BootOpts, mut on_line: impl FnMut(&str)) -> Result<Guest
             "-device",
             "virtio-net-pci,netdev=p1",
         ]);
+        if opts.second_virtio {
+            // A second virtio-net NIC: native <-> native tests.
+            cmd.args([
+                "-netdev",
+                "hubport,id=p2,hubid=0",
+                "-device",
+                "virtio-net-pci,netdev=p2",
+            ]);
+        }
     } else {
         cmd.args(["-nic", "none"]);
     }

@@ -236,6 +236,11 @@ impl<P: Platform> Netmap<P> {
         }
         g.netifs.retain(|p| !Arc::ptr_eq(p, &na));
         if let Kind::Netif(ni) = &na.kind
+            && let Some(nat) = &ni.native
+        {
+            nat.detach(&na);
+        }
+        if let Kind::Netif(ni) = &na.kind
             && na.in_netmap_mode()
         {
             let _ = ni.ops.register(&na, false);

@@ -218,7 +218,13 @@ impl<P: Platform> Netmap<P> {
         ops: Arc<dyn NetifOps<P>>,
         reg: &NmreqRegister,
     ) -> Result<Arc<Adapter<P>>> {
-        let c = ops.config();
+        let native = ops.native();
+        let mut c = ops.config();
+        if let Some(nat) = &native {
+            let nc = nat.config();
+            c.rings = nc.rings;
+            c.slots = nc.descs;
+        }
         let max = self.params.max_rings;
         let host = |v: u16| ring_cfg(u32::from(v), 1, max);
         let cfg = PortConfig {
@@ -234,11 +240,22 @@ impl<P: Platform> Netmap<P> {
         } else {
             self.global_mem.clone()
         };
+        if let Some(nat) = &native {
+            // A native driver gets rings of exactly its descriptor counts.
+            let nc = nat.config();
+            if cfg.rings != nc.rings || cfg.slots != nc.descs {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let native = match native {
+            Some(ops) => Some(crate::native::NativePort::new(ops, cfg.rings, cfg.slots)?),
+            None => None,
+        };
         mem.finalize()?;
         let na = Arc::new(Adapter::new(
             self.platform.clone(),
             name,
-            Kind::Netif(crate::netif::NetifPort { ops }),
+            Kind::Netif(crate::netif::NetifPort { ops, native }),
             mem,
             cfg,
         )?);

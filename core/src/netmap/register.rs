@@ -125,13 +125,31 @@ impl<P: Platform> Netmap<P> {
             na.unbind_rings(&ranges, exclusive);
             return Err(Errno::EOPNOTSUPP);
         }
-        if let Kind::Netif(ni) = &na.kind
-            && !na.in_netmap_mode()
-            && let Err(e) = ni.ops.register(na, true)
-        {
-            na.mem.if_free(nifp);
-            na.unbind_rings(&ranges, exclusive);
-            return Err(e);
+        if let Kind::Netif(ni) = &na.kind {
+            // A native port binds all its hardware rings or none.
+            if ni.native.is_some()
+                && let Err(e) = crate::native::NativePort::check_ranges(na, &ranges)
+            {
+                na.mem.if_free(nifp);
+                na.unbind_rings(&ranges, exclusive);
+                return Err(e);
+            }
+            let first = !na.in_netmap_mode();
+            if first && let Err(e) = ni.ops.register(na, true) {
+                na.mem.if_free(nifp);
+                na.unbind_rings(&ranges, exclusive);
+                return Err(e);
+            }
+            if let Some(nat) = &ni.native
+                && let Err(e) = nat.bind(na, &ranges)
+            {
+                if first {
+                    let _ = ni.ops.register(na, false);
+                }
+                na.mem.if_free(nifp);
+                na.unbind_rings(&ranges, exclusive);
+                return Err(e);
+            }
         }
         if let Kind::Monitor(mp) = &na.kind {
             let r = ranges[Dir::Rx.idx()];
@@ -196,6 +214,12 @@ impl<P: Platform> Netmap<P> {
         if let Kind::Monitor(mp) = &na.kind {
             let r = b.ranges[Dir::Rx.idx()];
             crate::monitor::detach(na, mp, r.first, r.last);
+        }
+        // The device gives back netmap's buffers before the rings go.
+        if let Kind::Netif(ni) = &na.kind
+            && let Some(nat) = &ni.native
+        {
+            nat.unbind(na, &b.ranges);
         }
         if na.active_fds.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The port leaves netmap mode: the device stops feeding it and

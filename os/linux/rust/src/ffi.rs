@@ -59,13 +59,34 @@ unsafe extern "C" {
 /// What `nm_glue_gna_lookup` reports about a device (glue.c's
 /// `struct nm_gna_info`).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct GnaInfo {
     pub rx_rings: u32,
     pub tx_rings: u32,
     pub rx_slots: u32,
     pub tx_slots: u32,
     pub mtu: u32,
+    /// The device's netmap-aware driver (`struct netmap_native`), or NULL
+    /// (also when module parameter `admode` is 2).
+    pub native: *mut c_void,
+    /// Its rings and descriptors per ring, RX then TX.
+    pub native_rings: [u32; 2],
+    pub native_descs: [u32; 2],
+}
+
+impl Default for GnaInfo {
+    fn default() -> Self {
+        GnaInfo {
+            rx_rings: 0,
+            tx_rings: 0,
+            rx_slots: 0,
+            tx_slots: 0,
+            mtu: 0,
+            native: core::ptr::null_mut(),
+            native_rings: [0; 2],
+            native_descs: [0; 2],
+        }
+    }
 }
 
 unsafe extern "C" {
@@ -90,6 +111,33 @@ unsafe extern "C" {
     pub fn nm_glue_gna_tx_inflight(gna: *mut c_void, ring: u32) -> u32;
     /// Hands (and consumes) an skb to the host stack. 0 or -ENXIO.
     pub fn nm_glue_gna_inject(gna: *mut c_void, skb: *mut c_void) -> c_int;
+
+    /// Native drivers (`struct netmap_native *nn`, glue.c): the adapter
+    /// pointer `netmap_native_irq` passes to `nm_rs_native_irq` (NULL: none;
+    /// clearing waits for an RCU grace period).
+    pub fn nm_glue_native_set_ctx(nn: *mut c_void, ctx: *const c_void);
+    /// `ops->reg(drv, on)`: 0 or -errno.
+    pub fn nm_glue_native_reg(nn: *mut c_void, on: bool) -> c_int;
+    /// `ops->tx_post` / `ops->rx_post`.
+    pub fn nm_glue_native_post(
+        nn: *mut c_void,
+        tx: bool,
+        ring: u32,
+        desc: u32,
+        addr: *mut u8,
+        len: u32,
+        reload: bool,
+    ) -> bool;
+    /// `ops->tx_kick` / `ops->rx_kick`.
+    pub fn nm_glue_native_kick(nn: *mut c_void, tx: bool, ring: u32);
+    pub fn nm_glue_native_tx_reclaim(nn: *mut c_void, ring: u32) -> u32;
+    pub fn nm_glue_native_rx_poll(
+        nn: *mut c_void,
+        ring: u32,
+        desc: *mut u32,
+        len: *mut u32,
+    ) -> bool;
+    pub fn nm_glue_native_intr(nn: *mut c_void, tx: bool, ring: u32, on: bool) -> bool;
 
     /// Whether any interface `name` exists in the caller's namespace.
     pub fn nm_glue_netdev_exists(name: *const u8, len: usize) -> bool;

@@ -17,6 +17,7 @@ use core::ptr::NonNull;
 use netmap_core::adapter::Adapter;
 use netmap_core::kring::Dir;
 use netmap_core::name::Name;
+use netmap_core::native::{DescBuf, NativeConfig, NativeOps, RxDone};
 use netmap_core::netif::{Frame, NetifConfig, NetifOps, NetifProvider};
 use netmap_core::sync::Lock;
 use netmap_core::{Errno, Result};
@@ -39,8 +40,22 @@ impl NetifProvider<LinuxPlatform> for LinuxNetifProvider {
         // SAFETY: name is valid for name.len() bytes, info for writes.
         let gna = unsafe { ffi::nm_glue_gna_lookup(name.as_ptr(), name.len(), &mut info) };
         let gna = NonNull::new(gna)?;
+        let native = match NonNull::new(info.native) {
+            Some(nn) => {
+                let n = Arc::new(LinuxNative {
+                    nn,
+                    cfg: NativeConfig {
+                        rings: info.native_rings,
+                        descs: info.native_descs,
+                    },
+                });
+                Some(n)
+            }
+            None => None,
+        };
         Some(Arc::new(GenericNetif {
             gna,
+            native,
             name: Name::from_c(name),
             cfg: NetifConfig {
                 rings: [info.rx_rings, info.tx_rings],
@@ -83,6 +98,88 @@ pub struct GenericNetif {
     cfg: NetifConfig,
     /// The adapter while in netmap mode: glue.c's hooks use its address.
     adapter: Lock<crate::platform::Mutex, Option<Arc<Na>>>,
+    /// The device's netmap-aware driver, if any (module parameter
+    /// `admode` allowing).
+    native: Option<Arc<LinuxNative>>,
+}
+
+/// A netmap-aware driver's hooks (`struct netmap_native` of glue.c, which
+/// calls the driver's `struct netmap_native_ops`).
+pub struct LinuxNative {
+    nn: NonNull<c_void>,
+    cfg: NativeConfig,
+}
+
+// SAFETY: the driver's ops are callable from any thread; the core
+// serializes the calls of one ring (busy lock) and stops calling before
+// the driver detaches (glue.c frees nn only after netif_gone returned).
+unsafe impl Send for LinuxNative {}
+// SAFETY: as above.
+unsafe impl Sync for LinuxNative {}
+
+impl NativeOps for LinuxNative {
+    fn config(&self) -> NativeConfig {
+        self.cfg
+    }
+    fn register(&self, on: bool) -> Result<()> {
+        // SAFETY: nn is attached (see the Send impl); process context.
+        match unsafe { ffi::nm_glue_native_reg(self.nn.as_ptr(), on) } {
+            0 => Ok(()),
+            e => Err(Errno(-e)),
+        }
+    }
+    fn tx_post(&self, ring: u32, desc: u32, b: &DescBuf) -> bool {
+        // SAFETY: nn attached; b.addr is a valid netmap buffer of at least
+        // b.len bytes (checked by the core), alive while in netmap mode.
+        unsafe {
+            ffi::nm_glue_native_post(
+                self.nn.as_ptr(),
+                true,
+                ring,
+                desc,
+                b.addr as *mut u8,
+                b.len,
+                b.reload,
+            )
+        }
+    }
+    fn tx_kick(&self, ring: u32) {
+        // SAFETY: nn attached.
+        unsafe { ffi::nm_glue_native_kick(self.nn.as_ptr(), true, ring) }
+    }
+    fn tx_reclaim(&self, ring: u32) -> u32 {
+        // SAFETY: nn attached.
+        unsafe { ffi::nm_glue_native_tx_reclaim(self.nn.as_ptr(), ring) }
+    }
+    fn rx_post(&self, ring: u32, desc: u32, b: &DescBuf) -> bool {
+        // SAFETY: as in tx_post.
+        unsafe {
+            ffi::nm_glue_native_post(
+                self.nn.as_ptr(),
+                false,
+                ring,
+                desc,
+                b.addr as *mut u8,
+                b.len,
+                b.reload,
+            )
+        }
+    }
+    fn rx_kick(&self, ring: u32) {
+        // SAFETY: nn attached.
+        unsafe { ffi::nm_glue_native_kick(self.nn.as_ptr(), false, ring) }
+    }
+    fn rx_poll(&self, ring: u32) -> Option<RxDone> {
+        let (mut desc, mut len) = (0u32, 0u32);
+        // SAFETY: nn attached; desc and len are valid for writes.
+        let got =
+            unsafe { ffi::nm_glue_native_rx_poll(self.nn.as_ptr(), ring, &mut desc, &mut len) };
+        got.then_some(RxDone { desc, len })
+    }
+    fn intr(&self, dir: Dir, ring: u32, on: bool) -> bool {
+        // SAFETY: nn attached.
+        unsafe { ffi::nm_glue_native_intr(self.nn.as_ptr(), dir == Dir::Tx, ring, on) }
+    }
 }
 
 // SAFETY: the nm_gna is used only through glue.c functions, which
@@ -141,10 +238,22 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
             if r != 0 {
                 return Err(Errno(-r));
             }
+            if let Some(n) = &self.native {
+                // SAFETY: nn attached; ctx stays valid until cleared below.
+                unsafe { ffi::nm_glue_native_set_ctx(n.nn.as_ptr(), ctx) };
+            }
             *cur = Some(na.clone());
         } else {
             // SAFETY: live gna; after this call no hook runs any more.
             unsafe { ffi::nm_glue_gna_register(self.gna.as_ptr(), core::ptr::null(), false) };
+            if cur.is_some()
+                && let Some(n) = &self.native
+            {
+                // SAFETY: nn attached (the first register(off) after
+                // register(on) happens before the driver's detach returns;
+                // later ones find `cur` empty); waits for irqs in flight.
+                unsafe { ffi::nm_glue_native_set_ctx(n.nn.as_ptr(), core::ptr::null()) };
+            }
             cur.take();
         }
         Ok(())
@@ -176,6 +285,52 @@ impl NetifOps<LinuxPlatform> for GenericNetif {
         // SAFETY: live gna; only reads an atomic counter.
         unsafe { ffi::nm_glue_gna_tx_inflight(self.gna.as_ptr(), ring) }
     }
+
+    fn native(&self) -> Option<Arc<dyn NativeOps>> {
+        self.native.clone().map(|n| n as Arc<dyn NativeOps>)
+    }
+}
+
+/// An interrupt of hardware ring `ring` (TX if `tx`) of a port in native
+/// mode: wake its users, or forward through the switch the interface is
+/// attached to. Called by glue.c's `netmap_native_irq` from the driver's
+/// NAPI poll (softirq), under RCU.
+///
+/// # Safety
+/// `ctx` is the adapter pointer Rust gave `nm_glue_native_set_ctx`, read
+/// under RCU (clearing it waits for a grace period, and the adapter is
+/// kept alive until then).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_native_irq(ctx: *const c_void, tx: bool, ring: u32) {
+    // SAFETY: alive by the contract.
+    let na = unsafe { &*ctx.cast::<Na>() };
+    if tx {
+        netmap_core::native::tx_irq(na, ring);
+    } else {
+        netmap_core::native::rx_irq(na, ring);
+    }
+}
+
+/// The driver reset its device: ring `ring` restarted empty at descriptor
+/// `first` (`netmap_native_reset`). Process or softirq context.
+///
+/// # Safety
+/// As for [`nm_rs_native_irq`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nm_rs_native_reset(
+    ctx: *const c_void,
+    tx: bool,
+    ring: u32,
+    first: u32,
+) -> bool {
+    // SAFETY: alive by the contract.
+    let na = unsafe { &*ctx.cast::<Na>() };
+    let netmap_core::adapter::Kind::Netif(ni) = &na.kind else {
+        return false;
+    };
+    let Some(np) = &ni.native else { return false };
+    let d = if tx { Dir::Tx } else { Dir::Rx };
+    netmap_core::native::ring_reset(na, np, d, ring, first)
 }
 
 /// A frame from the device (`host` false: received; true: sent by the

@@ -21,6 +21,7 @@ mod extmem;
 mod kloop;
 mod mem;
 mod monitor;
+mod native;
 mod nic;
 mod nic_completion;
 mod nic_more;
@@ -78,6 +79,7 @@ fn all_tests() -> Vec<Test> {
     v.extend_from_slice(tools::TESTS);
     v.extend_from_slice(persistent::TESTS);
     v.extend_from_slice(bwrap::TESTS);
+    v.extend_from_slice(native::TESTS);
     v.extend_from_slice(mem::TESTS);
     // Last: reload the module.
     v.extend_from_slice(mem::LAST);

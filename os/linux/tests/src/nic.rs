@@ -520,7 +520,7 @@ fn nic_veth_host_rings() -> Result<(), String> {
 }
 
 /// Sends `f` on `ifname` through an AF_PACKET raw socket.
-fn packet_send(ifname: &str, f: &[u8]) -> Result<(), String> {
+pub(crate) fn packet_send(ifname: &str, f: &[u8]) -> Result<(), String> {
     let c = std::ffi::CString::new(ifname).map_err(|e| e.to_string())?;
     // SAFETY: c is a valid NUL-terminated string.
     let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
