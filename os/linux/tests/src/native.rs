@@ -4,7 +4,7 @@
 //! Skipped (with a NOTE saying why) where vm-test did not build the driver
 //! (the 6.12 line); where it did, vm-test adds the second virtio-net NIC.
 
-use crate::nic::{collect, ip, pktgen, quiet, send_all, wait_oper_up};
+use crate::nic::{ip, pktgen, quiet, transfer, wait_oper_up};
 use crate::nic_more::{Netns, ping_counts};
 use crate::port::{BCAST, Port, all_nic, frame, mac};
 use crate::{Test, ensure};
@@ -121,37 +121,6 @@ fn native_on_count() -> usize {
         .lines()
         .filter(|l| l.contains("netmap: native mode on"))
         .count()
-}
-
-/// `n` frames of varied lengths from `tx` to `rx`, in chunks: at least 90%
-/// arrive (a hub may drop), each with its exact payload, no duplicates.
-fn transfer(tx: &Port, rx: &Port, src: [u8; 6], n: u32) -> Result<usize, String> {
-    let frames: Vec<Vec<u8>> = (0..n)
-        .map(|i| frame(BCAST, src, i, 60 + (i as usize * 53) % 1455))
-        .collect();
-    let mut seqs = Vec::new();
-    for chunk in frames.chunks(32) {
-        send_all(tx, chunk)?;
-        seqs.extend(collect(rx, src, chunk.len(), Duration::from_millis(500))?);
-    }
-    seqs.extend(collect(rx, src, n as usize, Duration::from_millis(300))?);
-    let mut sorted = seqs.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    ensure!(
-        sorted.len() == seqs.len(),
-        "{} -> {}: duplicates",
-        tx.name,
-        rx.name
-    );
-    ensure!(
-        seqs.len() as u32 >= n * 9 / 10,
-        "{} -> {}: only {} of {n} frames arrived",
-        tx.name,
-        rx.name,
-        seqs.len()
-    );
-    Ok(seqs.len())
 }
 
 /// Native on both NICs: the driver enters native mode; frames with checked

@@ -598,6 +598,38 @@ fn nic_hub_e1000_virtio() -> Result<(), String> {
     r
 }
 
+/// `n` frames of varied lengths from `tx` to `rx`, in chunks of 32: at
+/// least 90% arrive (a hub may drop), each with its exact payload, no
+/// duplicates. Returns how many arrived.
+pub fn transfer(tx: &Port, rx: &Port, src: [u8; 6], n: u32) -> Result<usize, String> {
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| frame(BCAST, src, i, 60 + (i as usize * 53) % 1455))
+        .collect();
+    let mut seqs = Vec::new();
+    for chunk in frames.chunks(32) {
+        send_all(tx, chunk)?;
+        seqs.extend(collect(rx, src, chunk.len(), Duration::from_millis(500))?);
+    }
+    seqs.extend(collect(rx, src, n as usize, Duration::from_millis(300))?);
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    ensure!(
+        sorted.len() == seqs.len(),
+        "{} -> {}: duplicates",
+        tx.name,
+        rx.name
+    );
+    ensure!(
+        seqs.len() as u32 >= n * 9 / 10,
+        "{} -> {}: only {} of {n} frames arrived",
+        tx.name,
+        rx.name,
+        seqs.len()
+    );
+    Ok(seqs.len())
+}
+
 fn hub_transfer() -> Result<(), String> {
     let (e, v) = hub_ports()?;
     // Ring sizes come from the drivers (ethtool get_ringparam, spec §10.3):
@@ -612,38 +644,11 @@ fn hub_transfer() -> Result<(), String> {
         "NOTE ring sizes: e1000 {}/{}, virtio-net {}/{} (TX/RX slots)",
         e.reg.nr_tx_slots, e.reg.nr_rx_slots, v.reg.nr_tx_slots, v.reg.nr_rx_slots
     );
-    const N: u32 = 400;
     for (tx, rx, src) in [(&e, &v, mac(0xe)), (&v, &e, mac(0xf))] {
-        let frames: Vec<Vec<u8>> = (0..N)
-            .map(|i| frame(BCAST, src, i, 60 + (i as usize * 53) % 1455))
-            .collect();
-        let mut seqs = Vec::new();
-        for chunk in frames.chunks(32) {
-            send_all(tx, chunk)?;
-            seqs.extend(collect(rx, src, chunk.len(), Duration::from_millis(500))?);
-        }
-        seqs.extend(collect(rx, src, N as usize, Duration::from_millis(300))?);
-        let mut sorted = seqs.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        ensure!(
-            sorted.len() == seqs.len(),
-            "{} -> {}: duplicates",
-            tx.name,
-            rx.name
-        );
+        let got = transfer(tx, rx, src, 400)?;
         println!(
-            "NOTE nic_hub {} -> {}: {} of {N} frames",
-            tx.name,
-            rx.name,
-            seqs.len()
-        );
-        ensure!(
-            seqs.len() as u32 >= N * 9 / 10,
-            "{} -> {}: only {} of {N} frames arrived",
-            tx.name,
-            rx.name,
-            seqs.len()
+            "NOTE nic_hub {} -> {}: {got} of 400 frames",
+            tx.name, rx.name
         );
     }
     Ok(())
