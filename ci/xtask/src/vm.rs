@@ -149,24 +149,7 @@ impl GuestOutput {
 /// The boot the demo uses (`demo.rs` `GuestBoot`): `files` (host path, guest path) in the
 /// initramfs, `script` run as root, returns the serial console.
 pub fn boot_script(files: &[(&Path, &str)], script: &str, timeout: Duration) -> Result<String> {
-    let opts = BootOpts {
-        files: files
-            .iter()
-            .map(|(h, g)| (h.to_path_buf(), g.to_string()))
-            .collect(),
-        script: script.to_string(),
-        timeout,
-        ..BootOpts::default()
-    };
-    let out = boot(&opts)?;
-    if out.timed_out {
-        return Err(format!(
-            "guest killed after {} s; console ended with:\n{}",
-            timeout.as_secs(),
-            tail(&out.lines, 30)
-        ));
-    }
-    Ok(out.console())
+    boot_script_with(files, script, timeout, false)
 }
 
 /// [`boot_script`] with the QEMU NICs (and their modules loaded).
@@ -175,6 +158,15 @@ pub fn boot_script_nics(
     script: &str,
     timeout: Duration,
 ) -> Result<String> {
+    boot_script_with(files, script, timeout, true)
+}
+
+fn boot_script_with(
+    files: &[(&Path, &str)],
+    script: &str,
+    timeout: Duration,
+    nics: bool,
+) -> Result<String> {
     let opts = BootOpts {
         files: files
             .iter()
@@ -182,8 +174,8 @@ pub fn boot_script_nics(
             .collect(),
         script: script.to_string(),
         timeout,
-        nics: true,
-        second_virtio: true,
+        nics,
+        second_virtio: nics,
         ..BootOpts::default()
     };
     let out = boot(&opts)?;
