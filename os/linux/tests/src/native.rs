@@ -253,22 +253,23 @@ fn native_host_rings() -> Result<(), String> {
     Ok(())
 }
 
-/// VALE attach of a native port (vale-ctl -a): the interface enters
-/// native mode for the switch; frames cross between a VALE port and the
-/// other NIC both ways (device RX forwarded from the NAPI poll, switch
-/// output copied into the device's TX slots); after vale-ctl -d a user
-/// has the port again, natively.
+/// VALE attach of a native port with its host stack (vale-ctl -h): the
+/// interface enters native mode for the switch; frames cross between a
+/// VALE port and the other NIC both ways (device RX forwarded from the NAPI
+/// poll, switch output copied into the device's TX slots), and what the
+/// interface's stack sends reaches the VALE port through `vale0:ethX^`;
+/// after vale-ctl -d a user has the port again, natively.
 fn native_vale_attach() -> Result<(), String> {
     let Some(n) = Native::load("native_vale_attach")? else {
         return Ok(());
     };
     let vale_ctl = |args: &[&str]| run("/bin/vale-ctl", args);
     let before = native_on_count();
-    vale_ctl(&["-a", &format!("vale0:{}", n.a)])?;
+    vale_ctl(&["-h", &format!("vale0:{}", n.a)])?;
     let res = (|| {
         ensure!(
             native_on_count() == before + 1,
-            "vale-ctl -a did not put {} in native mode",
+            "vale-ctl -h did not put {} in native mode",
             n.a
         );
         let v = Port::open("vale0:v")?;
@@ -278,6 +279,14 @@ fn native_vale_attach() -> Result<(), String> {
         println!(
             "NOTE native vale0:{} <-> {}: {got} and {back} of 300 frames",
             n.a, n.b
+        );
+        let src = mac(0x4d);
+        crate::nic::packet_send(&n.a, &frame(BCAST, src, 0, 80))?;
+        let seqs = crate::nic::collect(&v, src, 1, Duration::from_secs(2))?;
+        ensure!(
+            seqs == [0],
+            "the stack's frame did not reach vale0:v through vale0:{}^ ({seqs:?})",
+            n.a
         );
         Ok(())
     })();
