@@ -218,9 +218,8 @@ static int vnm_reg(void *drv, bool on)
 		netdev_err(vi->dev, "netmap: device restart failed: %d\n", err);
 		return err;
 	}
-	rtnl_lock();
-	err = _virtnet_set_queues(vi, vi->curr_queue_pairs);
-	rtnl_unlock();
+	/* As virtnet_restore(): takes rtnl itself where it needs it. */
+	err = virtnet_set_queues(vi, vi->curr_queue_pairs);
 	netdev_info(vi->dev, "netmap: native mode %s\n", on ? "on" : "off");
 	return err;
 }

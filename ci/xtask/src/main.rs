@@ -88,11 +88,8 @@ fn main() -> ExitCode {
         Cmd::Module { kernel } => kernel.kernel().and_then(|k| {
             let ko = module::build(&k)?;
             println!("{}", ko.display());
-            // The netmap-aware NIC drivers (drivers/), where they build.
-            match drivers::unsupported(&k) {
-                Some(why) => eprintln!("module: {why}"),
-                None => println!("{}", drivers::build_virtio_net(&k, &ko)?.display()),
-            }
+            // The netmap-aware NIC drivers (drivers/).
+            println!("{}", drivers::build_virtio_net(&k, &ko)?.display());
             Ok(())
         }),
         Cmd::Kld => kld::run().map(|k| println!("{}", k.ko.display())),

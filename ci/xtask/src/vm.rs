@@ -197,16 +197,8 @@ pub fn run(line: Line) -> Result {
     let t0 = Instant::now();
     let kernel = line.kernel()?;
     let ko = module::build(&kernel)?;
-    // The netmap-aware virtio-net driver, where it builds; the guest's
-    // native tests skip (and say why) without it.
-    let native_ko = match crate::drivers::unsupported(&kernel) {
-        None => Some(crate::drivers::build_virtio_net(&kernel, &ko)?),
-        Some(why) => {
-            println!("vm-test: {why}");
-            None
-        }
-    };
-    let second_virtio = native_ko.is_some();
+    // The netmap-aware virtio-net driver (drivers/), for the native tests.
+    let native_ko = crate::drivers::build_virtio_net(&kernel, &ko)?;
     let t_module = t0.elapsed();
     let mut packages = vec![GUEST_TESTS_PACKAGE];
     packages.extend_from_slice(GUEST_TOOL_PACKAGES);
@@ -242,7 +234,7 @@ pub fn run(line: Line) -> Result {
             (tests, "/bin/nm-guest-tests".into()),
         ]
         .into_iter()
-        .chain(native_ko.map(|k| (k, NATIVE_KO.to_string())))
+        .chain([(native_ko, NATIVE_KO.to_string())])
         .chain(
             tools
                 .into_iter()
@@ -257,7 +249,7 @@ pub fn run(line: Line) -> Result {
         kernel: Some(kernel.clone()),
         // The native tests' second virtio-net NIC, where the native driver
         // is in the guest (os/linux/tests/src/native.rs).
-        second_virtio,
+        second_virtio: true,
         ..BootOpts::default()
     };
     println!(

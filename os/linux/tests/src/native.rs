@@ -1,8 +1,8 @@
 //! Native mode: the two virtio-net NICs of the QEMU hub driven by
 //! `virtio_net_netmap.ko` (drivers/virtio-net), netmap buffers straight in
 //! the virtqueues. Each test swaps the in-tree virtio_net for it and back.
-//! Skipped (with a NOTE saying why) where vm-test did not build the driver
-//! (the 6.12 line); where it did, vm-test adds the second virtio-net NIC.
+//! vm-test builds the driver for each kernel line and adds the second
+//! virtio-net NIC; without the driver in the guest the tests say so and skip.
 
 use crate::nic::{ip, pktgen, quiet, transfer, wait_oper_up};
 use crate::nic_more::{Netns, ping_counts};
